@@ -1,0 +1,226 @@
+//! `icepipe convert`: resolve the inputs, group them by table, convert each group in one snapshot.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use icepipe_core::convert::{ConvertOptions, Converter, OnInvalid, RawObject, TableOutcome};
+use icepipe_core::layout::{RawKey, TableName, DEFAULT_NAMESPACE_ROOT};
+use icepipe_core::storage::{iceberg_io, ObjectStore, ObjectUrl, StoreResolver};
+
+use crate::local_store::LocalStore;
+use crate::settings::{Connection, Context};
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Target table `namespace[.namespace...].table`; without it each object's table comes from
+    /// its key: sources/<source>/<resource>/... -> <root>.<source>.<resource>.
+    #[arg(long)]
+    table: Option<String>,
+    /// First namespace level(s) of tables named from the key layout.
+    #[arg(long, default_value = DEFAULT_NAMESPACE_ROOT)]
+    namespace_root: String,
+    /// Commit the objects that convert and report the others (exit code 3) instead of
+    /// committing nothing.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Print one JSON object per table instead of a sentence.
+    #[arg(long)]
+    json: bool,
+    /// Local files or directories, s3://bucket/key, or s3://bucket/prefix/ (every .parquet below).
+    #[arg(required = true)]
+    inputs: Vec<String>,
+}
+
+pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode, String> {
+    let explicit_table = match &args.table {
+        Some(text) => Some(TableName::parse(text).ok_or_else(|| {
+            format!("--table {text:?} must be namespace.table (namespaces may have several levels)")
+        })?),
+        None => None,
+    };
+    let context = connection.connect().await?;
+    let objects = resolve_inputs(&context, &args.inputs).await?;
+    if objects.is_empty() {
+        return Err("no .parquet objects found in the given inputs".into());
+    }
+
+    let mut by_table: BTreeMap<TableName, Vec<RawObject>> = BTreeMap::new();
+    let mut layout_errors = Vec::new();
+    for object in objects {
+        let table = match &explicit_table {
+            Some(t) => Ok(t.clone()),
+            None => table_from_layout(&object.key, &args.namespace_root),
+        };
+        match table {
+            Ok(t) => by_table.entry(t).or_default().push(object),
+            Err(reason) => layout_errors.push(format!("{}: {reason}", object.location())),
+        }
+    }
+    if !layout_errors.is_empty() && !args.skip_invalid {
+        return Err(format!(
+            "cannot tell the table of {} object(s) (pass --table, or use the raw layout); nothing committed:\n  {}",
+            layout_errors.len(),
+            layout_errors.join("\n  ")
+        ));
+    }
+    for error in &layout_errors {
+        eprintln!("icepipe: skipped {error}");
+    }
+
+    let converter = Converter {
+        catalog: context.catalog.clone(),
+        file_io: iceberg_io::file_io(context.resolver.clone() as Arc<dyn StoreResolver>),
+        clock: context.clock.clone(),
+        options: ConvertOptions {
+            on_invalid: if args.skip_invalid {
+                OnInvalid::Skip
+            } else {
+                OnInvalid::Abort
+            },
+            ..ConvertOptions::default()
+        },
+    };
+    let mut partial = !layout_errors.is_empty();
+    let mut failed = Vec::new();
+    for (table, objects) in by_table {
+        match converter.convert(&table, objects).await {
+            Ok(outcome) => {
+                partial |= !outcome.failed.is_empty();
+                report(&outcome, args.json);
+            }
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(failed.join("\n"));
+    }
+    Ok(if partial {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn report(outcome: &TableOutcome, json: bool) {
+    for failure in &outcome.failed {
+        eprintln!("icepipe: skipped {failure}");
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(outcome).expect("outcome serializes")
+        );
+        return;
+    }
+    match outcome.snapshot_id {
+        Some(id) => println!(
+            "{}: committed snapshot {id}: {} object(s), {} data file(s), {} rows, {} bytes{}{}",
+            outcome.table,
+            outcome.objects.len(),
+            outcome.data_files,
+            outcome.rows,
+            outcome.bytes,
+            if outcome.created_table {
+                " (table created)"
+            } else {
+                ""
+            },
+            if outcome.skipped.is_empty() {
+                String::new()
+            } else {
+                format!("; {} object(s) already in the table", outcome.skipped.len())
+            }
+        ),
+        None => println!(
+            "{}: nothing new to commit ({} object(s) already in the table)",
+            outcome.table,
+            outcome.skipped.len()
+        ),
+    }
+    for change in &outcome.schema_changes {
+        println!("  schema: {change}");
+    }
+}
+
+/// `<root>.<source>.<resource>` from the part of the key starting at `sources/`.
+fn table_from_layout(key: &str, namespace_root: &str) -> Result<TableName, String> {
+    let start = if key.starts_with("sources/") {
+        0
+    } else {
+        key.find("/sources/").map(|i| i + 1).ok_or_else(|| {
+            format!("{key} is not under sources/<source>/<resource>/year=YYYY/month=MM/day=DD/")
+        })?
+    };
+    RawKey::parse(&key[start..])
+        .map(|raw| raw.table(namespace_root))
+        .map_err(|e| e.to_string())
+}
+
+async fn resolve_inputs(context: &Context, inputs: &[String]) -> Result<Vec<RawObject>, String> {
+    let mut objects = Vec::new();
+    for input in inputs {
+        if input.starts_with("s3://") {
+            let url = ObjectUrl::parse(input)
+                .ok_or_else(|| format!("{input} is not an s3://bucket/key URL"))?;
+            let store: Arc<dyn ObjectStore> = context
+                .resolver
+                .store_for_bucket(&url.bucket)
+                .map_err(|e| e.to_string())?;
+            objects.extend(
+                resolve(
+                    store,
+                    &url.key,
+                    url.key.is_empty() || url.key.ends_with('/'),
+                )
+                .await?,
+            );
+        } else {
+            let path = Path::new(input)
+                .canonicalize()
+                .map_err(|e| format!("{input}: {e}"))?;
+            let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::new(""));
+            let key = path.to_string_lossy().into_owned();
+            objects.extend(resolve(store, &key, path.is_dir()).await?);
+        }
+    }
+    Ok(objects)
+}
+
+/// One object, or every `.parquet` object under a prefix.
+async fn resolve(
+    store: Arc<dyn ObjectStore>,
+    key: &str,
+    is_prefix: bool,
+) -> Result<Vec<RawObject>, String> {
+    if !is_prefix {
+        let meta = store.head(key).await.map_err(|e| e.to_string())?;
+        return Ok(vec![RawObject::from_meta(store, meta)]);
+    }
+    let listed = store.list(key).await.map_err(|e| e.to_string())?;
+    Ok(listed
+        .into_iter()
+        .filter(|meta| meta.key.ends_with(".parquet"))
+        .map(|meta| RawObject::from_meta(store.clone(), meta))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_from_layout_finds_sources_anywhere_in_a_path() {
+        let t = table_from_layout(
+            "/home/me/data/sources/shop/orders/year=2026/month=01/day=02/a.parquet",
+            "analytics",
+        )
+        .unwrap();
+        assert_eq!(t.to_string(), "analytics.shop.orders");
+        assert!(table_from_layout("/tmp/x.parquet", "analytics")
+            .unwrap_err()
+            .contains("not under sources/"));
+    }
+}

@@ -1,0 +1,51 @@
+//! `icepipe`: the icepipe core on the command line: conversions larger than a Worker takes,
+//! inspection, and (later) replay and maintenance.
+
+mod convert_cmd;
+mod local_store;
+mod settings;
+mod tables_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "icepipe",
+    version,
+    about = "Raw Parquet to Apache Iceberg tables through a REST catalog"
+)]
+struct Cli {
+    #[command(flatten)]
+    connection: settings::Connection,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Convert raw Parquet objects (local paths, s3://bucket/key, or s3://bucket/prefix/) into
+    /// Iceberg tables, one snapshot per table.
+    Convert(convert_cmd::ConvertArgs),
+    /// List tables with their snapshots.
+    Tables(tables_cmd::TablesArgs),
+}
+
+/// Exit codes: 0 done, 1 failed (nothing committed for the failing table), 3 partly done
+/// (`--skip-invalid` left objects out; they are listed on stderr).
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Convert(args) => convert_cmd::run(&cli.connection, args).await,
+        Command::Tables(args) => tables_cmd::run(&cli.connection, args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("icepipe: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

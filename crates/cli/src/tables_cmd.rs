@@ -1,0 +1,117 @@
+//! `icepipe tables`: every table of the warehouse with its snapshots.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use iceberg::NamespaceIdent;
+use icepipe_core::catalog::RestCatalog;
+use serde_json::{json, Value};
+
+use crate::settings::Connection;
+
+#[derive(Debug, Args)]
+pub struct TablesArgs {
+    /// Only tables under this namespace (e.g. `analytics.shop`).
+    #[arg(long)]
+    namespace: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(connection: &Connection, args: &TablesArgs) -> Result<ExitCode, String> {
+    let context = connection.connect().await?;
+    let catalog = context.catalog.as_ref();
+    let root = match &args.namespace {
+        Some(ns) => Some(
+            NamespaceIdent::from_strs(ns.split('.'))
+                .map_err(|e| format!("--namespace {ns}: {e}"))?,
+        ),
+        None => None,
+    };
+    let mut namespaces = Vec::new();
+    collect_namespaces(catalog, root, &mut namespaces).await?;
+    let mut tables = Vec::new();
+    for namespace in &namespaces {
+        for ident in catalog
+            .list_tables(namespace)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            let loaded = catalog
+                .load_table(&ident)
+                .await
+                .map_err(|e| e.to_string())?;
+            let snapshots: Vec<Value> = loaded
+                .metadata
+                .snapshots()
+                .map(|s| {
+                    json!({
+                        "snapshot_id": s.snapshot_id(),
+                        "parent_snapshot_id": s.parent_snapshot_id(),
+                        "timestamp_ms": s.timestamp_ms(),
+                        "operation": s.summary().operation.as_str(),
+                        "manifest_list": s.manifest_list(),
+                        "summary": s.summary().additional_properties,
+                    })
+                })
+                .collect();
+            tables.push(json!({
+                "table": format!("{}.{}", ident.namespace().join("."), ident.name()),
+                "metadata_location": loaded.metadata_location,
+                "current_snapshot_id": loaded.metadata.current_snapshot_id(),
+                "snapshots": snapshots,
+            }));
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&tables).expect("json"));
+    } else {
+        for table in &tables {
+            println!("{}", table["table"].as_str().unwrap_or_default());
+            for s in table["snapshots"].as_array().into_iter().flatten() {
+                let summary = &s["summary"];
+                println!(
+                    "  {}  {}  {}  +{} rows, {} total rows, {} files",
+                    s["snapshot_id"],
+                    chrono::DateTime::from_timestamp_millis(
+                        s["timestamp_ms"].as_i64().unwrap_or(0)
+                    )
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default(),
+                    s["operation"].as_str().unwrap_or_default(),
+                    summary["added-records"].as_str().unwrap_or("0"),
+                    summary["total-records"].as_str().unwrap_or("?"),
+                    summary["total-data-files"].as_str().unwrap_or("?"),
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `root` and every namespace below it (all namespaces when `root` is `None`).
+async fn collect_namespaces(
+    catalog: &RestCatalog,
+    root: Option<NamespaceIdent>,
+    out: &mut Vec<NamespaceIdent>,
+) -> Result<(), String> {
+    let mut queue: Vec<Option<NamespaceIdent>> = vec![root.clone()];
+    if let Some(root) = root {
+        out.push(root);
+    }
+    while let Some(parent) = queue.pop() {
+        let children = catalog
+            .list_namespaces(parent.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
+        for child in children {
+            // Some catalogs answer a parent query with the parent itself or unrelated levels.
+            if Some(&child) == parent.as_ref() || out.contains(&child) {
+                continue;
+            }
+            out.push(child.clone());
+            queue.push(Some(child));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! Catalog failures, typed by what the operator or the committer must do about them.
+//!
+//! Every message names the catalog URI and the warehouse (and the table or namespace when there is
+//! one), because the same binary talks to R2 in production and SeaweedFS locally and the first
+//! question is always "which catalog?".
+
+/// An error from [`super::RestCatalog`].
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CatalogError {
+    /// 401/403, or the token endpoint refused the client credentials.
+    #[error(
+        "the catalog at {uri} rejected the credentials for warehouse {warehouse} (HTTP {status}: \
+         {detail}): check ICEPIPE_CATALOG_TOKEN / ICEPIPE_CATALOG_CREDENTIAL"
+    )]
+    Unauthorized {
+        uri: String,
+        warehouse: String,
+        status: u16,
+        detail: String,
+    },
+
+    /// The catalog does not serve this warehouse (unknown bucket / catalog not enabled).
+    #[error(
+        "the catalog at {uri} does not know warehouse {warehouse} (HTTP {status}: {detail}): check \
+         ICEPIPE_WAREHOUSE (R2 Data Catalog: the warehouse name shown for the bucket's catalog; \
+         SeaweedFS: s3://<table bucket>) and that the catalog is enabled for that bucket"
+    )]
+    WarehouseNotFound {
+        uri: String,
+        warehouse: String,
+        status: u16,
+        detail: String,
+    },
+
+    /// Nothing answered, or the connection broke before a status came back on a read.
+    #[error(
+        "cannot reach the catalog at {uri} (warehouse {warehouse}) to {operation}: {reason}: is it \
+         running / is ICEPIPE_CATALOG_URI right?"
+    )]
+    Unreachable {
+        uri: String,
+        warehouse: String,
+        operation: String,
+        reason: String,
+    },
+
+    /// A read timed out on every attempt.
+    #[error(
+        "the catalog at {uri} (warehouse {warehouse}) did not answer in time to {operation} \
+         ({attempts} attempt(s)): it may be overloaded, or ICEPIPE_CATALOG_URI may be wrong"
+    )]
+    Timeout {
+        uri: String,
+        warehouse: String,
+        operation: String,
+        attempts: u32,
+    },
+
+    #[error("table {table} does not exist in warehouse {warehouse} of the catalog at {uri}")]
+    TableNotFound {
+        uri: String,
+        warehouse: String,
+        table: String,
+    },
+
+    #[error(
+        "namespace {namespace} does not exist in warehouse {warehouse} of the catalog at {uri}: \
+         create it first"
+    )]
+    NamespaceNotFound {
+        uri: String,
+        warehouse: String,
+        namespace: String,
+    },
+
+    /// 409 on commit: a requirement failed because someone else committed first.
+    #[error(
+        "commit to table {table} (warehouse {warehouse}, catalog {uri}) conflicts with a concurrent \
+         change: {detail}: reload the table and retry"
+    )]
+    CommitConflict {
+        uri: String,
+        warehouse: String,
+        table: String,
+        detail: String,
+    },
+
+    /// 5xx, timeout or a broken connection on commit: the commit may or may not have been applied.
+    #[error(
+        "commit to table {table} (warehouse {warehouse}, catalog {uri}) may or may not have been \
+         applied: {reason}: reload the table to find out before retrying"
+    )]
+    CommitOutcomeUnknown {
+        uri: String,
+        warehouse: String,
+        table: String,
+        reason: String,
+    },
+
+    /// 5xx or 429 that outlasted the retries.
+    #[error(
+        "the catalog at {uri} failed to {operation} in warehouse {warehouse}: HTTP {status} after \
+         {attempts} attempt(s): {detail}"
+    )]
+    Server {
+        uri: String,
+        warehouse: String,
+        operation: String,
+        status: u16,
+        attempts: u32,
+        detail: String,
+    },
+
+    /// Any other 4xx: the request itself is wrong; `message` is the server's `error.message`.
+    #[error(
+        "the catalog at {uri} refused to {operation} in warehouse {warehouse}: HTTP {status}: {message}"
+    )]
+    BadRequest {
+        uri: String,
+        warehouse: String,
+        operation: String,
+        status: u16,
+        message: String,
+    },
+
+    /// A success status with a body that is not what the REST spec promises.
+    #[error(
+        "the catalog at {uri} gave an unreadable answer to {operation} in warehouse {warehouse}: {reason}"
+    )]
+    InvalidResponse {
+        uri: String,
+        warehouse: String,
+        operation: String,
+        reason: String,
+    },
+}
+
+impl CatalogError {
+    /// True when trying again later (after a reload, for commits) can succeed without a config change.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CatalogError::Unreachable { .. }
+            | CatalogError::Timeout { .. }
+            | CatalogError::Server { .. }
+            | CatalogError::CommitConflict { .. }
+            | CatalogError::CommitOutcomeUnknown { .. } => true,
+            CatalogError::Unauthorized { .. }
+            | CatalogError::WarehouseNotFound { .. }
+            | CatalogError::TableNotFound { .. }
+            | CatalogError::NamespaceNotFound { .. }
+            | CatalogError::BadRequest { .. }
+            | CatalogError::InvalidResponse { .. } => false,
+        }
+    }
+
+    /// The HTTP status behind the error, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            CatalogError::Unauthorized { status, .. }
+            | CatalogError::WarehouseNotFound { status, .. }
+            | CatalogError::Server { status, .. }
+            | CatalogError::BadRequest { status, .. } => Some(*status),
+            CatalogError::TableNotFound { .. } | CatalogError::NamespaceNotFound { .. } => {
+                Some(404)
+            }
+            CatalogError::CommitConflict { .. } => Some(409),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! A small Iceberg REST catalog client over [`crate::http::HttpClient`].
+//!
+//! `iceberg-catalog-rest` does not build for wasm32 (its reqwest futures are not `Send`), so the
+//! Workers need their own client; this one reuses the `iceberg` crate's spec types and implements
+//! only what icepipe needs: config + prefix, OAuth2 or static tokens, namespaces, tables, commits.
+
+mod auth;
+mod client;
+mod config;
+mod error;
+mod paths;
+mod transport;
+mod types;
+
+pub use client::RestCatalog;
+pub use config::{CatalogAuth, CatalogConfig, RetryPolicy};
+pub use error::CatalogError;
+pub use types::{CommitResult, CreateTable, LoadedTable};

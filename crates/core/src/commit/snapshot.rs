@@ -1,0 +1,183 @@
+//! Writes what an append snapshot consists of: one manifest for the new data files, a manifest
+//! list carrying the parent's manifests plus ours, and the `Snapshot` with its summary.
+
+use std::collections::HashMap;
+
+use iceberg::io::FileIO;
+use iceberg::spec::{
+    DataFile, FormatVersion, ManifestContentType, ManifestFile, ManifestList, ManifestListWriter,
+    ManifestWriterBuilder, Operation, PartitionSpecRef, SchemaRef, Snapshot,
+    SnapshotSummaryCollector, Summary, TableMetadata,
+};
+use uuid::Uuid;
+
+use super::ledger::{encode, RawObjectId, RAW_OBJECTS_PROPERTY};
+
+/// Where new metadata files of a table go.
+fn metadata_dir(metadata: &TableMetadata) -> String {
+    format!("{}/metadata", metadata.location().trim_end_matches('/'))
+}
+
+fn check_format(metadata: &TableMetadata) -> iceberg::Result<()> {
+    match metadata.format_version() {
+        FormatVersion::V1 | FormatVersion::V2 => Ok(()),
+        other => Err(iceberg::Error::new(
+            iceberg::ErrorKind::FeatureUnsupported,
+            format!("icepipe writes Iceberg format v1 and v2 tables; this table is {other}"),
+        )),
+    }
+}
+
+/// Writes the manifest listing `data_files` as added by `snapshot_id`.
+pub async fn write_manifest(
+    file_io: &FileIO,
+    base: &TableMetadata,
+    schema: SchemaRef,
+    spec: PartitionSpecRef,
+    snapshot_id: i64,
+    data_files: &[DataFile],
+) -> iceberg::Result<ManifestFile> {
+    check_format(base)?;
+    let path = format!("{}/{}-m0.avro", metadata_dir(base), Uuid::new_v4());
+    let builder = ManifestWriterBuilder::new(
+        file_io.new_output(&path)?,
+        Some(snapshot_id),
+        schema,
+        spec.as_ref().clone(),
+    );
+    let mut writer = match base.format_version() {
+        FormatVersion::V1 => builder.build_v1(),
+        _ => builder.build_v2_data(),
+    };
+    for file in data_files {
+        // A negative sequence number means "inherit the manifest's", assigned at commit.
+        writer.add_file(file.clone(), -1)?;
+    }
+    writer.write_manifest_file().await
+}
+
+/// Everything the snapshot needs besides the manifest.
+pub struct SnapshotPlan<'a> {
+    pub snapshot_id: i64,
+    pub schema_id: i32,
+    pub timestamp_ms: i64,
+    pub schema: SchemaRef,
+    pub spec: PartitionSpecRef,
+    pub data_files: &'a [DataFile],
+    pub objects: &'a [RawObjectId],
+    /// `attempt` keeps each try's manifest list a distinct file.
+    pub attempt: u32,
+}
+
+/// Writes the manifest list on top of `base`'s current snapshot and returns the snapshot.
+pub async fn write_snapshot(
+    file_io: &FileIO,
+    base: &TableMetadata,
+    manifest: &ManifestFile,
+    plan: &SnapshotPlan<'_>,
+) -> iceberg::Result<Snapshot> {
+    check_format(base)?;
+    let parent = base.current_snapshot();
+    let parent_manifests = match parent {
+        Some(parent) => {
+            let bytes = file_io.new_input(parent.manifest_list())?.read().await?;
+            ManifestList::parse_with_version(&bytes, base.format_version())?
+                .consume_entries()
+                .into_iter()
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let sequence_number = base.next_sequence_number();
+    let parent_id = parent.map(|p| p.snapshot_id());
+    let path = format!(
+        "{}/snap-{}-{}-{}.avro",
+        metadata_dir(base),
+        plan.snapshot_id,
+        plan.attempt,
+        Uuid::new_v4()
+    );
+    let output = file_io.new_output(&path)?;
+    let mut writer = match base.format_version() {
+        FormatVersion::V1 => {
+            ManifestListWriter::v1(output.writer().await?, plan.snapshot_id, parent_id)
+        }
+        _ => ManifestListWriter::v2(
+            output.writer().await?,
+            plan.snapshot_id,
+            parent_id,
+            sequence_number,
+        ),
+    };
+    let manifests: Vec<ManifestFile> = parent_manifests
+        .into_iter()
+        .chain(std::iter::once(manifest.clone()))
+        .collect();
+    writer.add_manifests(manifests.iter().cloned())?;
+    writer.close().await?;
+
+    let summary = summarize(plan, parent.map(|p| p.summary()), &manifests);
+    let builder = Snapshot::builder()
+        .with_snapshot_id(plan.snapshot_id)
+        .with_parent_snapshot_id(parent_id)
+        .with_sequence_number(sequence_number)
+        .with_timestamp_ms(plan.timestamp_ms)
+        .with_manifest_list(path)
+        .with_summary(summary)
+        .with_schema_id(plan.schema_id);
+    Ok(builder.build())
+}
+
+/// The standard added-* and total-* properties plus icepipe's ledger.
+fn summarize(
+    plan: &SnapshotPlan<'_>,
+    parent: Option<&Summary>,
+    manifests: &[ManifestFile],
+) -> Summary {
+    let mut collector = SnapshotSummaryCollector::default();
+    for file in plan.data_files {
+        collector.add_file(file, plan.schema.clone(), plan.spec.clone());
+    }
+    let mut properties: HashMap<String, String> = collector.build();
+
+    // Live files and rows come from the manifests themselves, so totals stay right even when an
+    // earlier writer left them out of its summary.
+    let (mut data_files, mut records, mut delete_files) = (0u64, 0u64, 0u64);
+    for m in manifests {
+        let files = u64::from(m.added_files_count.unwrap_or(0))
+            + u64::from(m.existing_files_count.unwrap_or(0));
+        match m.content {
+            ManifestContentType::Data => {
+                data_files += files;
+                records += m.added_rows_count.unwrap_or(0) + m.existing_rows_count.unwrap_or(0);
+            }
+            ManifestContentType::Deletes => delete_files += files,
+        }
+    }
+    properties.insert("total-data-files".into(), data_files.to_string());
+    properties.insert("total-records".into(), records.to_string());
+    properties.insert("total-delete-files".into(), delete_files.to_string());
+    let parent_total = |key: &str| -> Option<u64> {
+        match parent {
+            None => Some(0),
+            Some(p) => p
+                .additional_properties
+                .get(key)
+                .and_then(|v| v.parse().ok()),
+        }
+    };
+    let added_size: u64 = plan.data_files.iter().map(|f| f.file_size_in_bytes()).sum();
+    if let Some(size) = parent_total("total-files-size") {
+        properties.insert("total-files-size".into(), (size + added_size).to_string());
+    }
+    for key in ["total-position-deletes", "total-equality-deletes"] {
+        if let Some(value) = parent_total(key) {
+            properties.insert(key.into(), value.to_string());
+        }
+    }
+    properties.insert(RAW_OBJECTS_PROPERTY.into(), encode(plan.objects));
+    Summary {
+        operation: Operation::Append,
+        additional_properties: properties,
+    }
+}

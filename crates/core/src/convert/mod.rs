@@ -1,0 +1,339 @@
+//! Converting raw Parquet objects into one table: probe every footer, create or evolve the table,
+//! stream each object into data files, and commit them all in one snapshot, exactly once.
+//!
+//! Objects that cannot be converted are reported per object (permanent or transient) and, with
+//! [`OnInvalid::Skip`], left out while the rest commit; with [`OnInvalid::Abort`] one bad object
+//! stops the whole call before anything is committed.
+
+pub mod object;
+pub mod probe;
+pub mod reader;
+pub mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use iceberg::io::FileIO;
+use iceberg::spec::{Schema, Transform, UnboundPartitionSpec};
+use serde::Serialize;
+
+use crate::catalog::{CatalogError, CreateTable, LoadedTable, RestCatalog};
+use crate::clock::Clock;
+use crate::commit::ledger::{committed_objects, RawObjectId};
+use crate::commit::{commit_append, CommitError, PendingAppend, DEFAULT_COMMIT_ATTEMPTS};
+use crate::layout::TableName;
+use crate::schema::{evolve, LOADED_AT_COLUMN};
+pub use object::{FailureKind, ObjectFailure, RawObject};
+use probe::{probe, ProbedObject};
+use writer::TableWriter;
+
+/// Partition field name of new tables: `day(_loaded_at)`.
+pub const LOADED_AT_DAY_PARTITION: &str = "_loaded_at_day";
+/// How often a conversion starts over when a concurrent writer changed the schema.
+const SCHEMA_RACE_ROUNDS: u32 = 3;
+
+/// What to do with objects that cannot be converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInvalid {
+    /// Commit nothing and report them (the CLI's default: a backfill is all or nothing).
+    Abort,
+    /// Commit the others and report them (the Worker: one bad file must not hold up a batch).
+    Skip,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    pub on_invalid: OnInvalid,
+    pub commit_attempts: u32,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        Self {
+            on_invalid: OnInvalid::Abort,
+            commit_attempts: DEFAULT_COMMIT_ATTEMPTS,
+        }
+    }
+}
+
+/// What one conversion did to one table.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TableOutcome {
+    pub table: String,
+    /// The new snapshot, or `None` when nothing new was committed.
+    pub snapshot_id: Option<i64>,
+    pub metadata_location: Option<String>,
+    /// Objects whose rows this call committed.
+    pub objects: Vec<String>,
+    /// Objects the table already held (duplicate deliveries): nothing written for them.
+    pub skipped: Vec<String>,
+    pub failed: Vec<ObjectFailure>,
+    pub data_files: usize,
+    pub rows: u64,
+    pub bytes: u64,
+    pub created_table: bool,
+    pub schema_changes: Vec<String>,
+    pub commit_attempts: u32,
+    pub timings_ms: Timings,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub load: i64,
+    pub probe: i64,
+    pub write: i64,
+    pub commit: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+    #[error("table {table}: {count} object(s) cannot be converted, nothing committed:\n  {list}", count = failures.len(), list = failures.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Rejected {
+        table: String,
+        failures: Vec<ObjectFailure>,
+    },
+    #[error("table {table}: {reason}")]
+    Table { table: String, reason: String },
+}
+
+impl ConvertError {
+    /// Whether the same call may succeed later (catalog or storage trouble, races).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ConvertError::Catalog(e) => e.is_transient(),
+            ConvertError::Commit(e) => e.is_transient(),
+            ConvertError::Rejected { failures, .. } => {
+                failures.iter().all(|f| f.kind == FailureKind::Transient)
+            }
+            ConvertError::Table { .. } => false,
+        }
+    }
+}
+
+/// Converts raw objects into tables of one catalog.
+#[derive(Debug, Clone)]
+pub struct Converter {
+    pub catalog: Arc<RestCatalog>,
+    pub file_io: FileIO,
+    pub clock: Arc<dyn Clock>,
+    pub options: ConvertOptions,
+}
+
+impl Converter {
+    /// Converts `objects` into `table` with one snapshot. Objects the table already holds are
+    /// skipped; per-object failures are reported in the outcome (or abort, per the options).
+    pub async fn convert(
+        &self,
+        table: &TableName,
+        objects: Vec<RawObject>,
+    ) -> Result<TableOutcome, ConvertError> {
+        let mut round = 1;
+        loop {
+            match self.convert_once(table, objects.clone()).await {
+                Err(ConvertError::Commit(CommitError::SchemaChanged { .. }))
+                    if round < SCHEMA_RACE_ROUNDS =>
+                {
+                    round += 1
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn convert_once(
+        &self,
+        table: &TableName,
+        objects: Vec<RawObject>,
+    ) -> Result<TableOutcome, ConvertError> {
+        let ident = table.to_ident();
+        let mut outcome = TableOutcome {
+            table: table.to_string(),
+            ..Default::default()
+        };
+        let started = self.clock.now_ms();
+        let existing = match self.catalog.load_table(&ident).await {
+            Ok(loaded) => Some(loaded),
+            Err(CatalogError::TableNotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let held = existing
+            .as_ref()
+            .map(|t| committed_objects(&t.metadata))
+            .unwrap_or_default();
+        let mut seen = HashSet::new();
+        let mut todo = Vec::new();
+        for object in objects {
+            let id = object.id();
+            if held.contains(&id) {
+                outcome.skipped.push(object.location());
+            } else if seen.insert(id) {
+                todo.push(object);
+            }
+        }
+        outcome.timings_ms.load = self.clock.now_ms() - started;
+        if todo.is_empty() {
+            return Ok(outcome);
+        }
+
+        let started = self.clock.now_ms();
+        let mut probed = Vec::new();
+        for object in todo {
+            match probe(object).await {
+                Ok(p) => probed.push(p),
+                Err(failure) => outcome.failed.push(failure),
+            }
+        }
+        outcome.timings_ms.probe = self.clock.now_ms() - started;
+        self.abort_if_rejected(&outcome)?;
+        let Some(first) = probed.first() else {
+            return Ok(outcome);
+        };
+
+        let base = match existing {
+            Some(loaded) => loaded,
+            None => {
+                outcome.created_table = true;
+                self.create_table(table, &first.schema).await?
+            }
+        };
+        let (schema, accepted) = self.fit_schema(&base, probed, &mut outcome);
+        self.abort_if_rejected(&outcome)?;
+        if accepted.is_empty() {
+            return Ok(outcome);
+        }
+
+        let started = self.clock.now_ms();
+        let writer = TableWriter::new(self.file_io.clone(), &base.metadata, Arc::new(schema))
+            .map_err(|e| ConvertError::Table {
+                table: table.to_string(),
+                reason: format!("cannot set up the data file writer: {e}"),
+            })?;
+        let mut written: Vec<(RawObjectId, Vec<iceberg::spec::DataFile>)> = Vec::new();
+        let mut locations: HashMap<RawObjectId, String> = HashMap::new();
+        for p in &accepted {
+            match writer.write(p).await {
+                Ok(files) => {
+                    locations.insert(p.object.id(), p.object.location());
+                    written.push((p.object.id(), files));
+                }
+                Err(failure) => outcome.failed.push(failure),
+            }
+        }
+        outcome.timings_ms.write = self.clock.now_ms() - started;
+        self.abort_if_rejected(&outcome)?;
+        if written.is_empty() {
+            return Ok(outcome);
+        }
+
+        let started = self.clock.now_ms();
+        let pending = PendingAppend {
+            table: ident,
+            schema: writer.schema().clone(),
+            spec: writer.spec().clone(),
+            objects: written,
+        };
+        let committed = commit_append(
+            &self.catalog,
+            &self.file_io,
+            self.clock.as_ref(),
+            base,
+            &pending,
+            self.options.commit_attempts,
+        )
+        .await?;
+        outcome.timings_ms.commit = self.clock.now_ms() - started;
+        outcome.snapshot_id = committed.snapshot_id;
+        outcome.metadata_location = committed.metadata_location;
+        outcome.commit_attempts = committed.attempts;
+        for (id, files) in &pending.objects {
+            let location = locations.get(id).cloned().unwrap_or_else(|| id.key.clone());
+            if committed.added.contains(id) {
+                outcome.objects.push(location);
+                outcome.data_files += files.len();
+                outcome.rows += files.iter().map(|f| f.record_count()).sum::<u64>();
+                outcome.bytes += files.iter().map(|f| f.file_size_in_bytes()).sum::<u64>();
+            } else {
+                outcome.skipped.push(location);
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn abort_if_rejected(&self, outcome: &TableOutcome) -> Result<(), ConvertError> {
+        if self.options.on_invalid == OnInvalid::Abort && !outcome.failed.is_empty() {
+            return Err(ConvertError::Rejected {
+                table: outcome.table.clone(),
+                failures: outcome.failed.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Folds every object's schema into the table's; objects that would need a lossy change
+    /// are rejected and the others go on.
+    fn fit_schema(
+        &self,
+        base: &LoadedTable,
+        probed: Vec<ProbedObject>,
+        outcome: &mut TableOutcome,
+    ) -> (Schema, Vec<ProbedObject>) {
+        let mut schema = base.metadata.current_schema().as_ref().clone();
+        let mut last_column_id = base.metadata.last_column_id();
+        let mut accepted = Vec::new();
+        for p in probed {
+            match evolve(&schema, &p.schema, last_column_id) {
+                Ok(evolution) => {
+                    if let Some(next) = evolution.schema {
+                        last_column_id = last_column_id.max(next.highest_field_id());
+                        schema = next;
+                        outcome.schema_changes.extend(evolution.changes);
+                    }
+                    accepted.push(p);
+                }
+                Err(e) => outcome.failed.push(ObjectFailure::new(
+                    &p.object,
+                    FailureKind::Permanent,
+                    format!("incompatible schema change: {e}"),
+                )),
+            }
+        }
+        (schema, accepted)
+    }
+
+    /// Creates the table (and its namespaces) partitioned by `day(_loaded_at)`; a concurrent
+    /// creator's table is loaded and used instead.
+    async fn create_table(
+        &self,
+        table: &TableName,
+        schema: &Schema,
+    ) -> Result<LoadedTable, ConvertError> {
+        let table_error = |reason: String| ConvertError::Table {
+            table: table.to_string(),
+            reason,
+        };
+        self.catalog
+            .ensure_namespace(&table.namespace_ident())
+            .await?;
+        let loaded_at = schema
+            .field_by_name(LOADED_AT_COLUMN)
+            .ok_or_else(|| table_error(format!("schema has no {LOADED_AT_COLUMN} column")))?;
+        let spec = UnboundPartitionSpec::builder()
+            .add_partition_field(loaded_at.id, LOADED_AT_DAY_PARTITION, Transform::Day)
+            .map_err(|e| table_error(format!("invalid partition spec: {e}")))?
+            .build();
+        let mut create = CreateTable::new(schema.clone());
+        create.partition_spec = Some(spec);
+        create.properties = HashMap::from([
+            ("format-version".to_string(), "2".to_string()),
+            (
+                "write.parquet.compression-codec".to_string(),
+                "zstd".to_string(),
+            ),
+        ]);
+        Ok(self.catalog.create_table(&table.to_ident(), create).await?)
+    }
+}

@@ -1,0 +1,187 @@
+//! Writes one raw object's rows as Iceberg data files: conform each batch to the table schema,
+//! split by partition, and hand it to the `iceberg` crate's Parquet writer (field ids, zstd,
+//! full metrics). Files are named from the object's (key, eTag) digest and a part counter.
+
+use std::sync::Arc;
+
+use arrow_schema::SchemaRef as ArrowSchemaRef;
+use futures::TryStreamExt;
+use iceberg::arrow::{schema_to_arrow_schema, RecordBatchPartitionSplitter};
+use iceberg::io::FileIO;
+use iceberg::spec::{DataFile, DataFileFormat, PartitionSpecRef, SchemaRef, TableMetadata};
+use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{
+    DefaultFileNameGenerator, DefaultLocationGenerator,
+};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
+use iceberg::writer::partitioning::unpartitioned_writer::UnpartitionedWriter;
+use iceberg::writer::partitioning::PartitioningWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::object::{FailureKind, ObjectFailure, RawObject};
+use super::probe::ProbedObject;
+use crate::schema::{conform_batch, ConstantColumns};
+
+/// Output row groups close at this many rows or [`ROW_GROUP_BYTES`], whichever comes first: the
+/// writer buffers one encoded row group per open file, so this bounds its memory.
+pub const ROW_GROUP_ROWS: usize = 1024 * 1024;
+pub const ROW_GROUP_BYTES: usize = 32 * 1024 * 1024;
+/// Default data file size before rolling to the next part (Iceberg's default target).
+pub const TARGET_FILE_SIZE: usize = 512 * 1024 * 1024;
+
+type DataWriterBuilder =
+    DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
+
+/// Writes data files for one table schema and partition spec.
+#[derive(Debug, Clone)]
+pub struct TableWriter {
+    file_io: FileIO,
+    schema: SchemaRef,
+    arrow_schema: ArrowSchemaRef,
+    spec: PartitionSpecRef,
+    locations: DefaultLocationGenerator,
+    properties: WriterProperties,
+    target_file_size: usize,
+}
+
+impl TableWriter {
+    /// `schema` is the schema the files are written with: the table's current one or its evolution.
+    pub fn new(
+        file_io: FileIO,
+        metadata: &TableMetadata,
+        schema: SchemaRef,
+    ) -> iceberg::Result<Self> {
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid level"),
+            ))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .build();
+        let target_file_size = metadata
+            .properties()
+            .get("write.target-file-size-bytes")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(TARGET_FILE_SIZE);
+        Ok(Self {
+            arrow_schema: Arc::new(schema_to_arrow_schema(&schema)?),
+            spec: metadata.default_partition_spec().clone(),
+            locations: DefaultLocationGenerator::new(metadata)?,
+            file_io,
+            schema,
+            properties,
+            target_file_size,
+        })
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    pub fn spec(&self) -> &PartitionSpecRef {
+        &self.spec
+    }
+
+    fn builder_for(&self, object: &RawObject) -> DataWriterBuilder {
+        let names = DefaultFileNameGenerator::new(object.digest(), None, DataFileFormat::Parquet);
+        DataFileWriterBuilder::new(RollingFileWriterBuilder::new(
+            ParquetWriterBuilder::new(self.properties.clone(), self.schema.clone()),
+            self.target_file_size,
+            self.file_io.clone(),
+            self.locations.clone(),
+            names,
+        ))
+    }
+
+    /// Streams the object row group by row group into data files.
+    pub async fn write(&self, probed: &ProbedObject) -> Result<Vec<DataFile>, ObjectFailure> {
+        let object = &probed.object;
+        let constants = ConstantColumns {
+            loaded_at_us: object.created_ms * 1000,
+            load_id: format!("raw-{}", object.digest()),
+        };
+        let fail_io = |context: &str, e: &(dyn std::error::Error + 'static)| {
+            ObjectFailure::from_error(object, context, e)
+        };
+        let mut batches = probed
+            .reader()
+            .stream(probed.reader_metadata.clone())
+            .map_err(|e| fail_io("cannot read the Parquet file", &e))?;
+        let mut sink = PartitionSink::new(self, object)?;
+        while let Some(batch) = batches
+            .try_next()
+            .await
+            .map_err(|e| fail_io("cannot read the Parquet file", &e))?
+        {
+            let batch = conform_batch(&batch, &self.arrow_schema, &constants).map_err(|e| {
+                ObjectFailure::new(
+                    object,
+                    FailureKind::Permanent,
+                    format!("rows do not fit the table schema: {e}"),
+                )
+            })?;
+            sink.write(batch)
+                .await
+                .map_err(|e| fail_io("cannot write data files", &e))?;
+        }
+        sink.close()
+            .await
+            .map_err(|e| fail_io("cannot finish data files", &e))
+    }
+}
+
+/// Fans rows out to one writer per partition (or a single writer when unpartitioned).
+enum PartitionSink {
+    Unpartitioned(UnpartitionedWriter<DataWriterBuilder>),
+    Partitioned {
+        splitter: RecordBatchPartitionSplitter,
+        writer: FanoutWriter<DataWriterBuilder>,
+    },
+}
+
+impl PartitionSink {
+    fn new(table: &TableWriter, object: &RawObject) -> Result<Self, ObjectFailure> {
+        let builder = table.builder_for(object);
+        if table.spec.is_unpartitioned() {
+            return Ok(Self::Unpartitioned(UnpartitionedWriter::new(builder)));
+        }
+        let splitter = RecordBatchPartitionSplitter::try_new_with_computed_values(
+            table.schema.clone(),
+            table.spec.clone(),
+        )
+        .map_err(|e| {
+            ObjectFailure::new(
+                object,
+                FailureKind::Permanent,
+                format!("cannot partition: {e}"),
+            )
+        })?;
+        Ok(Self::Partitioned {
+            splitter,
+            writer: FanoutWriter::new(builder),
+        })
+    }
+
+    async fn write(&mut self, batch: arrow_array::RecordBatch) -> iceberg::Result<()> {
+        match self {
+            Self::Unpartitioned(writer) => writer.write(batch).await,
+            Self::Partitioned { splitter, writer } => {
+                for (key, part) in splitter.split(&batch)? {
+                    writer.write(key, part).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn close(self) -> iceberg::Result<Vec<DataFile>> {
+        match self {
+            Self::Unpartitioned(writer) => writer.close().await,
+            Self::Partitioned { writer, .. } => writer.close().await,
+        }
+    }
+}

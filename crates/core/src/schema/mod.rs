@@ -1,0 +1,31 @@
+//! Schemas: Arrow to Iceberg mapping ([`mapping`]), safe evolution ([`evolve`]) and reshaping
+//! record batches to the table's exact Arrow schema ([`conform`]).
+
+pub mod conform;
+pub mod evolve;
+pub mod mapping;
+
+pub use conform::{conform_batch, ConstantColumns};
+pub use evolve::{evolve, Evolution};
+pub use mapping::{iceberg_schema_for, FieldIds};
+
+/// A schema problem, naming the column (dotted path) it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{reason}", if column.is_empty() { String::new() } else { format!("column {column}: ") })]
+pub struct SchemaError {
+    pub column: String,
+    pub reason: String,
+}
+
+impl SchemaError {
+    pub fn new(column: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            column: column.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Columns icepipe adds to every row when the raw file does not carry them.
+pub const LOADED_AT_COLUMN: &str = "_loaded_at";
+pub const LOAD_ID_COLUMN: &str = "_load_id";
