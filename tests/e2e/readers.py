@@ -24,8 +24,10 @@ Reader quirks normalized here (seen with pyiceberg 0.12.0, duckdb 1.5.5, polars 
   - PyIceberg returns uuid as the arrow.uuid extension type, list children named 'element'.
   - PyIceberg returns [] for a NULL list<struct> / map<_, struct> (see READER_QUIRKS): tolerated for
     PyIceberg only, the other readers must keep the null.
-  - Without pandas installed, pyarrow cannot turn ns timestamps into Python objects: temporal columns are
-    converted to integers in Arrow before canonicalization.
+  - pyarrow's to_pylist() of ns timestamps gives pandas Timestamps when pandas is installed and raises on
+    sub-microsecond values when it is not: top-level time/timestamp columns are turned into integer
+    microseconds in Arrow (exactly; a sub-microsecond remainder is reported) before canonicalization.
+  - pa.uuid() is a pa.BaseExtensionType, not a pa.ExtensionType (the Python-subclassable one).
 """
 
 from __future__ import annotations

@@ -84,17 +84,17 @@ def test_namespace_root(icepipe, raw, src, catalog, stack, layout_tables):
     assert not checks.table_exists(catalog, f"analytics.{src}.events")
 
 
-@pytest.mark.parametrize(
-    "key",
-    [
-        "sources/Bad-Name/x/year=2026/month=11/day=24/a.parquet",  # source name not [a-z][a-z0-9_]*
-        "sources/{src}/Res-X/year=2026/month=11/day=24/a.parquet",  # resource name
-        "sources/{src}/res/a.parquet",  # no date partitions
-        "sources/{src}/res/year=26/month=11/day=24/a.parquet",  # year is not YYYY
-        "sources/{src}/res/year=2026/month=11/day=24/a.csv",  # not .parquet
-        "elsewhere/{src}/res/year=2026/month=11/day=24/a.parquet",  # outside sources/
-    ],
-)
+VIOLATIONS = {
+    "bad_source_name": "sources/Bad-Name/x/year=2026/month=11/day=24/a.parquet",
+    "bad_resource_name": "sources/{src}/Res-X/year=2026/month=11/day=24/a.parquet",
+    "no_date_partitions": "sources/{src}/res/a.parquet",
+    "year_not_yyyy": "sources/{src}/res/year=26/month=11/day=24/a.parquet",
+    "not_dot_parquet": "sources/{src}/res/year=2026/month=11/day=24/a.csv",
+    "outside_sources": "elsewhere/{src}/res/year=2026/month=11/day=24/a.parquet",
+}
+
+
+@pytest.mark.parametrize("key", list(VIOLATIONS.values()), ids=list(VIOLATIONS))
 def test_layout_violation_fails(key, icepipe, raw, src, catalog):
     key = key.format(src=src)
     url = raw.put(key, datagen.simple_table(10, 0), absolute_key=True)

@@ -1037,3 +1037,16 @@ fn config_debug_hides_secrets() {
     };
     assert!(!format!("{with_token:?}").contains("r2-api-token-value"));
 }
+
+/// The futures must be `Send`: natively they are spawned on tokio, and the `iceberg` seams are `Send`.
+#[allow(dead_code)]
+fn catalog_futures_are_send(catalog: &RestCatalog, table: &TableIdent, ns: &NamespaceIdent) {
+    fn assert_send<T: Send>(_: T) {}
+    assert_send(catalog.ensure_namespace(ns));
+    assert_send(catalog.list_namespaces(Some(ns)));
+    assert_send(catalog.list_tables(ns));
+    assert_send(catalog.load_table(table));
+    assert_send(catalog.create_table(table, create_request()));
+    assert_send(catalog.commit_table(table, vec![], vec![]));
+    assert_send(catalog.drop_table(table, false));
+}

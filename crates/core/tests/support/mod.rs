@@ -1,0 +1,193 @@
+//! Shared pieces of the integration tests: the local stack's settings (a test that needs the
+//! stack fails, never skips, without it), Parquet fixtures, and a fault-injecting HTTP client.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use icepipe_core::catalog::{CatalogAuth, CatalogConfig, RestCatalog};
+use icepipe_core::clock::{Clock, SystemClock};
+use icepipe_core::commit::DEFAULT_COMMIT_ATTEMPTS;
+use icepipe_core::convert::{ConvertOptions, Converter, OnInvalid, RawObject};
+use icepipe_core::http::{
+    HttpClient, HttpError, HttpRequest, HttpResponse, Method, ReqwestHttpClient,
+};
+use icepipe_core::storage::s3::{S3Config, S3Resolver};
+use icepipe_core::storage::{iceberg_io, ObjectStore, StoreResolver};
+use parquet::arrow::ArrowWriter;
+
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: start the stack: scripts/stack start && source .icepipe/stack.env"
+        )
+    })
+}
+
+pub fn catalog_config() -> CatalogConfig {
+    CatalogConfig {
+        uri: env("ICEPIPE_CATALOG_URI"),
+        warehouse: env("ICEPIPE_WAREHOUSE"),
+        auth: CatalogAuth::from_credential(&env("ICEPIPE_CATALOG_CREDENTIAL"))
+            .expect("ICEPIPE_CATALOG_CREDENTIAL is id:secret"),
+    }
+}
+
+pub fn s3_config() -> S3Config {
+    S3Config {
+        endpoint: env("ICEPIPE_S3_ENDPOINT"),
+        region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        access_key_id: env("AWS_ACCESS_KEY_ID"),
+        secret_access_key: env("AWS_SECRET_ACCESS_KEY"),
+        path_style: true,
+    }
+}
+
+pub fn http() -> Arc<dyn HttpClient> {
+    Arc::new(ReqwestHttpClient::with_timeout(Duration::from_secs(30)))
+}
+
+pub fn clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+pub async fn catalog_over(http: Arc<dyn HttpClient>) -> Arc<RestCatalog> {
+    Arc::new(
+        RestCatalog::connect(http, clock(), catalog_config())
+            .await
+            .expect("connect to the local catalog"),
+    )
+}
+
+/// A converter on the local stack whose catalog requests go through `http`.
+pub async fn converter_over(http: Arc<dyn HttpClient>) -> Converter {
+    let resolver = Arc::new(S3Resolver::new(s3_config(), self::http(), clock()));
+    Converter {
+        catalog: catalog_over(http).await,
+        file_io: iceberg_io::file_io(resolver as Arc<dyn StoreResolver>),
+        clock: clock(),
+        options: ConvertOptions {
+            on_invalid: OnInvalid::Skip,
+            commit_attempts: DEFAULT_COMMIT_ATTEMPTS,
+        },
+    }
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+pub fn parquet_bytes(batch: &RecordBatch) -> Bytes {
+    let mut buf = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+    Bytes::from(buf)
+}
+
+/// Puts `body` into `store` and describes it as a raw object.
+pub async fn raw_object(store: Arc<dyn ObjectStore>, key: &str, body: Bytes) -> RawObject {
+    store.put(key, body).await.unwrap();
+    let meta = store.head(key).await.unwrap();
+    RawObject::from_meta(store, meta)
+}
+
+/// What to do to the first commit request that passes through [`FaultyHttp`].
+pub enum Fault {
+    /// Run something (e.g. a competing commit) first, then send the commit.
+    RunFirst(BoxFuture<'static, ()>),
+    /// Send the commit (it applies), then report this status as if the answer was a failure.
+    ApplyThenStatus(u16),
+    /// Send the commit (it applies), then report a timeout.
+    ApplyThenTimeout,
+    /// Do not send the commit; answer this status.
+    RejectWith(u16),
+}
+
+/// Wraps a real client; the first commit (POST .../tables/<name>) meets the fault.
+#[derive(Clone)]
+pub struct FaultyHttp {
+    inner: Arc<dyn HttpClient>,
+    fault: Arc<tokio::sync::Mutex<Option<Fault>>>,
+    pub commits: Arc<Mutex<u32>>,
+}
+
+impl std::fmt::Debug for FaultyHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FaultyHttp")
+    }
+}
+
+impl FaultyHttp {
+    pub fn new(fault: Fault) -> Self {
+        Self {
+            inner: http(),
+            fault: Arc::new(tokio::sync::Mutex::new(Some(fault))),
+            commits: Arc::new(Mutex::new(0)),
+        }
+    }
+
+    pub fn commit_requests(&self) -> u32 {
+        *self.commits.lock().unwrap()
+    }
+}
+
+fn is_commit(request: &HttpRequest) -> bool {
+    request.method == Method::Post
+        && request
+            .url
+            .rsplit_once("/tables/")
+            .is_some_and(|(_, name)| !name.is_empty() && !name.contains('/'))
+}
+
+#[async_trait]
+impl HttpClient for FaultyHttp {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        if !is_commit(&request) {
+            return self.inner.send(request).await;
+        }
+        *self.commits.lock().unwrap() += 1;
+        let fault = self.fault.lock().await.take();
+        let url = request.url.clone();
+        let failed = |status: u16| HttpResponse {
+            status,
+            headers: vec![],
+            body: Bytes::from_static(
+                b"{\"error\":{\"message\":\"injected\",\"type\":\"ServiceFailure\",\"code\":500}}",
+            ),
+        };
+        match fault {
+            None => self.inner.send(request).await,
+            Some(Fault::RunFirst(before)) => {
+                before.await;
+                self.inner.send(request).await
+            }
+            Some(Fault::ApplyThenStatus(status)) => {
+                let real = self.inner.send(request).await?;
+                assert!(
+                    real.is_success(),
+                    "the real commit failed: {}",
+                    real.body_snippet()
+                );
+                Ok(failed(status))
+            }
+            Some(Fault::ApplyThenTimeout) => {
+                let real = self.inner.send(request).await?;
+                assert!(
+                    real.is_success(),
+                    "the real commit failed: {}",
+                    real.body_snippet()
+                );
+                Err(HttpError::Timeout { url })
+            }
+            Some(Fault::RejectWith(status)) => Ok(failed(status)),
+        }
+    }
+}
