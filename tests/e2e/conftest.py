@@ -3,8 +3,9 @@ raw-object uploads and independent readers.
 
 The stack is described by environment variables (written by `scripts/stack` into `.icepipe/stack.env`; when
 a variable is not in the environment it is read from that file). A missing variable, an unreachable catalog
-or S3 endpoint, or a missing binary makes every test ERROR with a message saying what is missing: this suite
-never skips.
+or S3 endpoint, or a missing binary makes every test that needs them ERROR with a message saying what is
+missing: this suite never skips (only test_readers_selfcheck.py, which checks the checksum code itself,
+runs without a stack). The raw bucket is created if the stack lacks it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shlex
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -73,7 +74,7 @@ class Stack:
     region: str
     raw_bucket: str
     binary: Path
-    env: dict  # environment for the icepipe processes
+    env: dict = field(repr=False)  # environment for the icepipe processes
 
     def raw_url(self, key: str) -> str:
         return f"s3://{self.raw_bucket}/{key}"

@@ -11,6 +11,12 @@ import datagen
 import readers
 
 SIZES = [(11, 2_000, 0), (12, 3_500, 1_000_000), (13, 5_000, 2_000_000)]  # (seed, rows, first id)
+# Parquet writer options per file: the raw files vary like files from different producers do.
+WRITE_OPTIONS = [
+    {},  # pyarrow defaults: snappy, dictionary pages, data page v1, one row group
+    {"compression": "none", "use_dictionary": False},
+    {"compression": "zstd", "data_page_version": "2.0", "row_group_size": 700},  # several row groups
+]
 
 # Iceberg type (PyIceberg's str()) each source column must map to; several allowed where the spec allows.
 EXPECTED_ICEBERG_TYPES = {
@@ -54,21 +60,27 @@ def sources() -> list[pa.Table]:
 
 
 @pytest.fixture(scope="module")
-def expected(sources) -> readers.Canonical:
+def source_files(sources) -> list[bytes]:
+    return [datagen.parquet_bytes(t, **opts) for t, opts in zip(sources, WRITE_OPTIONS)]
+
+
+@pytest.fixture(scope="module")
+def expected(sources, source_files) -> readers.Canonical:
     # The source side, read back from the Parquet bytes with pyarrow (what the raw bucket holds).
     import io
 
     import pyarrow.parquet as pq
 
-    tables = [pq.read_table(io.BytesIO(datagen.parquet_bytes(t))) for t in sources]
+    tables = [pq.read_table(io.BytesIO(b)) for b in source_files]
     for t, src in zip(tables, sources):
         assert t.schema.equals(src.schema), "pyarrow round trip changed the source schema"
+    assert pq.ParquetFile(io.BytesIO(source_files[2])).num_row_groups > 1
     return readers.source_canonical(tables)
 
 
 @pytest.fixture(scope="module")
-def converted(icepipe, module_raw, module_table, sources, stack):
-    urls = [module_raw.put(f"all_types_{i}.parquet", t) for i, t in enumerate(sources)]
+def converted(icepipe, module_raw, module_table, source_files):
+    urls = [module_raw.put(f"all_types_{i}.parquet", b) for i, b in enumerate(source_files)]
     result = icepipe.convert(urls, table=module_table).ok()
     return {"urls": urls, "result": result, "out": result.for_table(module_table)}
 
