@@ -2,6 +2,7 @@
 //! inspection, and (later) replay and maintenance.
 
 mod convert_cmd;
+mod generate_cmd;
 mod local_store;
 mod settings;
 mod tables_cmd;
@@ -30,6 +31,8 @@ enum Command {
     Convert(convert_cmd::ConvertArgs),
     /// List tables with their snapshots.
     Tables(tables_cmd::TablesArgs),
+    /// Write a deterministic raw Parquet file (demos, memory checks, benchmarks).
+    Generate(generate_cmd::GenerateArgs),
 }
 
 /// Exit codes: 0 done, 1 failed (nothing committed for the failing table), 3 partly done
@@ -40,6 +43,7 @@ async fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Convert(args) => convert_cmd::run(&cli.connection, args).await,
         Command::Tables(args) => tables_cmd::run(&cli.connection, args).await,
+        Command::Generate(args) => generate_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -171,7 +171,7 @@ async fn table_lifecycle_against_the_stack() {
     eprintln!("stale commit: {err}");
 
     let tables = catalog.list_tables(&namespace).await.unwrap();
-    assert_eq!(tables, [table.clone()]);
+    assert_eq!(tables, std::slice::from_ref(&table));
 
     catalog.drop_table(&table, true).await.unwrap();
     let err = catalog.load_table(&table).await.unwrap_err();

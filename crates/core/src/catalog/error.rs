@@ -168,3 +168,18 @@ impl CatalogError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stays_small_enough_to_return_by_value() {
+        // clippy's result_large_err fires at 128 bytes, in every crate that wraps this error.
+        assert!(
+            std::mem::size_of::<CatalogError>() <= 112,
+            "{}",
+            std::mem::size_of::<CatalogError>()
+        );
+    }
+}

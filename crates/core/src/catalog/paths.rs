@@ -32,7 +32,8 @@ pub(crate) fn query(pairs: &[(&str, &str)]) -> String {
     if pairs.is_empty() {
         return String::new();
     }
-    let mut serializer = url::form_urlencoded::Serializer::new(String::from("?"));
+    // `for_suffix` so the first pair follows the `?` directly instead of `?&`.
+    let mut serializer = url::form_urlencoded::Serializer::for_suffix(String::from("?"), 1);
     serializer.extend_pairs(pairs);
     serializer.finish()
 }

@@ -89,8 +89,9 @@ pub struct Timings {
 pub enum ConvertError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// Boxed: commit errors are large and conversions return `Result` everywhere.
     #[error(transparent)]
-    Commit(#[from] CommitError),
+    Commit(Box<CommitError>),
     #[error("table {table}: {count} object(s) cannot be converted, nothing committed:\n  {list}", count = failures.len(), list = failures.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n  "))]
     Rejected {
         table: String,
@@ -98,6 +99,12 @@ pub enum ConvertError {
     },
     #[error("table {table}: {reason}")]
     Table { table: String, reason: String },
+}
+
+impl From<CommitError> for ConvertError {
+    fn from(err: CommitError) -> Self {
+        ConvertError::Commit(Box::new(err))
+    }
 }
 
 impl ConvertError {
@@ -134,8 +141,9 @@ impl Converter {
         let mut round = 1;
         loop {
             match self.convert_once(table, objects.clone()).await {
-                Err(ConvertError::Commit(CommitError::SchemaChanged { .. }))
-                    if round < SCHEMA_RACE_ROUNDS =>
+                Err(ConvertError::Commit(e))
+                    if matches!(*e, CommitError::SchemaChanged { .. })
+                        && round < SCHEMA_RACE_ROUNDS =>
                 {
                     round += 1
                 }

@@ -134,20 +134,25 @@ impl TableWriter {
     }
 }
 
-/// Fans rows out to one writer per partition (or a single writer when unpartitioned).
+/// Fans rows out to one writer per partition (or a single writer when unpartitioned). The
+/// writers are boxed: they are large and the sink moves through async state machines.
 enum PartitionSink {
-    Unpartitioned(UnpartitionedWriter<DataWriterBuilder>),
-    Partitioned {
-        splitter: RecordBatchPartitionSplitter,
-        writer: FanoutWriter<DataWriterBuilder>,
-    },
+    Unpartitioned(Box<UnpartitionedWriter<DataWriterBuilder>>),
+    Partitioned(
+        Box<(
+            RecordBatchPartitionSplitter,
+            FanoutWriter<DataWriterBuilder>,
+        )>,
+    ),
 }
 
 impl PartitionSink {
     fn new(table: &TableWriter, object: &RawObject) -> Result<Self, ObjectFailure> {
         let builder = table.builder_for(object);
         if table.spec.is_unpartitioned() {
-            return Ok(Self::Unpartitioned(UnpartitionedWriter::new(builder)));
+            return Ok(Self::Unpartitioned(Box::new(UnpartitionedWriter::new(
+                builder,
+            ))));
         }
         let splitter = RecordBatchPartitionSplitter::try_new_with_computed_values(
             table.schema.clone(),
@@ -160,16 +165,17 @@ impl PartitionSink {
                 format!("cannot partition: {e}"),
             )
         })?;
-        Ok(Self::Partitioned {
+        Ok(Self::Partitioned(Box::new((
             splitter,
-            writer: FanoutWriter::new(builder),
-        })
+            FanoutWriter::new(builder),
+        ))))
     }
 
     async fn write(&mut self, batch: arrow_array::RecordBatch) -> iceberg::Result<()> {
         match self {
             Self::Unpartitioned(writer) => writer.write(batch).await,
-            Self::Partitioned { splitter, writer } => {
+            Self::Partitioned(parts) => {
+                let (splitter, writer) = parts.as_mut();
                 for (key, part) in splitter.split(&batch)? {
                     writer.write(key, part).await?;
                 }
@@ -180,8 +186,8 @@ impl PartitionSink {
 
     async fn close(self) -> iceberg::Result<Vec<DataFile>> {
         match self {
-            Self::Unpartitioned(writer) => writer.close().await,
-            Self::Partitioned { writer, .. } => writer.close().await,
+            Self::Unpartitioned(writer) => (*writer).close().await,
+            Self::Partitioned(parts) => parts.1.close().await,
         }
     }
 }

@@ -315,7 +315,7 @@ mod tests {
         );
         assert_eq!(
             s.field_by_name("d").unwrap().field_type.to_string(),
-            "decimal(18,2)"
+            "decimal(18, 2)"
         );
         assert!(!s.field_by_name("gone").unwrap().required);
         let extra = s.field_by_name("extra").unwrap();
