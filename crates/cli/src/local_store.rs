@@ -67,9 +67,9 @@ impl ObjectStore for LocalStore {
         Ok(ObjectMeta {
             key: key.to_string(),
             size: meta.len(),
-            // Size + modification time stand in for a content hash: a rewritten file is a new
-            // object, an untouched one is recognized as already converted, without reading it.
-            etag: format!("{:x}-{:x}", meta.len(), modified.as_nanos()),
+            // A content hash, like S3's ETag: the same bytes are the same object wherever and
+            // whenever they were written, so converting a copy again duplicates nothing.
+            etag: content_hash(&self.path(key)).map_err(|e| self.io_error(key, e))?,
             last_modified_ms: modified.as_millis() as i64,
         })
     }
@@ -117,6 +117,22 @@ impl ObjectStore for LocalStore {
         }
         Ok(out)
     }
+}
+
+/// SHA-256 of the file, read in 1 MiB blocks (memory stays flat for any size).
+fn content_hash(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(path)?;
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+    }
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn collect_files(root: &PathBuf, dir: &PathBuf, keys: &mut Vec<String>) -> std::io::Result<()> {
