@@ -110,7 +110,7 @@ fn batch(
     let n = (ids.end - ids.start) as usize;
     let mut r = || rng.next();
     let draws: Vec<[u64; 4]> = (0..n).map(|_| [r(), r(), r(), r()]).collect();
-    let nullable = |d: &[u64; 4], k: u32| (d[3] >> k) % 50 != 0; // about 2% nulls per column
+    let nullable = |d: &[u64; 4], k: u32| !(d[3] >> k).is_multiple_of(50); // about 2% nulls per column
     let mut price = Decimal128Builder::with_capacity(n);
     let mut description = StringBuilder::with_capacity(n, n * 40);
     for d in &draws {
@@ -186,7 +186,7 @@ fn batch(
         Arc::new(BooleanArray::from_iter(
             draws
                 .iter()
-                .map(|d| nullable(d, 10).then_some(d[1] % 2 == 0)),
+                .map(|d| nullable(d, 10).then_some(d[1].is_multiple_of(2))),
         )),
         Arc::new(location),
     ];
