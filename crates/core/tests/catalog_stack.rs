@@ -21,12 +21,10 @@ struct Stack {
     client_secret: String,
 }
 
+mod support;
+
 fn stack() -> Stack {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: start the stack: scripts/stack start && source .icepipe/stack.env")
-        })
-    };
+    let var = support::env;
     let credential = var("ICEPIPE_CATALOG_CREDENTIAL");
     let (client_id, client_secret) = credential
         .split_once(':')

@@ -1,6 +1,7 @@
 //! The exactly-once commit against the real SeaweedFS catalog, with faults injected around the
 //! commit request: stale parents, commits that applied behind a 5xx or a timeout, commits that
 //! did not apply, and concurrent converters.
+#![cfg(feature = "native")]
 
 mod support;
 

@@ -15,26 +15,12 @@ use icepipe_core::http::{
 use icepipe_core::storage::s3::{S3Config, S3Store, MIN_PART_SIZE};
 use icepipe_core::storage::{ObjectStore, StorageError};
 
+mod support;
+
+use support::s3_config as config;
+
 const BUCKET: &str = "raw";
 const MIB: usize = 1024 * 1024;
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: start the stack: scripts/stack start && source .icepipe/stack.env"
-        )
-    })
-}
-
-fn config() -> S3Config {
-    S3Config {
-        endpoint: env("ICEPIPE_S3_ENDPOINT"),
-        region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
-        access_key_id: env("AWS_ACCESS_KEY_ID"),
-        secret_access_key: env("AWS_SECRET_ACCESS_KEY"),
-        path_style: true,
-    }
-}
 
 fn make_store(config: &S3Config) -> S3Store {
     S3Store::new(
