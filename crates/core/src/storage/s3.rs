@@ -531,13 +531,26 @@ impl S3Writer {
 
 #[async_trait]
 impl ObjectWriter for S3Writer {
-    async fn write(&mut self, chunk: Bytes) -> StorageResult<()> {
+    async fn write(&mut self, mut chunk: Bytes) -> StorageResult<()> {
         self.ensure_open()?;
         self.size += chunk.len() as u64;
-        self.buffer.extend_from_slice(&chunk);
         let part_size = self.store.inner.part_size;
-        while self.buffer.len() >= part_size {
-            let part = self.buffer.split_to(part_size).freeze();
+        // Memory stays at one part: whole parts are sliced out of large chunks without copying,
+        // and the buffer (allocated at exactly one part) only gathers what is left over.
+        while !chunk.is_empty() {
+            let part = if self.buffer.is_empty() && chunk.len() >= part_size {
+                chunk.split_to(part_size)
+            } else {
+                if self.buffer.capacity() < part_size {
+                    self.buffer.reserve(part_size - self.buffer.len());
+                }
+                let take = (part_size - self.buffer.len()).min(chunk.len());
+                self.buffer.extend_from_slice(&chunk.split_to(take));
+                if self.buffer.len() < part_size {
+                    break;
+                }
+                self.buffer.split().freeze()
+            };
             if let Err(error) = self.upload_part(part).await {
                 return Err(self.fail(error).await);
             }
