@@ -96,3 +96,109 @@ ensure_venv() {
   log "venv ready in $((SECONDS - start)) s"
   exec {lock_fd}>&-
 }
+
+# ---------------------------------------------------------------------------------------------------
+# Worker toolchain: worker-build, the matching wasm-bindgen CLI, and the pinned npm packages (wrangler,
+# Miniflare, binaryen's wasm-opt, esbuild). worker-build would download wasm-bindgen, wasm-opt and esbuild
+# from GitHub, which fails offline; with WASM_BINDGEN_BIN / WASM_OPT_BIN / ESBUILD_BIN set it downloads
+# nothing. The two cargo installs take minutes on 2 cores: skipped when the right version is in place.
+
+WORKER_BUILD_VERSION=0.8.7
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+NODE_MODULES="$ROOT/node_modules"
+export CARGO_BIN NODE_MODULES
+
+# The wasm-bindgen version in Cargo.lock: the CLI must match the library exactly. A lock without
+# wasm-bindgen, or with two versions of it, is an error (worker-build would pick one arbitrarily).
+locked_wasm_bindgen_version() {
+  local versions n
+  versions="$(awk '
+    /^\[\[package\]\]/ { name = "" }
+    /^name = / { name = $3; gsub(/"/, "", name) }
+    /^version = / && name == "wasm-bindgen" { v = $3; gsub(/"/, "", v); print v }
+  ' "$ROOT/Cargo.lock" | sort -u)"
+  n="$(printf '%s' "$versions" | grep -c . || true)"
+  if [ "$n" -eq 0 ]; then
+    die "no wasm-bindgen in Cargo.lock: the Worker crates (worker = \"$WORKER_BUILD_VERSION\") bring it; run cargo generate-lockfile"
+  elif [ "$n" -gt 1 ]; then
+    die "several wasm-bindgen versions in Cargo.lock ($(tr '\n' ' ' <<<"$versions")); unify them (cargo update -p wasm-bindgen)"
+  fi
+  printf '%s\n' "$versions"
+}
+
+# $1 = binary, $2 = version it must report (as a whole word in `<binary> --version`).
+_bin_has_version() {
+  [ -x "$1" ] && "$1" --version 2>/dev/null | grep -qw -- "$2"
+}
+
+_ensure_worker_build() {
+  local bin="$CARGO_BIN/worker-build" start=$SECONDS
+  _bin_has_version "$bin" "$WORKER_BUILD_VERSION" && return 0
+  log "cargo install worker-build $WORKER_BUILD_VERSION (about 3-11 min on 2 cores)"
+  nice -n 10 cargo install worker-build --version "=$WORKER_BUILD_VERSION" --locked --force
+  _bin_has_version "$bin" "$WORKER_BUILD_VERSION" || die "worker-build $WORKER_BUILD_VERSION still missing from $CARGO_BIN"
+  log "worker-build $WORKER_BUILD_VERSION installed in $((SECONDS - start)) s"
+}
+
+_ensure_wasm_bindgen_cli() {
+  local bin="$CARGO_BIN/wasm-bindgen" want start=$SECONDS
+  want="$(locked_wasm_bindgen_version)" || exit 1
+  if ! _bin_has_version "$bin" "$want"; then
+    log "cargo install wasm-bindgen-cli $want (matches Cargo.lock; about 2-3 min on 2 cores)"
+    # Not --locked: its locked webpki-roots is missing from the reachable index.
+    nice -n 10 cargo install wasm-bindgen-cli --version "=$want" --force
+    _bin_has_version "$bin" "$want" || die "wasm-bindgen $want still missing from $CARGO_BIN"
+    log "wasm-bindgen-cli $want installed in $((SECONDS - start)) s"
+  fi
+  WASM_BINDGEN_BIN="$bin"
+}
+
+# npm ci of package.json + package-lock.json. The stamp holds the sha256 of the lock, so an edited lock
+# reinstalls and an unchanged one costs one hash.
+_ensure_node_modules() {
+  local lock="$ROOT/package-lock.json" stamp="$NODE_MODULES/.icepipe-lock.sha256" want major start=$SECONDS
+  command -v node >/dev/null 2>&1 || die "node not found: install Node.js 20 (apt-get install nodejs npm)"
+  command -v npm >/dev/null 2>&1 || die "npm not found"
+  major="$(node -p 'process.versions.node.split(".")[0]')"
+  [ "$major" -ge 20 ] || die "Node $(node --version) is too old: wrangler 4.86 needs Node >= 20.3"
+  [ -f "$lock" ] || die "$lock is missing"
+  want="$(sha256sum "$lock" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+    && [ -x "$NODE_MODULES/.bin/wasm-opt" ] && [ -x "$NODE_MODULES/.bin/esbuild" ] \
+    && [ -x "$NODE_MODULES/.bin/wrangler" ] && [ -d "$NODE_MODULES/miniflare" ]; then
+    return 0
+  fi
+  log "npm ci (wrangler, miniflare, binaryen, esbuild: about 300 MB)"
+  rm -f "$stamp"
+  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error) >&2
+  [ -x "$NODE_MODULES/.bin/wasm-opt" ] || die "npm ci done but $NODE_MODULES/.bin/wasm-opt is missing"
+  printf '%s\n' "$want" >"$stamp"
+  log "node_modules ready in $((SECONDS - start)) s"
+}
+
+# Everything worker-build needs to build offline, and the *_BIN variables that point it there.
+ensure_worker_tools() {
+  mkdir -p "$STATE_DIR"
+  _path_has_cargo_bin
+  command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
+  # Serialise concurrent callers (scripts/test, wrangler's [build] command, scripts/build-workers).
+  local lock_fd
+  exec {lock_fd}>"$STATE_DIR/worker-tools.lock"
+  flock "$lock_fd"
+  _ensure_worker_build
+  _ensure_wasm_bindgen_cli
+  _ensure_node_modules
+  exec {lock_fd}>&-
+  WASM_OPT_BIN="$NODE_MODULES/.bin/wasm-opt"
+  ESBUILD_BIN="$NODE_MODULES/.bin/esbuild"
+  export WASM_BINDGEN_BIN WASM_OPT_BIN ESBUILD_BIN
+}
+
+# cargo, rustup and worker-build live in ~/.cargo/bin, which a non-login shell (wrangler's [build]
+# command, CI) may not have on PATH.
+_path_has_cargo_bin() {
+  case ":$PATH:" in
+    *":$CARGO_BIN:"*) ;;
+    *) if [ -d "$CARGO_BIN" ]; then export PATH="$CARGO_BIN:$PATH"; fi ;;
+  esac
+}

@@ -3,6 +3,7 @@
 
 mod convert_cmd;
 mod generate_cmd;
+mod ingest_cmd;
 mod local_store;
 mod settings;
 mod tables_cmd;
@@ -31,6 +32,8 @@ enum Command {
     Convert(convert_cmd::ConvertArgs),
     /// List tables with their snapshots.
     Tables(tables_cmd::TablesArgs),
+    /// Pull a declarative API source (config/sources.toml) into the raw bucket as Parquet.
+    Ingest(ingest_cmd::IngestArgs),
     /// Write a deterministic raw Parquet file (demos, memory checks, benchmarks).
     Generate(generate_cmd::GenerateArgs),
 }
@@ -44,6 +47,7 @@ async fn main() -> ExitCode {
         Command::Convert(args) => convert_cmd::run(&cli.connection, args).await,
         Command::Tables(args) => tables_cmd::run(&cli.connection, args).await,
         Command::Generate(args) => generate_cmd::run(args),
+        Command::Ingest(args) => ingest_cmd::run(&cli.connection, args).await,
     };
     match result {
         Ok(code) => code,

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use iceberg::NamespaceIdent;
-use icepipe_core::catalog::RestCatalog;
+use icepipe_core::catalog::TableSummary;
 use serde_json::{json, Value};
 
 use crate::settings::Connection;
@@ -28,40 +28,41 @@ pub async fn run(connection: &Connection, args: &TablesArgs) -> Result<ExitCode,
         ),
         None => None,
     };
-    let mut namespaces = Vec::new();
-    collect_namespaces(catalog, root, &mut namespaces).await?;
     let mut tables = Vec::new();
-    for namespace in &namespaces {
-        for ident in catalog
-            .list_tables(namespace)
+    for ident in catalog
+        .list_tables_under(root.as_ref())
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let loaded = catalog
+            .load_table(&ident)
             .await
-            .map_err(|e| e.to_string())?
-        {
-            let loaded = catalog
-                .load_table(&ident)
-                .await
-                .map_err(|e| e.to_string())?;
-            let snapshots: Vec<Value> = loaded
-                .metadata
-                .snapshots()
-                .map(|s| {
-                    json!({
-                        "snapshot_id": s.snapshot_id(),
-                        "parent_snapshot_id": s.parent_snapshot_id(),
-                        "timestamp_ms": s.timestamp_ms(),
-                        "operation": s.summary().operation.as_str(),
-                        "manifest_list": s.manifest_list(),
-                        "summary": s.summary().additional_properties,
-                    })
+            .map_err(|e| e.to_string())?;
+        let summary = TableSummary::of(&ident, &loaded);
+        let snapshots: Vec<Value> = loaded
+            .metadata
+            .snapshots()
+            .map(|s| {
+                json!({
+                    "snapshot_id": s.snapshot_id(),
+                    "parent_snapshot_id": s.parent_snapshot_id(),
+                    "timestamp_ms": s.timestamp_ms(),
+                    "operation": s.summary().operation.as_str(),
+                    "manifest_list": s.manifest_list(),
+                    "summary": s.summary().additional_properties,
                 })
-                .collect();
-            tables.push(json!({
-                "table": format!("{}.{}", ident.namespace().join("."), ident.name()),
-                "metadata_location": loaded.metadata_location,
-                "current_snapshot_id": loaded.metadata.current_snapshot_id(),
-                "snapshots": snapshots,
-            }));
-        }
+            })
+            .collect();
+        tables.push(json!({
+            "table": summary.table,
+            "metadata_location": summary.metadata_location,
+            "current_snapshot_id": summary.current_snapshot_id,
+            "snapshot_count": summary.snapshot_count,
+            "data_files": summary.data_files,
+            "rows": summary.rows,
+            "bytes": summary.bytes,
+            "snapshots": snapshots,
+        }));
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&tables).expect("json"));
@@ -87,31 +88,4 @@ pub async fn run(connection: &Connection, args: &TablesArgs) -> Result<ExitCode,
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `root` and every namespace below it (all namespaces when `root` is `None`).
-async fn collect_namespaces(
-    catalog: &RestCatalog,
-    root: Option<NamespaceIdent>,
-    out: &mut Vec<NamespaceIdent>,
-) -> Result<(), String> {
-    let mut queue: Vec<Option<NamespaceIdent>> = vec![root.clone()];
-    if let Some(root) = root {
-        out.push(root);
-    }
-    while let Some(parent) = queue.pop() {
-        let children = catalog
-            .list_namespaces(parent.as_ref())
-            .await
-            .map_err(|e| e.to_string())?;
-        for child in children {
-            // Some catalogs answer a parent query with the parent itself or unrelated levels.
-            if Some(&child) == parent.as_ref() || out.contains(&child) {
-                continue;
-            }
-            out.push(child.clone());
-            queue.push(Some(child));
-        }
-    }
-    Ok(())
 }

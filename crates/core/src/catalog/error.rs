@@ -10,7 +10,8 @@ pub enum CatalogError {
     /// 401/403, or the token endpoint refused the client credentials.
     #[error(
         "the catalog at {uri} rejected the credentials for warehouse {warehouse} (HTTP {status}: \
-         {detail}): check ICEPIPE_CATALOG_TOKEN / ICEPIPE_CATALOG_CREDENTIAL"
+         {detail}): check ICEPIPE_CATALOG_TOKEN / ICEPIPE_CATALOG_CREDENTIAL (Worker secrets \
+         CATALOG_TOKEN / CATALOG_CREDENTIAL)"
     )]
     Unauthorized {
         uri: String,
@@ -22,7 +23,7 @@ pub enum CatalogError {
     /// The catalog does not serve this warehouse (unknown bucket / catalog not enabled).
     #[error(
         "the catalog at {uri} does not know warehouse {warehouse} (HTTP {status}: {detail}): check \
-         ICEPIPE_WAREHOUSE (R2 Data Catalog: the warehouse name shown for the bucket's catalog; \
+         ICEPIPE_WAREHOUSE (Worker: WAREHOUSE) (R2 Data Catalog: the warehouse name shown for the bucket's catalog; \
          SeaweedFS: s3://<table bucket>) and that the catalog is enabled for that bucket"
     )]
     WarehouseNotFound {
@@ -35,7 +36,7 @@ pub enum CatalogError {
     /// Nothing answered, or the connection broke before a status came back on a read.
     #[error(
         "cannot reach the catalog at {uri} (warehouse {warehouse}) to {operation}: {reason}: is it \
-         running / is ICEPIPE_CATALOG_URI right?"
+         running / is ICEPIPE_CATALOG_URI (Worker: CATALOG_URI) right?"
     )]
     Unreachable {
         uri: String,
@@ -47,7 +48,8 @@ pub enum CatalogError {
     /// A read timed out on every attempt.
     #[error(
         "the catalog at {uri} (warehouse {warehouse}) did not answer in time to {operation} \
-         ({attempts} attempt(s)): it may be overloaded, or ICEPIPE_CATALOG_URI may be wrong"
+         ({attempts} attempt(s)): it may be overloaded, or ICEPIPE_CATALOG_URI \
+         (Worker: CATALOG_URI) may be wrong"
     )]
     Timeout {
         uri: String,

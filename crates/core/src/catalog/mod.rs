@@ -9,10 +9,12 @@ mod client;
 mod config;
 mod error;
 mod paths;
+mod tables;
 mod transport;
 mod types;
 
 pub use client::RestCatalog;
 pub use config::{CatalogAuth, CatalogConfig, RetryPolicy};
 pub use error::CatalogError;
+pub use tables::TableSummary;
 pub use types::{CommitResult, CreateTable, LoadedTable};

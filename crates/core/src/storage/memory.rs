@@ -172,6 +172,25 @@ impl ObjectStore for MemoryStore {
         Ok(())
     }
 
+    async fn put_if_match(&self, key: &str, body: Bytes, etag: &str) -> StorageResult<()> {
+        let entry = self.shared.entry(body);
+        let mut objects = self.shared.objects();
+        match objects.get(key) {
+            None => Err(StorageError::NotFound {
+                location: self.describe(key),
+            }),
+            Some(current) if current.etag != etag.trim_matches('"') => {
+                Err(StorageError::AlreadyExists {
+                    location: self.describe(key),
+                })
+            }
+            Some(_) => {
+                objects.insert(key.to_string(), entry);
+                Ok(())
+            }
+        }
+    }
+
     async fn writer(&self, key: &str) -> StorageResult<Box<dyn ObjectWriter>> {
         Ok(Box::new(MemoryWriter {
             shared: self.shared.clone(),

@@ -71,6 +71,18 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// Store an object only if no object exists under the key (`If-None-Match: *`).
     async fn put_if_absent(&self, key: &str, body: Bytes) -> StorageResult<()>;
 
+    /// Replace an object only if its current entity tag is `etag` (`If-Match`): the compare-and-swap
+    /// that keeps two overlapping ingest runs from both advancing a cursor. A changed object fails
+    /// with [`StorageError::AlreadyExists`] (HTTP 412), a missing one with [`StorageError::NotFound`].
+    /// The default refuses, so a store without conditional writes can never silently overwrite.
+    async fn put_if_match(&self, key: &str, body: Bytes, etag: &str) -> StorageResult<()> {
+        let _ = (body, etag);
+        Err(StorageError::other(
+            self.describe(key),
+            "this store does not support conditional (If-Match) writes",
+        ))
+    }
+
     /// A streaming writer for large objects (multipart upload where the backend has it).
     async fn writer(&self, key: &str) -> StorageResult<Box<dyn ObjectWriter>>;
 

@@ -165,6 +165,28 @@ impl S3Store {
         }
     }
 
+    /// One PutObject, optionally conditional (`If-None-Match: *` or `If-Match: "<etag>"`); a
+    /// failed condition is a 412, which becomes AlreadyExists in status_error.
+    async fn put_with(
+        &self,
+        key: &str,
+        body: Bytes,
+        condition: Option<(&str, String)>,
+    ) -> StorageResult<()> {
+        self.check_key(key)?;
+        let action = self
+            .inner
+            .bucket
+            .put_object(Some(&self.inner.credentials), key);
+        let url = self.sign(&action, key)?;
+        let mut request = HttpRequest::new(Method::Put, url).body(body);
+        if let Some((name, value)) = condition {
+            request = request.header(name, value);
+        }
+        self.send_ok(key, request).await?;
+        Ok(())
+    }
+
     /// rusty-s3 turns `.`/`..` segments into other paths and an empty key into the bucket itself.
     fn check_key(&self, key: &str) -> StorageResult<()> {
         if key.is_empty()
@@ -289,30 +311,17 @@ impl ObjectStore for S3Store {
     }
 
     async fn put(&self, key: &str, body: Bytes) -> StorageResult<()> {
-        self.check_key(key)?;
-        let action = self
-            .inner
-            .bucket
-            .put_object(Some(&self.inner.credentials), key);
-        let url = self.sign(&action, key)?;
-        self.send_ok(key, HttpRequest::new(Method::Put, url).body(body))
-            .await?;
-        Ok(())
+        self.put_with(key, body, None).await
     }
 
     async fn put_if_absent(&self, key: &str, body: Bytes) -> StorageResult<()> {
-        self.check_key(key)?;
-        let action = self
-            .inner
-            .bucket
-            .put_object(Some(&self.inner.credentials), key);
-        let url = self.sign(&action, key)?;
-        // 412 Precondition Failed becomes AlreadyExists in status_error.
-        let request = HttpRequest::new(Method::Put, url)
-            .header("if-none-match", "*")
-            .body(body);
-        self.send_ok(key, request).await?;
-        Ok(())
+        self.put_with(key, body, Some(("if-none-match", "*".to_string())))
+            .await
+    }
+
+    async fn put_if_match(&self, key: &str, body: Bytes, etag: &str) -> StorageResult<()> {
+        let etag = format!("\"{}\"", etag.trim_matches('"'));
+        self.put_with(key, body, Some(("if-match", etag))).await
     }
 
     async fn writer(&self, key: &str) -> StorageResult<Box<dyn ObjectWriter>> {

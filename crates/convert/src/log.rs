@@ -1,0 +1,151 @@
+//! Structured logs: one JSON object per line on the Worker's console (`wrangler tail`, Logpush,
+//! and the local harness parse them). Every line has an `event`.
+
+use icepipe_core::batch::{BatchReport, Note};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// The per-batch line: what the batch did, with the wasm memory high-water mark.
+#[derive(Serialize)]
+struct BatchLine<'a> {
+    event: &'static str,
+    #[serde(flatten)]
+    report: &'a BatchReport,
+    wasm_memory_bytes: u64,
+}
+
+/// `{"event":"batch","messages",...,"timings_ms":{...},"commit_attempts","acked","retried","errors":[...],"wasm_memory_bytes"}`
+pub fn batch_line(report: &BatchReport, wasm_memory_bytes: u64) -> String {
+    to_line(&BatchLine {
+        event: "batch",
+        report,
+        wasm_memory_bytes,
+    })
+}
+
+/// A note about one message (malformed, deleted, skipped, rejected, gone, replaced).
+pub fn note_line(note: &Note) -> String {
+    to_line(note)
+}
+
+/// Any other event: `{"event": <event>, ...fields}` (`fields` must be an object).
+pub fn event_line(event: &str, fields: Value) -> String {
+    let mut line = json!({ "event": event });
+    if let (Some(line), Value::Object(fields)) = (line.as_object_mut(), fields) {
+        line.extend(fields);
+    }
+    line.to_string()
+}
+
+fn to_line(value: &impl Serialize) -> String {
+    serde_json::to_string(value)
+        .unwrap_or_else(|e| event_line("log_error", json!({ "reason": e.to_string() })))
+}
+
+/// Current size of the wasm linear memory in bytes. Linear memory never shrinks, so this is the
+/// high-water mark of the isolate so far.
+pub fn wasm_memory_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        core::arch::wasm32::memory_size(0) as u64 * 65_536
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0
+    }
+}
+
+/// Writes one line to the console.
+pub fn emit(line: &str) {
+    #[cfg(target_arch = "wasm32")]
+    worker::console_log!("{line}");
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use icepipe_core::batch::{BatchError, TableReport};
+    use icepipe_core::convert::FailureKind;
+
+    use super::*;
+
+    #[test]
+    fn the_batch_line_has_every_field() {
+        let report = BatchReport {
+            messages: 3,
+            tables: vec![TableReport {
+                table: "analytics.shop.orders".into(),
+                snapshot_id: Some(7),
+                objects: 2,
+                files: 2,
+                rows: 10,
+                bytes: 2048,
+                ..Default::default()
+            }],
+            files: 2,
+            rows: 10,
+            bytes: 2048,
+            commit_attempts: 1,
+            acked: 2,
+            retried: 1,
+            errors: vec![BatchError {
+                table: None,
+                key: Some("sources/x".into()),
+                etag: Some("e".into()),
+                kind: FailureKind::Permanent,
+                reason: "bad".into(),
+                record: Some("_errors/2026-11-24/ab.json".into()),
+            }],
+            ..Default::default()
+        };
+        let line: Value = serde_json::from_str(&batch_line(&report, 42 * 65_536)).unwrap();
+        assert_eq!(line["event"], "batch");
+        for field in [
+            "messages",
+            "tables",
+            "files",
+            "rows",
+            "bytes",
+            "timings_ms",
+            "commit_attempts",
+            "acked",
+            "retried",
+            "errors",
+            "wasm_memory_bytes",
+        ] {
+            assert!(line.get(field).is_some(), "missing {field}: {line}");
+        }
+        assert_eq!(line["tables"][0]["snapshot_id"], 7);
+        assert_eq!(line["errors"][0]["kind"], "permanent");
+        assert_eq!(line["wasm_memory_bytes"], 42 * 65_536);
+        for step in [
+            "connect", "head", "load", "probe", "write", "commit", "records", "total",
+        ] {
+            assert!(line["timings_ms"].get(step).is_some(), "timings_ms.{step}");
+        }
+        assert!(!batch_line(&report, 0).contains('\n'), "one line");
+    }
+
+    #[test]
+    fn other_events_are_one_object_per_line() {
+        let note = Note::Deleted {
+            key: "sources/k".into(),
+            action: "DeleteObject".into(),
+        };
+        let line: Value = serde_json::from_str(&note_line(&note)).unwrap();
+        assert_eq!(
+            line,
+            json!({"event": "deleted", "key": "sources/k", "action": "DeleteObject"})
+        );
+        let line: Value = serde_json::from_str(&event_line(
+            "http_error",
+            json!({"path": "/replay", "status": 500}),
+        ))
+        .unwrap();
+        assert_eq!(
+            line,
+            json!({"event": "http_error", "path": "/replay", "status": 500})
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! HTTP: `GET /health` (open), `GET /tables` and `POST /replay` (bearer `ADMIN_TOKEN`).
+
+use iceberg::NamespaceIdent;
+use icepipe_core::notification::Notification;
+use icepipe_core::replay::{plan_replay, ReplayError, ReplayRequest};
+use serde_json::{json, Value};
+use worker::{event, Context, Env, Method, Request, Response, Result};
+
+use crate::auth::authorized;
+use crate::config::ADMIN_TOKEN;
+use crate::log::{emit, event_line, wasm_memory_bytes};
+use crate::wiring::{env_string, raw_events, Wiring};
+
+/// Largest `POST /replay` body accepted.
+const MAX_REPLAY_BODY: usize = 64 * 1024;
+/// Messages per `sendBatch` (the Queues limit).
+const SEND_BATCH: usize = 100;
+
+#[event(fetch)]
+pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let path = req.path();
+    let method = req.method();
+    let (status, body) = match (method.clone(), path.as_str()) {
+        (Method::Get, "/health") => (
+            200,
+            json!({ "ok": true, "wasm_memory_bytes": wasm_memory_bytes() }),
+        ),
+        (_, "/tables" | "/replay")
+            if !authorized(
+                req.headers().get("authorization").ok().flatten().as_deref(),
+                env_string(&env, ADMIN_TOKEN).as_deref(),
+            ) =>
+        {
+            (
+                401,
+                json!({ "error": "unauthorized: send Authorization: Bearer <ADMIN_TOKEN>" }),
+            )
+        }
+        (Method::Get, "/tables") => tables(&env).await,
+        (Method::Post, "/replay") => replay(&mut req, &env).await,
+        (_, "/health" | "/tables" | "/replay") => (405, json!({ "error": "method not allowed" })),
+        _ => (404, json!({ "error": "not found" })),
+    };
+    if status >= 400 && status != 404 {
+        emit(&event_line(
+            "http_error",
+            json!({ "method": method.to_string(), "path": path, "status": status, "error": body["error"] }),
+        ));
+    }
+    Ok(Response::from_json(&body)?.with_status(status))
+}
+
+async fn tables(env: &Env) -> (u16, Value) {
+    let wiring = match Wiring::from_env(env) {
+        Ok(wiring) => wiring,
+        Err(reason) => return (500, json!({ "error": reason })),
+    };
+    let root = match NamespaceIdent::from_strs(wiring.settings.namespace_root.split('.')) {
+        Ok(root) => root,
+        Err(e) => return (500, json!({ "error": e.to_string() })),
+    };
+    let result = match wiring.catalog().await {
+        Ok(catalog) => catalog.summarize_tables_under(Some(&root)).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(tables) => (
+            200,
+            json!({ "namespace": wiring.settings.namespace_root, "tables": tables }),
+        ),
+        Err(e) => (502, json!({ "error": e.to_string() })),
+    }
+}
+
+async fn replay(req: &mut Request, env: &Env) -> (u16, Value) {
+    let body = match req.bytes().await {
+        Ok(body) if body.len() <= MAX_REPLAY_BODY => body,
+        Ok(_) => {
+            return (
+                413,
+                json!({ "error": format!("the body is larger than {MAX_REPLAY_BODY} bytes") }),
+            )
+        }
+        Err(e) => return (400, json!({ "error": e.to_string() })),
+    };
+    let request = match ReplayRequest::parse(&body) {
+        Ok(request) => request,
+        Err(e) => return (400, json!({ "error": e.to_string() })),
+    };
+    let wiring = match Wiring::from_env(env) {
+        Ok(wiring) => wiring,
+        Err(reason) => return (500, json!({ "error": reason })),
+    };
+    let queue = match raw_events(env) {
+        Ok(queue) => queue,
+        Err(reason) => return (500, json!({ "error": reason })),
+    };
+    let settings = &wiring.settings;
+    let plan = match plan_replay(
+        wiring.raw.as_ref(),
+        &request,
+        &settings.account_id,
+        &settings.raw_bucket,
+    )
+    .await
+    {
+        Ok(plan) => plan,
+        Err(ReplayError::BadRequest(reason)) => return (400, json!({ "error": reason })),
+        Err(e) => return (502, json!({ "error": e.to_string() })),
+    };
+    let mut sent = 0;
+    if !request.dry_run {
+        for chunk in plan.messages.chunks(SEND_BATCH) {
+            let messages: Vec<Notification> = chunk.to_vec();
+            if let Err(e) = queue.send_batch(messages).await {
+                return (
+                    502,
+                    json!({
+                        "error": format!("sending to the queue failed after {sent} message(s): {e}"),
+                        "matched": plan.matched,
+                        "sent": sent,
+                        "dry_run": false,
+                    }),
+                );
+            }
+            sent += chunk.len();
+        }
+    }
+    emit(&event_line(
+        "replay",
+        json!({
+            "prefix": request.key_prefix(),
+            "errors": request.errors,
+            "matched": plan.matched,
+            "sent": sent,
+            "missing": plan.missing,
+            "dry_run": request.dry_run,
+        }),
+    ));
+    (
+        200,
+        json!({
+            "matched": plan.matched,
+            "sent": sent,
+            "missing": plan.missing,
+            "dry_run": request.dry_run,
+        }),
+    )
+}

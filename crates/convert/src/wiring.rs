@@ -1,0 +1,122 @@
+//! Builds the core's pieces from the Worker's environment: settings, the raw bucket, the table
+//! storage, the catalog client (kept across invocations of one isolate) and the converter.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use icepipe_core::catalog::{CatalogConfig, RestCatalog};
+use icepipe_core::clock::Clock;
+use icepipe_core::convert::{ConvertError, ConvertOptions, Converter, OnInvalid};
+use icepipe_core::http::HttpClient;
+use icepipe_core::storage::s3::S3Resolver;
+use icepipe_core::storage::{iceberg_io, StoreResolver};
+use worker::wasm_bindgen::JsValue;
+use worker::{js_sys, Bucket, Env, Queue};
+
+use crate::clock::WorkerClock;
+use crate::config::{Settings, TableStorage, CATALOG_BINDING, RAW_BINDING, RAW_EVENTS_BINDING};
+use crate::http::FetchClient;
+use crate::r2::{R2Resolver, R2Store};
+
+thread_local! {
+    /// The connected catalog (config read, warehouse checked, token cached), reused by later
+    /// invocations in the same isolate while the config is the same.
+    static CATALOG: RefCell<Option<(CatalogConfig, Arc<RestCatalog>)>> = const { RefCell::new(None) };
+}
+
+/// A var or secret as a string (`None` when unset or not a string).
+pub fn env_string(env: &Env, name: &str) -> Option<String> {
+    js_sys::Reflect::get(env, &JsValue::from_str(name))
+        .ok()
+        .and_then(|v| v.as_string())
+}
+
+/// Everything a handler needs.
+pub struct Wiring {
+    pub settings: Settings,
+    pub clock: Arc<dyn Clock>,
+    pub http: Arc<dyn HttpClient>,
+    pub raw: Arc<R2Store>,
+    pub tables: Arc<dyn StoreResolver>,
+}
+
+impl Wiring {
+    /// Reads the settings and the R2 bindings; the error names what is missing.
+    pub fn from_env(env: &Env) -> Result<Wiring, String> {
+        let settings = Settings::from_lookup(|name| env_string(env, name)).map_err(|e| e.0)?;
+        let clock: Arc<dyn Clock> = Arc::new(WorkerClock);
+        let http: Arc<dyn HttpClient> = Arc::new(FetchClient::new(settings.http_timeout));
+        let raw = Arc::new(R2Store::new(
+            bucket(env, RAW_BINDING, "the raw bucket")?,
+            settings.raw_bucket.clone(),
+        ));
+        let tables: Arc<dyn StoreResolver> = match &settings.table_storage {
+            TableStorage::R2 { bucket: name } => {
+                let store = R2Store::new(
+                    bucket(
+                        env,
+                        CATALOG_BINDING,
+                        "the catalog bucket (TABLE_STORAGE = \"r2\")",
+                    )?,
+                    name.clone().unwrap_or_else(|| CATALOG_BINDING.to_string()),
+                );
+                Arc::new(R2Resolver::new(Arc::new(store), name.clone()))
+            }
+            TableStorage::S3(s3) => {
+                Arc::new(S3Resolver::new(s3.config(), http.clone(), clock.clone()))
+            }
+        };
+        Ok(Wiring {
+            settings,
+            clock,
+            http,
+            raw,
+            tables,
+        })
+    }
+
+    /// The catalog client, connected once per isolate.
+    pub async fn catalog(&self) -> Result<Arc<RestCatalog>, icepipe_core::catalog::CatalogError> {
+        let config = &self.settings.catalog;
+        let cached = CATALOG.with(|cell| {
+            cell.borrow().as_ref().and_then(|(c, catalog)| {
+                (c.uri == config.uri && c.warehouse == config.warehouse && c.auth == config.auth)
+                    .then(|| catalog.clone())
+            })
+        });
+        if let Some(catalog) = cached {
+            return Ok(catalog);
+        }
+        let catalog = Arc::new(
+            RestCatalog::connect(self.http.clone(), self.clock.clone(), config.clone()).await?,
+        );
+        CATALOG.with(|cell| *cell.borrow_mut() = Some((config.clone(), catalog.clone())));
+        Ok(catalog)
+    }
+
+    /// A converter that skips (and reports) objects it cannot convert.
+    pub async fn converter(&self) -> Result<Converter, ConvertError> {
+        Ok(Converter {
+            catalog: self.catalog().await?,
+            file_io: iceberg_io::file_io(self.tables.clone()),
+            clock: self.clock.clone(),
+            options: ConvertOptions {
+                on_invalid: OnInvalid::Skip,
+                ..ConvertOptions::default()
+            },
+        })
+    }
+}
+
+fn bucket(env: &Env, binding: &str, what: &str) -> Result<Bucket, String> {
+    env.bucket(binding).map_err(|e| {
+        format!("R2 binding {binding} ({what}) is missing: add it to [[r2_buckets]] in wrangler.convert.toml ({e})")
+    })
+}
+
+/// The producer binding replay sends through.
+pub fn raw_events(env: &Env) -> Result<Queue, String> {
+    env.queue(RAW_EVENTS_BINDING).map_err(|e| {
+        format!("queue producer binding {RAW_EVENTS_BINDING} is missing: add it to [[queues.producers]] in wrangler.convert.toml ({e})")
+    })
+}

@@ -1,0 +1,162 @@
+//! Records of raw objects that could not be converted: `_errors/<yyyy-mm-dd>/<id>.json` in the raw
+//! bucket, written before the message is acknowledged, read back by replay.
+//!
+//! The id is a digest of (key, eTag) and the date is the raw object's creation date (the
+//! notification's `eventTime`), so a redelivered failure rewrites the same record instead of
+//! adding one.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::convert::FailureKind;
+use crate::notification::format_time_ms;
+
+/// Reserved prefix of the raw bucket holding error records.
+pub const ERRORS_PREFIX: &str = "_errors/";
+
+/// Why one raw object was not converted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    /// [`ErrorRecord::id_for`] of (key, etag).
+    pub id: String,
+    /// The raw object's key (in the raw bucket).
+    pub key: String,
+    /// The eTag of the content that failed, without quotes.
+    pub etag: String,
+    /// The table it was meant for (absent when the key does not name one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    pub kind: FailureKind,
+    pub reason: String,
+    /// When the failure was recorded, RFC 3339.
+    pub time: String,
+    /// When the raw object was created, RFC 3339; its date names the record's folder.
+    pub event_time: String,
+    /// The queue message that carried the failing notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+}
+
+impl ErrorRecord {
+    /// A record without table and message id (see [`Self::with_table`], [`Self::with_message_id`]).
+    pub fn new(
+        key: &str,
+        etag: &str,
+        kind: FailureKind,
+        reason: impl Into<String>,
+        event_time_ms: i64,
+        now_ms: i64,
+    ) -> ErrorRecord {
+        ErrorRecord {
+            id: Self::id_for(key, etag),
+            key: key.to_string(),
+            etag: etag.to_string(),
+            table: None,
+            kind,
+            reason: reason.into(),
+            time: format_time_ms(now_ms),
+            event_time: format_time_ms(event_time_ms),
+            message_id: None,
+        }
+    }
+
+    pub fn with_table(mut self, table: impl Into<String>) -> Self {
+        self.table = Some(table.into());
+        self
+    }
+
+    pub fn with_message_id(mut self, message_id: impl Into<String>) -> Self {
+        self.message_id = Some(message_id.into());
+        self
+    }
+
+    /// 32 hex digits of SHA-256 over (key, eTag): stable across redeliveries.
+    pub fn id_for(key: &str, etag: &str) -> String {
+        let mut hash = Sha256::new();
+        hash.update(key.as_bytes());
+        hash.update([0u8]);
+        hash.update(etag.as_bytes());
+        hash.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// `_errors/<yyyy-mm-dd>/<id>.json`, the date being the object's creation date (UTC).
+    pub fn object_key(&self) -> String {
+        let date = self.event_time.get(..10).unwrap_or("unknown");
+        format!("{ERRORS_PREFIX}{date}/{}.json", self.id)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("error records serialize")
+    }
+
+    /// Reads a record back (replay of errors).
+    pub fn parse(bytes: &[u8]) -> Result<ErrorRecord, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("not an icepipe error record: {e}"))
+    }
+
+    /// Whether a raw-bucket key looks like an error record (`_errors/<date>/<id>.json`).
+    pub fn is_record_key(key: &str) -> bool {
+        key.strip_prefix(ERRORS_PREFIX)
+            .is_some_and(|rest| rest.ends_with(".json") && rest.contains('/'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(etag: &str, now_ms: i64) -> ErrorRecord {
+        ErrorRecord::new(
+            "sources/shop/orders/year=2026/month=11/day=24/a.parquet",
+            etag,
+            FailureKind::Permanent,
+            "not a readable Parquet file: bad magic",
+            1_795_549_004_379,
+            now_ms,
+        )
+        .with_table("analytics.shop.orders")
+        .with_message_id("msg-1")
+    }
+
+    #[test]
+    fn a_redelivered_failure_maps_to_the_same_record() {
+        let first = record("e1", 1_795_549_010_000);
+        // Redelivered two days later: same id, same key, newer time.
+        let again = record("e1", 1_795_549_010_000 + 2 * 86_400_000);
+        assert_eq!(first.id, again.id);
+        assert_eq!(first.object_key(), again.object_key());
+        assert_eq!(
+            first.object_key(),
+            format!("_errors/2026-11-24/{}.json", first.id)
+        );
+        assert_eq!(first.id.len(), 32);
+        assert!(ErrorRecord::is_record_key(&first.object_key()));
+        // New content under the same key is another object.
+        assert_ne!(record("e2", 0).id, first.id);
+        assert_ne!(
+            ErrorRecord::id_for("ab", "c"),
+            ErrorRecord::id_for("a", "bc")
+        );
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let r = record("e1", 1_795_549_010_000);
+        let json: serde_json::Value = serde_json::from_slice(&r.to_json()).unwrap();
+        assert_eq!(json["kind"], "permanent");
+        assert_eq!(json["time"], "2026-11-24T19:36:50.000Z");
+        assert_eq!(json["event_time"], "2026-11-24T19:36:44.379Z");
+        assert_eq!(json["message_id"], "msg-1");
+        assert_eq!(ErrorRecord::parse(&r.to_json()).unwrap(), r);
+        let mut layout = r.clone();
+        layout.table = None;
+        layout.message_id = None;
+        assert_eq!(ErrorRecord::parse(&layout.to_json()).unwrap(), layout);
+        assert!(ErrorRecord::parse(b"{}").is_err());
+        assert!(!ErrorRecord::is_record_key("sources/a.json"));
+        assert!(!ErrorRecord::is_record_key("_errors/x.txt"));
+    }
+}

@@ -1,0 +1,651 @@
+//! Declarative API sources (TOML), in the spirit of dlt's `rest_api` source.
+//!
+//! The file is walked by hand rather than through `#[derive(Deserialize)]` so that every error names
+//! the full key that is wrong (`sources.x.resources.y.paginator.type: ...`); serde's messages only
+//! give a line. Secrets are referenced by name; their values never live in the file.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use url::Url;
+
+use super::jsonpath::JsonPath;
+use crate::layout::is_valid_name;
+
+/// Every source in a config file, by name.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub sources: BTreeMap<String, SourceConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub name: String,
+    pub base_url: Url,
+    pub headers: Vec<(String, String)>,
+    pub auth: Option<Auth>,
+    pub resources: BTreeMap<String, ResourceConfig>,
+}
+
+/// How requests authenticate; `secret` names a value looked up in [`super::Secrets`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    Bearer {
+        secret: String,
+    },
+    ApiKey {
+        name: String,
+        location: KeyLocation,
+        secret: String,
+    },
+    Basic {
+        username: String,
+        secret: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLocation {
+    Header,
+    Query,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Paginator {
+    SinglePage,
+    /// The next page's URL at a path in the body.
+    JsonLink {
+        next_url_path: JsonPath,
+    },
+    /// RFC 8288 `Link: <...>; rel="next"`.
+    HeaderLink,
+    Offset {
+        offset_param: String,
+        limit_param: String,
+        limit: u64,
+        total_path: Option<JsonPath>,
+    },
+    PageNumber {
+        page_param: String,
+        base_page: u64,
+        /// Sent with every request when set (e.g. `_limit`).
+        limit: Option<(String, u64)>,
+        total_path: Option<JsonPath>,
+    },
+    Cursor {
+        cursor_path: JsonPath,
+        cursor_param: String,
+    },
+}
+
+const PAGINATORS: &str = "single_page, json_link, header_link, offset, page_number, cursor";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteDisposition {
+    Append,
+    Replace,
+}
+
+impl WriteDisposition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteDisposition::Append => "append",
+            WriteDisposition::Replace => "replace",
+        }
+    }
+}
+
+/// Where arrays of objects go: child tables (dlt's default) or nested list/struct columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nesting {
+    ChildTables,
+    Nested,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incremental {
+    pub cursor_path: JsonPath,
+    pub initial_value: Option<Value>,
+    /// The request parameter the start value is sent as.
+    pub param: String,
+    /// Subtracted from the stored cursor (seconds for timestamps, the value for numbers).
+    pub lag: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResourceConfig {
+    pub name: String,
+    pub path: String,
+    pub params: Vec<(String, String)>,
+    pub data_selector: Option<JsonPath>,
+    pub primary_key: Vec<String>,
+    pub incremental: Option<Incremental>,
+    pub write_disposition: WriteDisposition,
+    pub nesting: Nesting,
+    /// The resource's own paginator, else the source's, else single page.
+    pub paginator: Paginator,
+}
+
+/// A config error: the dotted key at fault and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+type Table = toml::Table;
+
+/// A table in the file with its dotted key, so every lookup can report where it failed.
+struct Node<'a> {
+    key: String,
+    table: &'a Table,
+}
+
+impl<'a> Node<'a> {
+    fn err(&self, field: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            key: self.child_key(field),
+            message: message.into(),
+        }
+    }
+
+    fn child_key(&self, field: &str) -> String {
+        if self.key.is_empty() {
+            field.to_string()
+        } else {
+            format!("{}.{field}", self.key)
+        }
+    }
+
+    fn only(&self, allowed: &[&str]) -> Result<(), ConfigError> {
+        match self.table.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(k) => Err(self.err(
+                k,
+                format!("unknown key; expected one of {}", allowed.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn table(&self, field: &str) -> Result<Option<Node<'a>>, ConfigError> {
+        match self.table.get(field) {
+            None => Ok(None),
+            Some(toml::Value::Table(table)) => Ok(Some(Node {
+                key: self.child_key(field),
+                table,
+            })),
+            Some(other) => Err(self.err(
+                field,
+                format!("expected a table, found {}", other.type_str()),
+            )),
+        }
+    }
+
+    fn opt_str(&self, field: &str) -> Result<Option<String>, ConfigError> {
+        match self.table.get(field) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
+            Some(toml::Value::String(_)) => Err(self.err(field, "must not be empty")),
+            Some(other) => Err(self.err(
+                field,
+                format!("expected a string, found {}", other.type_str()),
+            )),
+        }
+    }
+
+    fn str(&self, field: &str) -> Result<String, ConfigError> {
+        self.opt_str(field)?
+            .ok_or_else(|| self.err(field, "missing"))
+    }
+
+    fn opt_u64(&self, field: &str) -> Result<Option<u64>, ConfigError> {
+        match self.table.get(field) {
+            None => Ok(None),
+            Some(toml::Value::Integer(i)) if *i >= 0 => Ok(Some(*i as u64)),
+            Some(other) => Err(self.err(
+                field,
+                format!("expected a non-negative integer, found {other}"),
+            )),
+        }
+    }
+
+    fn opt_path(&self, field: &str) -> Result<Option<JsonPath>, ConfigError> {
+        self.opt_str(field)?
+            .map(|text| JsonPath::parse(&text).map_err(|e| self.err(field, e)))
+            .transpose()
+    }
+
+    fn path(&self, field: &str) -> Result<JsonPath, ConfigError> {
+        self.opt_path(field)?
+            .ok_or_else(|| self.err(field, "missing"))
+    }
+
+    /// A table of scalar values rendered as strings (headers, query params).
+    fn string_map(&self, field: &str) -> Result<Vec<(String, String)>, ConfigError> {
+        let Some(node) = self.table(field)? else {
+            return Ok(Vec::new());
+        };
+        node.table
+            .iter()
+            .map(|(k, v)| match v {
+                toml::Value::String(s) => Ok((k.clone(), s.clone())),
+                toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                    Ok((k.clone(), v.to_string()))
+                }
+                other => Err(node.err(k, format!("expected a scalar, found {}", other.type_str()))),
+            })
+            .collect()
+    }
+
+    /// One of `choices`, named in the error when it is not.
+    fn choice<T: Copy>(
+        &self,
+        field: &str,
+        choices: &[(&str, T)],
+        default: T,
+    ) -> Result<T, ConfigError> {
+        let Some(text) = self.opt_str(field)? else {
+            return Ok(default);
+        };
+        choices
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|(_, value)| *value)
+            .ok_or_else(|| {
+                let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+                self.err(
+                    field,
+                    format!(
+                        "unknown value {text:?}; expected one of {}",
+                        names.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+impl IngestConfig {
+    /// Parses and validates a whole config file.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let root: Table = toml::from_str(text).map_err(|e| ConfigError {
+            key: "(file)".into(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        let root = Node {
+            key: String::new(),
+            table: &root,
+        };
+        root.only(&["sources"])?;
+        let sources_node = root
+            .table("sources")?
+            .ok_or_else(|| root.err("sources", "missing: define at least one [sources.<name>]"))?;
+        let mut sources = BTreeMap::new();
+        for name in sources_node.table.keys() {
+            let node = sources_node.table(name)?.expect("key exists");
+            sources.insert(name.clone(), parse_source(name, &node)?);
+        }
+        if sources.is_empty() {
+            return Err(root.err("sources", "no source defined"));
+        }
+        Ok(Self { sources })
+    }
+
+    /// The named source, or an error listing the ones that exist.
+    pub fn source(&self, name: &str) -> Result<&SourceConfig, ConfigError> {
+        self.sources.get(name).ok_or_else(|| ConfigError {
+            key: format!("sources.{name}"),
+            message: format!(
+                "no such source; the config defines {}",
+                self.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+}
+
+impl SourceConfig {
+    /// Points the source at another server (a local sample API, a test double).
+    pub fn with_base_url(mut self, base_url: &str) -> Result<Self, ConfigError> {
+        self.base_url = parse_base_url(base_url).map_err(|message| ConfigError {
+            key: "--base-url-override".into(),
+            message,
+        })?;
+        Ok(self)
+    }
+}
+
+fn parse_base_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be an http(s) URL with a host".into());
+    }
+    Ok(url)
+}
+
+fn check_name(node: &Node, name: &str) -> Result<(), ConfigError> {
+    if is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            key: node.key.clone(),
+            message: format!(
+                "name {name:?} must match [a-z][a-z0-9_]{{0,63}} (it becomes a table name)"
+            ),
+        })
+    }
+}
+
+fn parse_source(name: &str, node: &Node) -> Result<SourceConfig, ConfigError> {
+    check_name(node, name)?;
+    node.only(&["base_url", "headers", "auth", "paginator", "resources"])?;
+    let base_url = parse_base_url(&node.str("base_url")?).map_err(|e| node.err("base_url", e))?;
+    let auth = node.table("auth")?.map(|n| parse_auth(&n)).transpose()?;
+    let default_paginator = node
+        .table("paginator")?
+        .map(|n| parse_paginator(&n))
+        .transpose()?;
+    let resources_node = node
+        .table("resources")?
+        .ok_or_else(|| node.err("resources", "missing: define at least one resource"))?;
+    let mut resources = BTreeMap::new();
+    for resource in resources_node.table.keys() {
+        let rnode = resources_node.table(resource)?.expect("key exists");
+        resources.insert(
+            resource.clone(),
+            parse_resource(resource, &rnode, default_paginator.as_ref())?,
+        );
+    }
+    if resources.is_empty() {
+        return Err(node.err("resources", "no resource defined"));
+    }
+    Ok(SourceConfig {
+        name: name.to_string(),
+        base_url,
+        headers: node.string_map("headers")?,
+        auth,
+        resources,
+    })
+}
+
+fn parse_auth(node: &Node) -> Result<Auth, ConfigError> {
+    match node.str("type")?.as_str() {
+        "bearer" => {
+            node.only(&["type", "secret"])?;
+            Ok(Auth::Bearer {
+                secret: node.str("secret")?,
+            })
+        }
+        "api_key" => {
+            node.only(&["type", "name", "location", "secret"])?;
+            Ok(Auth::ApiKey {
+                name: node.str("name")?,
+                location: node.choice(
+                    "location",
+                    &[
+                        ("header", KeyLocation::Header),
+                        ("query", KeyLocation::Query),
+                    ],
+                    KeyLocation::Header,
+                )?,
+                secret: node.str("secret")?,
+            })
+        }
+        "basic" => {
+            node.only(&["type", "username", "secret"])?;
+            Ok(Auth::Basic {
+                username: node.str("username")?,
+                secret: node.str("secret")?,
+            })
+        }
+        other => Err(node.err(
+            "type",
+            format!("unknown auth {other:?}; expected one of bearer, api_key, basic"),
+        )),
+    }
+}
+
+fn parse_paginator(node: &Node) -> Result<Paginator, ConfigError> {
+    let kind = node.str("type")?;
+    match kind.as_str() {
+        "single_page" => {
+            node.only(&["type"])?;
+            Ok(Paginator::SinglePage)
+        }
+        "json_link" => {
+            node.only(&["type", "next_url_path"])?;
+            Ok(Paginator::JsonLink {
+                next_url_path: node.path("next_url_path")?,
+            })
+        }
+        "header_link" => {
+            node.only(&["type"])?;
+            Ok(Paginator::HeaderLink)
+        }
+        "offset" => {
+            node.only(&["type", "offset_param", "limit_param", "limit", "total_path"])?;
+            let limit = node
+                .opt_u64("limit")?
+                .ok_or_else(|| node.err("limit", "missing"))?;
+            if limit == 0 {
+                return Err(node.err("limit", "must be at least 1"));
+            }
+            Ok(Paginator::Offset {
+                offset_param: node
+                    .opt_str("offset_param")?
+                    .unwrap_or_else(|| "offset".into()),
+                limit_param: node
+                    .opt_str("limit_param")?
+                    .unwrap_or_else(|| "limit".into()),
+                limit,
+                total_path: node.opt_path("total_path")?,
+            })
+        }
+        "page_number" => {
+            node.only(&[
+                "type",
+                "page_param",
+                "base_page",
+                "limit_param",
+                "limit",
+                "total_path",
+            ])?;
+            let limit = match (node.opt_str("limit_param")?, node.opt_u64("limit")?) {
+                (Some(param), Some(limit)) => Some((param, limit)),
+                (None, None) => None,
+                (Some(_), None) => return Err(node.err("limit", "missing (limit_param is set)")),
+                (None, Some(_)) => return Err(node.err("limit_param", "missing (limit is set)")),
+            };
+            Ok(Paginator::PageNumber {
+                page_param: node.opt_str("page_param")?.unwrap_or_else(|| "page".into()),
+                base_page: node.opt_u64("base_page")?.unwrap_or(1),
+                limit,
+                total_path: node.opt_path("total_path")?,
+            })
+        }
+        "cursor" => {
+            node.only(&["type", "cursor_path", "cursor_param"])?;
+            Ok(Paginator::Cursor {
+                cursor_path: node.path("cursor_path")?,
+                cursor_param: node
+                    .opt_str("cursor_param")?
+                    .unwrap_or_else(|| "cursor".into()),
+            })
+        }
+        other => Err(node.err(
+            "type",
+            format!("unknown paginator {other:?}; expected one of {PAGINATORS}"),
+        )),
+    }
+}
+
+fn parse_incremental(node: &Node) -> Result<Incremental, ConfigError> {
+    node.only(&["cursor_path", "initial_value", "param", "lag"])?;
+    let initial_value = match node.table.get("initial_value") {
+        None => None,
+        Some(toml::Value::String(s)) => Some(Value::String(s.clone())),
+        Some(toml::Value::Integer(i)) => Some(Value::from(*i)),
+        Some(toml::Value::Float(f)) => Some(Value::from(*f)),
+        Some(other) => {
+            return Err(node.err(
+                "initial_value",
+                format!("expected a string or number, found {}", other.type_str()),
+            ))
+        }
+    };
+    let lag = match node.table.get("lag") {
+        None => None,
+        Some(toml::Value::Integer(i)) if *i >= 0 => Some(*i as f64),
+        Some(toml::Value::Float(f)) if *f >= 0.0 => Some(*f),
+        Some(other) => {
+            return Err(node.err(
+                "lag",
+                format!("expected a non-negative number, found {other}"),
+            ))
+        }
+    };
+    Ok(Incremental {
+        cursor_path: node.path("cursor_path")?,
+        initial_value,
+        param: node.str("param")?,
+        lag,
+    })
+}
+
+fn parse_resource(
+    name: &str,
+    node: &Node,
+    default: Option<&Paginator>,
+) -> Result<ResourceConfig, ConfigError> {
+    check_name(node, name)?;
+    node.only(&[
+        "path",
+        "params",
+        "data_selector",
+        "primary_key",
+        "incremental",
+        "write_disposition",
+        "nesting",
+        "paginator",
+    ])?;
+    let primary_key = match node.table.get("primary_key") {
+        None => Vec::new(),
+        Some(toml::Value::String(s)) => vec![s.clone()],
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| node.err("primary_key", "expected a string or an array of strings"))?,
+        Some(_) => return Err(node.err("primary_key", "expected a string or an array of strings")),
+    };
+    let paginator = match node.table("paginator")? {
+        Some(n) => parse_paginator(&n)?,
+        None => default.cloned().unwrap_or(Paginator::SinglePage),
+    };
+    Ok(ResourceConfig {
+        name: name.to_string(),
+        path: node.opt_str("path")?.unwrap_or_else(|| name.to_string()),
+        params: node.string_map("params")?,
+        data_selector: node.opt_path("data_selector")?,
+        primary_key,
+        incremental: node
+            .table("incremental")?
+            .map(|n| parse_incremental(&n))
+            .transpose()?,
+        write_disposition: node.choice(
+            "write_disposition",
+            &[
+                ("append", WriteDisposition::Append),
+                ("replace", WriteDisposition::Replace),
+            ],
+            WriteDisposition::Append,
+        )?,
+        nesting: node.choice(
+            "nesting",
+            &[
+                ("child_tables", Nesting::ChildTables),
+                ("nested", Nesting::Nested),
+            ],
+            Nesting::ChildTables,
+        )?,
+        paginator,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../../../config/sources.toml");
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let config = IngestConfig::parse(EXAMPLE).unwrap();
+        let source = config.source("api_jsonplaceholder").unwrap();
+        assert_eq!(
+            source.base_url.as_str(),
+            "https://jsonplaceholder.typicode.com/"
+        );
+        let names: Vec<&str> = source.resources.keys().map(String::as_str).collect();
+        assert_eq!(names, ["comments", "posts", "users"]);
+        let posts = &source.resources["posts"];
+        assert!(
+            matches!(posts.paginator, Paginator::PageNumber { ref page_param, .. } if page_param == "_page")
+        );
+        assert_eq!(posts.incremental.as_ref().unwrap().param, "updated_at_gte");
+        assert_eq!(
+            source.resources["users"].write_disposition,
+            WriteDisposition::Replace
+        );
+    }
+
+    fn error_of(text: &str) -> String {
+        IngestConfig::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_offending_key() {
+        let base = "[sources.api_x]\nbase_url = \"https://api.example.com\"\n";
+        let e = error_of(&format!(
+            "{base}[sources.api_x.resources.posts]\npaginator = {{ type = \"pages\" }}\n"
+        ));
+        assert!(e.starts_with("sources.api_x.resources.posts.paginator.type: unknown paginator \"pages\"; expected one of single_page"), "{e}");
+        let e = error_of(&format!(
+            "{base}[sources.api_x.resources.posts]\nwrite_disposition = \"merge\"\n"
+        ));
+        assert!(
+            e.starts_with(
+                "sources.api_x.resources.posts.write_disposition: unknown value \"merge\""
+            ),
+            "{e}"
+        );
+        let e = error_of(&format!(
+            "{base}[sources.api_x.resources.posts]\npth = \"/p\"\n"
+        ));
+        assert!(
+            e.starts_with("sources.api_x.resources.posts.pth: unknown key"),
+            "{e}"
+        );
+        let e = error_of(&format!(
+            "{base}[sources.api_x.resources.posts]\ndata_selector = \"a..b\"\n"
+        ));
+        assert!(
+            e.starts_with("sources.api_x.resources.posts.data_selector: invalid path"),
+            "{e}"
+        );
+        let e = error_of(&format!(
+            "{base}auth = {{ type = \"bearer\" }}\n[sources.api_x.resources.p]\n"
+        ));
+        assert_eq!(e, "sources.api_x.auth.secret: missing");
+        let e = error_of("[sources.Api]\nbase_url = \"https://a.b\"\n[sources.Api.resources.p]\n");
+        assert!(e.starts_with("sources.Api: name \"Api\" must match"), "{e}");
+        let e = error_of("[sources.a]\nbase_url = \"ftp://a.b\"\n[sources.a.resources.p]\n");
+        assert!(
+            e.starts_with("sources.a.base_url: must be an http(s) URL"),
+            "{e}"
+        );
+        let e = error_of(&format!(
+            "{base}[sources.api_x.resources.p.incremental]\ncursor_path = \"u\"\n"
+        ));
+        assert_eq!(e, "sources.api_x.resources.p.incremental.param: missing");
+    }
+}

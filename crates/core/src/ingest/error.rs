@@ -1,0 +1,34 @@
+//! Errors of one resource's ingest. Messages name the URL (secrets redacted), the status and a
+//! snippet of the body, so a failed run report says what to fix.
+
+/// Why a resource's pages stopped coming.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExtractError {
+    #[error("{reason}")]
+    Config { reason: String },
+    #[error("GET {url} answered HTTP {status} (after {attempts} attempt(s)): {snippet}")]
+    Status {
+        url: String,
+        status: u16,
+        attempts: u32,
+        snippet: String,
+    },
+    #[error("GET {url} failed after {attempts} attempt(s): {reason}")]
+    Transport {
+        url: String,
+        attempts: u32,
+        reason: String,
+    },
+    #[error("GET {url} returned a body that is not JSON ({reason}): {snippet}")]
+    BadJson {
+        url: String,
+        reason: String,
+        snippet: String,
+    },
+    #[error("GET {url}: {reason}")]
+    Selector { url: String, reason: String },
+    #[error("pagination stopped at {url}: {reason}")]
+    Pagination { url: String, reason: String },
+    #[error("refused next link {link}: it leaves the configured base_url host {base_url}")]
+    ForeignHost { link: String, base_url: String },
+}

@@ -1,0 +1,331 @@
+//! The fetch loop of one resource: request, retry, select records, find the next page.
+//!
+//! Pull-style ([`Pager::next_page`]) so the caller writes each page out before asking for the
+//! next one: memory holds one page, not the resource.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use url::Url;
+
+use super::config::{Paginator, ResourceConfig, SourceConfig};
+use super::cursor;
+use super::error::ExtractError;
+use super::jsonpath::JsonPath;
+use super::request::{resource_url, same_origin, set_params, WireAuth};
+use super::retry::{is_retryable_status, RetryPolicy};
+use crate::clock::Clock;
+use crate::http::{HttpClient, HttpRequest, HttpResponse, Method};
+
+/// What the pager needs from the outside.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    pub http: Arc<dyn HttpClient>,
+    pub clock: Arc<dyn Clock>,
+    pub retry: RetryPolicy,
+}
+
+/// Where the next request goes.
+#[derive(Debug, Clone)]
+enum Next {
+    /// A URL given by the server (link paginators): used as is.
+    Link(Url),
+    /// The resource URL with these paginator params.
+    Params(Vec<(String, String)>),
+    /// This page was fine but no further page can be fetched: reported on the next call, so
+    /// the page's records are still delivered.
+    Failed(ExtractError),
+    Done,
+}
+
+/// Iterates the pages of one resource.
+#[derive(Debug)]
+pub struct Pager<'a> {
+    fetcher: &'a Fetcher,
+    source: &'a SourceConfig,
+    resource: &'a ResourceConfig,
+    auth: WireAuth,
+    first_url: Url,
+    next: Next,
+    /// Offset or page number of the next request.
+    position: u64,
+    pub pages: u64,
+    /// Highest incremental cursor value seen in the records so far.
+    pub max_cursor: Option<Value>,
+}
+
+impl<'a> Pager<'a> {
+    /// `start` is the incremental start value already lagged (sent as the incremental param).
+    pub fn new(
+        fetcher: &'a Fetcher,
+        source: &'a SourceConfig,
+        resource: &'a ResourceConfig,
+        auth: WireAuth,
+        start: Option<&Value>,
+    ) -> Result<Self, ExtractError> {
+        let mut params = resource.params.clone();
+        if let (Some(incremental), Some(start)) = (&resource.incremental, start) {
+            params.push((incremental.param.clone(), cursor::as_param(start)));
+        }
+        let first_url = resource_url(source, &resource.path, &params)
+            .map_err(|reason| ExtractError::Config { reason })?;
+        let position = match &resource.paginator {
+            Paginator::PageNumber { base_page, .. } => *base_page,
+            _ => 0,
+        };
+        let mut pager = Self {
+            fetcher,
+            source,
+            resource,
+            auth,
+            first_url,
+            next: Next::Done,
+            position,
+            pages: 0,
+            max_cursor: None,
+        };
+        pager.next = Next::Params(pager.position_params());
+        Ok(pager)
+    }
+
+    /// Paginator params for the current position (offset/limit, page number).
+    fn position_params(&self) -> Vec<(String, String)> {
+        match &self.resource.paginator {
+            Paginator::Offset {
+                offset_param,
+                limit_param,
+                limit,
+                ..
+            } => vec![
+                (offset_param.clone(), self.position.to_string()),
+                (limit_param.clone(), limit.to_string()),
+            ],
+            Paginator::PageNumber {
+                page_param, limit, ..
+            } => {
+                let mut params = vec![(page_param.clone(), self.position.to_string())];
+                if let Some((param, value)) = limit {
+                    params.push((param.clone(), value.to_string()));
+                }
+                params
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The next page's records, or `None` when the resource is exhausted.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Value>>, ExtractError> {
+        let url = match std::mem::replace(&mut self.next, Next::Done) {
+            Next::Done => return Ok(None),
+            Next::Failed(error) => return Err(error),
+            Next::Link(url) => url,
+            Next::Params(params) => {
+                let mut url = self.first_url.clone();
+                set_params(&mut url, &params);
+                url
+            }
+        };
+        let response = self.fetch(&url).await?;
+        let body: Value =
+            serde_json::from_slice(&response.body).map_err(|e| ExtractError::BadJson {
+                url: self.auth.redact(&url),
+                reason: e.to_string(),
+                snippet: response.body_snippet(),
+            })?;
+        let records = self.select(&body, &url)?;
+        self.pages += 1;
+        if let Some(incremental) = &self.resource.incremental {
+            for record in &records {
+                if let Some(value) = incremental.cursor_path.find(record) {
+                    cursor::keep_max(&mut self.max_cursor, value);
+                }
+            }
+        }
+        self.next = self
+            .advance(&url, &response, &body, records.len())
+            .unwrap_or_else(Next::Failed);
+        Ok(Some(records))
+    }
+
+    /// The records of a page: the selector's array, else the body if it is an array, else the
+    /// first array among the top-level fields (dlt's guess), else the body as one record.
+    fn select(&self, body: &Value, url: &Url) -> Result<Vec<Value>, ExtractError> {
+        let selected = match &self.resource.data_selector {
+            Some(path) => path.find(body).ok_or_else(|| ExtractError::Selector {
+                url: self.auth.redact(url),
+                reason: format!("data_selector {path} matches nothing in the response"),
+            })?,
+            None => match body {
+                Value::Object(map) => map.values().find(|v| v.is_array()).unwrap_or(body),
+                _ => body,
+            },
+        };
+        Ok(match selected {
+            Value::Array(items) => items.clone(),
+            Value::Null => Vec::new(),
+            other => vec![other.clone()],
+        })
+    }
+
+    /// Decides the next request from the paginator and what this page said.
+    fn advance(
+        &mut self,
+        url: &Url,
+        response: &HttpResponse,
+        body: &Value,
+        count: usize,
+    ) -> Result<Next, ExtractError> {
+        Ok(match &self.resource.paginator {
+            Paginator::SinglePage => Next::Done,
+            Paginator::JsonLink { next_url_path } => match next_url_path.find(body) {
+                Some(Value::String(link)) if !link.is_empty() => {
+                    Next::Link(self.follow(url, link)?)
+                }
+                _ => Next::Done,
+            },
+            Paginator::HeaderLink => match response.header("link").and_then(next_link) {
+                Some(link) => Next::Link(self.follow(url, &link)?),
+                None => Next::Done,
+            },
+            Paginator::Offset {
+                limit, total_path, ..
+            } => {
+                // total_path gives the number of records.
+                let end = number_at(total_path.as_ref(), body);
+                self.step(*limit, end, count)
+            }
+            Paginator::PageNumber {
+                base_page,
+                total_path,
+                ..
+            } => {
+                // total_path gives the number of pages; the last page is base + total - 1.
+                let end = number_at(total_path.as_ref(), body).map(|total| base_page + total);
+                self.step(1, end, count)
+            }
+            Paginator::Cursor {
+                cursor_path,
+                cursor_param,
+            } => match cursor_path.find(body) {
+                None | Some(Value::Null) => Next::Done,
+                Some(Value::String(s)) if s.is_empty() => Next::Done,
+                Some(value) => {
+                    let mut next = url.clone();
+                    set_params(
+                        &mut next,
+                        &[(cursor_param.clone(), cursor::as_param(value))],
+                    );
+                    Next::Link(next)
+                }
+            },
+        })
+    }
+
+    /// Moves the offset or page number on; stops after an empty page or at `end`.
+    fn step(&mut self, by: u64, end: Option<u64>, count: usize) -> Next {
+        self.position += by;
+        if count == 0 || end.is_some_and(|end| self.position >= end) {
+            Next::Done
+        } else {
+            Next::Params(self.position_params())
+        }
+    }
+
+    /// Resolves a next link against the current URL and refuses other hosts.
+    fn follow(&self, current: &Url, link: &str) -> Result<Url, ExtractError> {
+        let next = current.join(link).map_err(|e| ExtractError::Pagination {
+            url: self.auth.redact(current),
+            reason: format!("next link {link:?} is not a URL: {e}"),
+        })?;
+        if !same_origin(&self.source.base_url, &next) {
+            return Err(ExtractError::ForeignHost {
+                link: next.to_string(),
+                base_url: self.source.base_url.to_string(),
+            });
+        }
+        Ok(next)
+    }
+
+    /// One request with retries; any final non-2xx becomes an error with a body snippet.
+    async fn fetch(&self, url: &Url) -> Result<HttpResponse, ExtractError> {
+        let mut wire_url = url.clone();
+        self.auth.apply_query(&mut wire_url);
+        let shown = self.auth.redact(&wire_url);
+        let retry = &self.fetcher.retry;
+        let mut attempt = 1;
+        loop {
+            let mut request = HttpRequest::new(Method::Get, wire_url.as_str());
+            for (name, value) in self.source.headers.iter().chain(self.auth.headers()) {
+                request = request.header(name.clone(), value.clone());
+            }
+            let retry_after = match self.fetcher.http.send(request).await {
+                Ok(response) if response.is_success() => return Ok(response),
+                Ok(response)
+                    if is_retryable_status(response.status) && attempt < retry.max_attempts =>
+                {
+                    response.header("retry-after").map(str::to_string)
+                }
+                Ok(response) => {
+                    return Err(ExtractError::Status {
+                        url: shown,
+                        status: response.status,
+                        attempts: attempt,
+                        snippet: response.body_snippet(),
+                    })
+                }
+                // Transport failures are retried too: a GET is safe to repeat.
+                Err(_) if attempt < retry.max_attempts => None,
+                Err(e) => {
+                    return Err(ExtractError::Transport {
+                        url: shown,
+                        attempts: attempt,
+                        reason: e.to_string(),
+                    })
+                }
+            };
+            let delay = retry.delay(attempt, retry_after.as_deref(), self.fetcher.clock.now_ms());
+            self.fetcher.clock.sleep(delay).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// A non-negative integer at `path` in the body (totals of the offset and page paginators).
+fn number_at(path: Option<&JsonPath>, body: &Value) -> Option<u64> {
+    path.and_then(|p| p.find(body)).and_then(Value::as_u64)
+}
+
+/// The `rel="next"` target of an RFC 8288 `Link` header.
+pub fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|link| {
+        let (target, params) = link.trim().split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim();
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("rel")
+                    && v.trim()
+                        .trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
+            })
+        });
+        is_next.then(|| target.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_rel_next_among_links() {
+        let header = r#"<https://a/x?page=1>; rel="prev", <https://a/x?page=3>; rel="next", <https://a/x?page=9>; rel=last"#;
+        assert_eq!(next_link(header).as_deref(), Some("https://a/x?page=3"));
+        assert_eq!(
+            next_link(r#"</p?page=2>; rel="next last""#).as_deref(),
+            Some("/p?page=2")
+        );
+        assert_eq!(next_link(r#"<https://a/x>; rel="prev""#), None);
+    }
+}

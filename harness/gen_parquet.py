@@ -1,0 +1,74 @@
+"""Test Parquet files for the Worker harness (pyarrow, deterministic).
+
+  gen_parquet.py < spec.json
+
+spec: a JSON list of {"out": path, "rows": n, "id_start": k, "seed": s (optional), "kind": "events"|"wide"}.
+Each file has a unique `int64 id` column (id_start .. id_start+rows-1), so rows of many files can be
+told apart by the readers' checksums. One process writes them all (100 files in well under a second).
+Prints one JSON line per file: {"out", "rows", "bytes"}.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import random
+import sys
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+UTC = dt.timezone.utc
+BASE = dt.datetime(2026, 4, 1, tzinfo=UTC)
+WORDS = ["alpha", "bravo", "cedar", "delta", "ember", "fjord", "grove", "harbor"]
+
+
+def events(rows: int, id_start: int, seed: int) -> pa.Table:
+    rnd = random.Random(seed)
+    ids = list(range(id_start, id_start + rows))
+    schema = pa.schema(
+        [
+            pa.field("id", pa.int64(), nullable=False),
+            pa.field("name", pa.string()),
+            pa.field("amount", pa.float64()),
+            pa.field("qty", pa.int32()),
+            pa.field("price", pa.decimal128(10, 2)),
+            pa.field("ts", pa.timestamp("us", tz="UTC")),
+            pa.field("active", pa.bool_()),
+            pa.field("tags", pa.list_(pa.string())),
+            pa.field("location", pa.struct([pa.field("lat", pa.float64()), pa.field("city", pa.string())])),
+        ]
+    )
+
+    def maybe(v):
+        return None if rnd.random() < 0.05 else v
+
+    cols = {
+        "id": ids,
+        "name": [maybe(f"{rnd.choice(WORDS)}-{i}") for i in ids],
+        "amount": [maybe(round(rnd.uniform(-1000, 1000), 3)) for _ in ids],
+        "qty": [maybe(rnd.randint(0, 500)) for _ in ids],
+        "price": [maybe(Decimal(rnd.randint(0, 10_000_000)) / 100) for _ in ids],
+        "ts": [maybe(BASE + dt.timedelta(seconds=rnd.randint(0, 86_400 * 30))) for _ in ids],
+        "active": [maybe(rnd.random() < 0.5) for _ in ids],
+        "tags": [maybe([rnd.choice(WORDS) for _ in range(rnd.randint(0, 3))]) for _ in ids],
+        "location": [maybe({"lat": round(rnd.uniform(-90, 90), 4), "city": maybe(rnd.choice(WORDS))}) for _ in ids],
+    }
+    return pa.table(cols, schema=schema)
+
+
+def main() -> int:
+    spec = json.load(sys.stdin)
+    for i, item in enumerate(spec):
+        table = events(int(item["rows"]), int(item.get("id_start", 0)), int(item.get("seed", i)))
+        out = item["out"]
+        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+        pq.write_table(table, out, compression="zstd")
+        print(json.dumps({"out": out, "rows": table.num_rows, "bytes": os.path.getsize(out)}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

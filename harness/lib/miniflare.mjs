@@ -1,0 +1,282 @@
+// Runs the built Workers in Miniflare (workerd) with local R2 buckets and Queues, wired to the local
+// SeaweedFS stack, and captures each Worker's console output (one JSON object per line) so tests can
+// read the batch log lines.
+//
+//   const w = await startConvert({ namespaceRoot: "t1234" });
+//   await w.fetch("/health");                   // HTTP into the convert Worker
+//   const raw = await w.mf.getR2Bucket("RAW");   // the local raw bucket
+//   w.batches();                                 // parsed {"event":"batch",...} log lines so far
+//   await w.dispose();
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Log, LogLevel, Miniflare } from "miniflare";
+import { ROOT, stackSettings } from "./stack.mjs";
+
+export const QUEUE = "icepipe-raw-events";
+export const DLQ = "icepipe-raw-events-dlq";
+export const COMPATIBILITY_DATE = "2026-04-26";
+
+/** Build output of a Worker crate (crates/<name>/build), or null when it has not been built. */
+export function workerBuild(name, root = ROOT) {
+  const dir = path.join(root, "crates", name, "build");
+  const js = path.join(dir, "index.js");
+  const wasm = path.join(dir, "index_bg.wasm");
+  if (!existsSync(js) || !existsSync(wasm)) return null;
+  return { dir, js, wasm };
+}
+
+/** Miniflare `modules` for a worker-build output: the ESM shim plus the wasm as a CompiledWasm module. */
+export function workerModules(build) {
+  const modules = [{ type: "ESModule", path: build.js }];
+  if (build.wasm) modules.push({ type: "CompiledWasm", path: build.wasm });
+  return { modulesRoot: build.dir, modules };
+}
+
+/**
+ * The convert Worker to run: crates/convert/build, or the directory in HARNESS_CONVERT_BUILD
+ * (index.js, and index_bg.wasm when present) to try the harness with another build.
+ */
+export function convertBuild() {
+  const override = process.env.HARNESS_CONVERT_BUILD;
+  if (!override) return workerBuild("convert");
+  const dir = path.resolve(override);
+  const js = path.join(dir, "index.js");
+  if (!existsSync(js)) throw new Error(`HARNESS_CONVERT_BUILD=${override}: ${js} missing`);
+  const wasm = path.join(dir, "index_bg.wasm");
+  return { dir, js, wasm: existsSync(wasm) ? wasm : null };
+}
+
+/**
+ * `compatibility_flags` of wrangler.<name>.toml (top level), so the harness runs the Worker with
+ * the flags it is deployed with; [] when the file or the key is missing.
+ */
+export function wranglerCompatibilityFlags(name, root = ROOT) {
+  const file = path.join(root, `wrangler.${name}.toml`);
+  if (!existsSync(file)) return [];
+  const m = /^\s*compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(readFileSync(file, "utf8"));
+  return m ? [...m[1].matchAll(/"([^"]+)"|'([^']+)'/g)].map((x) => x[1] ?? x[2]) : [];
+}
+
+/** Captured console output of the workerd process. */
+export class ConsoleCapture {
+  constructor({ echo = process.env.HARNESS_ECHO_LOGS === "1" } = {}) {
+    this.lines = []; // {timestamp, level, message, json}
+    this.echo = echo;
+    this.waiters = new Set();
+  }
+
+  push({ timestamp, level, message }) {
+    let json = null;
+    const text = String(message).trim();
+    if (text.startsWith("{")) {
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = null;
+      }
+    }
+    const entry = { timestamp, level, message: text, json };
+    this.lines.push(entry);
+    if (this.echo) process.stderr.write(`[workerd ${level}] ${text}\n`);
+    for (const w of this.waiters) w();
+  }
+
+  /** Parsed JSON log records (optionally only those with `event`). */
+  records(event) {
+    return this.lines.map((l) => l.json).filter((j) => j && (event === undefined || j.event === event));
+  }
+
+  /** Everything captured as text, for failure messages. */
+  text(limit = 200) {
+    return this.lines
+      .slice(-limit)
+      .map((l) => `[${l.level}] ${l.message}`)
+      .join("\n");
+  }
+
+  /** Resolves with the first record matching `pred` among those captured from index `from` on. */
+  waitFor(pred, { timeoutMs = 120_000, from = 0, what = "log line" } = {}) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        for (let i = from; i < this.lines.length; i++) {
+          const l = this.lines[i];
+          if (pred(l.json, l)) {
+            cleanup();
+            resolve(l.json ?? l);
+            return true;
+          }
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last output:\n${this.text(40)}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      if (!check()) this.waiters.add(check);
+    });
+  }
+}
+
+/** Worker bindings for the local stack: vars and secrets of wrangler.convert.toml, pointed at SeaweedFS. */
+export function convertBindings({ namespaceRoot, adminToken, stack = stackSettings(), extra = {} }) {
+  return {
+    CATALOG_URI: stack.catalogUri,
+    WAREHOUSE: stack.warehouse,
+    NAMESPACE_ROOT: namespaceRoot,
+    TABLE_STORAGE: "s3",
+    S3_ENDPOINT: stack.s3Endpoint,
+    S3_REGION: stack.region,
+    // Secrets (wrangler secret put) are plain string bindings locally.
+    CATALOG_CREDENTIAL: stack.credential,
+    S3_ACCESS_KEY_ID: stack.accessKeyId,
+    S3_SECRET_ACCESS_KEY: stack.secretAccessKey,
+    ADMIN_TOKEN: adminToken,
+    ...extra,
+  };
+}
+
+/** A fresh namespace root for one test (tables land under `<root>.<source>.<resource>`). */
+export function uniqueRoot(prefix = "t") {
+  return `${prefix}${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
+}
+
+// A Worker that consumes the dead-letter queue and logs every message it gets, so tests (and local
+// runs) see what the convert Worker gave up on. Deployed, nothing consumes the DLQ by default.
+const DLQ_SPY_SCRIPT = `export default {
+  async queue(batch) {
+    for (const m of batch.messages) {
+      console.log(JSON.stringify({ event: "dlq", queue: batch.queue, attempts: m.attempts, body: m.body }));
+      m.ack();
+    }
+  },
+};`;
+
+// Writes request bodies into the RAW bucket. Node cannot hand Miniflare's R2 proxy a body over
+// 512 MB (it serializes it into one string) nor a stream (R2 wants a known length); an HTTP request
+// with Content-Length reaches this Worker as a known-length stream, which R2 accepts at any size.
+export const R2_LOADER = "harness-r2-loader";
+const R2_LOADER_SCRIPT = `export default {
+  async fetch(request, env) {
+    const key = new URL(request.url).searchParams.get("key");
+    if (request.method !== "PUT" || !key) return new Response("PUT /?key=<key>", { status: 400 });
+    const o = await env.RAW.put(key, request.body);
+    return Response.json({ key: o.key, size: o.size, etag: o.etag, uploaded: o.uploaded.toISOString() });
+  },
+};`;
+
+/**
+ * Starts Miniflare with the convert Worker (and, when given, more Workers) wired to the local stack.
+ *
+ * Options:
+ *   namespaceRoot   NAMESPACE_ROOT (default: a unique root)
+ *   adminToken      ADMIN_TOKEN secret (default: random)
+ *   build           { dir, js, wasm } of the convert Worker (default: crates/convert/build)
+ *   persistDir      where R2 and queue state live (default: a temp dir, removed on dispose)
+ *   queue           consumer settings: maxBatchSize (100), maxBatchTimeout (1 s), maxRetries (10),
+ *                   retryDelay (seconds, 1), deadLetterQueue (DLQ)
+ *   bindings        extra/overriding vars and secrets
+ *   compatibilityFlags  (default: those of wrangler.convert.toml)
+ *   dlqSpy          add a consumer of the DLQ that logs {"event":"dlq",...} (default true)
+ *   extraWorkers    more Miniflare worker definitions (e.g. the ingest Worker), appended
+ *   port            serve HTTP on 127.0.0.1:<port> (default: a random port)
+ *   loaderPort      also serve the RAW upload helper on 127.0.0.1:<loaderPort> (PUT /?key=<key>)
+ *   echo            echo the Worker's console output to stderr (default: HARNESS_ECHO_LOGS=1)
+ */
+export async function startConvert(opts = {}) {
+  const stack = opts.stack ?? stackSettings();
+  const namespaceRoot = opts.namespaceRoot ?? uniqueRoot();
+  const adminToken = opts.adminToken ?? `test-${randomBytes(12).toString("hex")}`;
+  const build = opts.build ?? convertBuild();
+  if (!build) {
+    throw new Error("crates/convert/build/index.js or index_bg.wasm is missing: run scripts/build-workers convert");
+  }
+  const ownPersist = !opts.persistDir;
+  const persistDir = opts.persistDir ?? mkdtempSync(path.join(os.tmpdir(), "icepipe-mf-"));
+  const queue = {
+    maxBatchSize: 100,
+    maxBatchTimeout: 1,
+    maxRetries: 10,
+    retryDelay: 1,
+    deadLetterQueue: DLQ,
+    ...(opts.queue ?? {}),
+  };
+  const capture = new ConsoleCapture({ echo: opts.echo });
+
+  const workers = [
+    {
+      name: "convert",
+      ...workerModules(build),
+      compatibilityDate: COMPATIBILITY_DATE,
+      compatibilityFlags: opts.compatibilityFlags ?? wranglerCompatibilityFlags("convert"),
+      bindings: convertBindings({ namespaceRoot, adminToken, stack, extra: opts.bindings }),
+      r2Buckets: ["RAW", "CATALOG"],
+      queueProducers: { RAW_EVENTS: { queueName: QUEUE } },
+      queueConsumers: { [QUEUE]: queue },
+    },
+  ];
+  if (opts.dlqSpy !== false) {
+    workers.push({
+      name: "dlq-spy",
+      modules: true,
+      script: DLQ_SPY_SCRIPT,
+      compatibilityDate: COMPATIBILITY_DATE,
+      queueConsumers: { [queue.deadLetterQueue]: { maxBatchSize: 100, maxBatchTimeout: 1 } },
+    });
+  }
+  workers.push({
+    name: R2_LOADER,
+    modules: true,
+    script: R2_LOADER_SCRIPT,
+    compatibilityDate: COMPATIBILITY_DATE,
+    r2Buckets: ["RAW"],
+    // Local runs expose it: `curl -T file.parquet 'http://127.0.0.1:<loaderPort>/?key=sources/...'`.
+    ...(opts.loaderPort ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: opts.loaderPort }] } : {}),
+  });
+  workers.push(...(opts.extraWorkers ?? []));
+
+  const mf = new Miniflare({
+    workers,
+    cf: false,
+    host: "127.0.0.1",
+    port: opts.port ?? 0,
+    defaultPersistRoot: persistDir,
+    r2Persist: path.join(persistDir, "r2"),
+    durableObjectsPersist: path.join(persistDir, "do"),
+    // Miniflare's own messages (not the Worker's console) at warn and above.
+    log: new Log(opts.logLevel ?? LogLevel.WARN),
+    handleStructuredLogs: (entry) => capture.push(entry),
+  });
+  const url = await mf.ready;
+
+  const fetchWorker = (p, init = {}) => mf.dispatchFetch(new URL(p, url).toString(), init);
+
+  return {
+    mf,
+    url,
+    namespaceRoot,
+    adminToken,
+    persistDir,
+    logs: capture,
+    /** `{"event":"batch",...}` lines logged so far. */
+    batches: () => capture.records("batch"),
+    /** Messages the queue moved to the dead-letter queue (seen by the DLQ spy). */
+    deadLettered: () => capture.records("dlq"),
+    fetch: fetchWorker,
+    /** HTTP with the admin token (or `token` / `{token: null}` for none). */
+    admin: (p, init = {}, token = adminToken) =>
+      fetchWorker(p, {
+        ...init,
+        headers: { ...(init.headers ?? {}), ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+      }),
+    async dispose() {
+      await mf.dispose();
+      if (ownPersist) rmSync(persistDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,205 @@
+// The local SeaweedFS stack (Iceberg REST catalog + S3) as seen from the harness: its settings from
+// .icepipe/stack.env (written by `scripts/stack start`), stop/start through scripts/stack for the
+// outage test, and a small Iceberg REST client used to poll tables (the Python checker does the
+// independent reading).
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const STATE_DIR = path.join(ROOT, ".icepipe");
+export const STACK_ENV_FILE = path.join(STATE_DIR, "stack.env");
+export const STACK_SCRIPT = path.join(ROOT, "scripts", "stack");
+export const PYTHON = path.join(STATE_DIR, "venv", "bin", "python");
+
+/** `export K=V` lines of a shell env file (values unquoted as the shell would for simple quoting). */
+export function parseEnvFile(file) {
+  const out = {};
+  if (!existsSync(file)) return out;
+  for (let line of readFileSync(file, "utf8").split("\n")) {
+    line = line.trim();
+    if (!line || line.startsWith("#")) continue;
+    if (line.startsWith("export ")) line = line.slice("export ".length);
+    const eq = line.indexOf("=");
+    if (eq <= 0) continue;
+    let value = line.slice(eq + 1).trim();
+    if ((value.startsWith("'") && value.endsWith("'")) || (value.startsWith('"') && value.endsWith('"'))) {
+      value = value.slice(1, -1);
+    }
+    out[line.slice(0, eq).trim()] = value;
+  }
+  return out;
+}
+
+/**
+ * The stack's settings: the process environment wins, .icepipe/stack.env fills the gaps (as in
+ * tests/e2e/conftest.py). Throws, naming what is missing, when the stack was never started.
+ */
+export function stackSettings() {
+  const file = parseEnvFile(STACK_ENV_FILE);
+  const get = (k) => process.env[k] ?? file[k];
+  const required = [
+    "ICEPIPE_CATALOG_URI",
+    "ICEPIPE_WAREHOUSE",
+    "ICEPIPE_CATALOG_CREDENTIAL",
+    "ICEPIPE_S3_ENDPOINT",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+  ];
+  const missing = required.filter((k) => !get(k));
+  if (missing.length) {
+    throw new Error(
+      `stack settings missing: ${missing.join(", ")} (neither in the environment nor in ${STACK_ENV_FILE}); run scripts/stack start`,
+    );
+  }
+  const env = { ...file };
+  for (const k of Object.keys(file)) if (process.env[k] !== undefined) env[k] = process.env[k];
+  return {
+    catalogUri: get("ICEPIPE_CATALOG_URI").replace(/\/+$/, ""),
+    warehouse: get("ICEPIPE_WAREHOUSE"),
+    credential: get("ICEPIPE_CATALOG_CREDENTIAL"),
+    s3Endpoint: get("ICEPIPE_S3_ENDPOINT").replace(/\/+$/, ""),
+    accessKeyId: get("AWS_ACCESS_KEY_ID"),
+    secretAccessKey: get("AWS_SECRET_ACCESS_KEY"),
+    region: get("AWS_REGION") ?? "us-east-1",
+    rawBucket: get("ICEPIPE_RAW_BUCKET") ?? "raw",
+    // Everything a child process (Python checker, icepipe CLI) needs to reach the stack.
+    env,
+  };
+}
+
+/** Runs a command; resolves with {code, stdout, stderr}; never rejects on a non-zero exit. */
+export function run(cmd, args, { env, cwd = ROOT, input, timeoutMs = 600_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), signal, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin.end(input);
+    else child.stdin.end();
+  });
+}
+
+async function stackCommand(...args) {
+  const r = await run(STACK_SCRIPT, args, { timeoutMs: 120_000 });
+  if (r.code !== 0 && !(args[0] === "status" && r.code === 3)) {
+    throw new Error(`scripts/stack ${args.join(" ")} failed (exit ${r.code}):\n${r.stderr}${r.stdout}`);
+  }
+  return r;
+}
+
+/** True when our stack runs and its catalog answers. */
+export async function stackRunning() {
+  return (await stackCommand("status")).code === 0;
+}
+
+/** Stops the stack (SIGTERM, waits for the process); its data stays. */
+export async function stopStack() {
+  await stackCommand("stop");
+}
+
+/** Starts the stack on its existing data (never --fresh: the outage test must find its tables again). */
+export async function startStack() {
+  await stackCommand("start");
+}
+
+// --------------------------------------------------------------------------------------------------
+// Minimal Iceberg REST client (enough to poll tables; readers live in harness/check_table.py)
+
+export class Catalog {
+  constructor(settings = stackSettings()) {
+    this.s = settings;
+    this.token = null;
+    this.prefix = null;
+  }
+
+  async #getToken() {
+    const [id, secret] = this.s.credential.split(/:(.*)/s);
+    const body = new URLSearchParams({ grant_type: "client_credentials", client_id: id, client_secret: secret, scope: "PRINCIPAL_ROLE:ALL" });
+    const r = await fetch(`${this.s.catalogUri}/v1/oauth/tokens`, { method: "POST", body, signal: AbortSignal.timeout(10_000) });
+    if (!r.ok) throw new Error(`catalog token: HTTP ${r.status} ${await r.text()}`);
+    this.token = (await r.json()).access_token;
+  }
+
+  async #request(pathname, { retryAuth = true } = {}) {
+    if (!this.token) await this.#getToken();
+    if (this.prefix === null) {
+      const r = await fetch(`${this.s.catalogUri}/v1/config?warehouse=${encodeURIComponent(this.s.warehouse)}`, {
+        headers: { authorization: `Bearer ${this.token}` },
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!r.ok) throw new Error(`catalog config: HTTP ${r.status} ${await r.text()}`);
+      const cfg = await r.json();
+      this.prefix = cfg.overrides?.prefix ?? cfg.defaults?.prefix ?? "";
+    }
+    const base = this.prefix ? `${this.s.catalogUri}/v1/${encodeURIComponent(this.prefix)}` : `${this.s.catalogUri}/v1`;
+    const r = await fetch(base + pathname, { headers: { authorization: `Bearer ${this.token}` }, signal: AbortSignal.timeout(15_000) });
+    if (r.status === 401 && retryAuth) {
+      this.token = null;
+      return this.#request(pathname, { retryAuth: false });
+    }
+    return r;
+  }
+
+  /** Table metadata (the `metadata` object of LoadTableResult) plus its location, or null when it does not exist. */
+  async loadTable(ident) {
+    const parts = ident.split(".");
+    const name = parts.pop();
+    const ns = encodeURIComponent(parts.join("\x1f"));
+    const r = await this.#request(`/namespaces/${ns}/tables/${encodeURIComponent(name)}`);
+    if (r.status === 404) return null;
+    if (!r.ok) throw new Error(`load ${ident}: HTTP ${r.status} ${await r.text()}`);
+    // Snapshot ids are 64-bit: keep them as strings (a JS number would round them).
+    const text = (await r.text()).replace(/("(?:current-snapshot-id|snapshot-id|parent-snapshot-id)"\s*:\s*)(-?\d+)/g, '$1"$2"');
+    const j = JSON.parse(text);
+    return { ...j.metadata, metadataLocation: j["metadata-location"] };
+  }
+
+  /** Summary of a table: snapshots (in order), current snapshot's total-records, or null when missing. */
+  async tableSummary(ident) {
+    const m = await this.loadTable(ident);
+    if (!m) return null;
+    const snapshots = m.snapshots ?? [];
+    const current = snapshots.find((s) => s["snapshot-id"] === m["current-snapshot-id"]) ?? null;
+    return {
+      ident,
+      metadataLocation: m.metadataLocation,
+      snapshotCount: snapshots.length,
+      currentSnapshotId: m["current-snapshot-id"] ?? null,
+      totalRecords: current ? Number(current.summary?.["total-records"] ?? 0) : 0,
+      totalDataFiles: current ? Number(current.summary?.["total-data-files"] ?? 0) : 0,
+      snapshots,
+    };
+  }
+}
+
+/** Polls `probe` (async, returns a truthy value when done) until it succeeds or `timeoutMs` passes. */
+export async function waitFor(probe, { timeoutMs = 120_000, intervalMs = 250, what = "condition" } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = null;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (last) return last;
+      lastError = null;
+    } catch (e) {
+      lastError = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError.message})` : ""}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,0 +1,434 @@
+// The convert Worker inside workerd (Miniflare) against the real local stack (SeaweedFS Iceberg REST
+// catalog + S3): issue 3's list. Every test runs its own Miniflare (fresh local R2 + queue) and writes
+// under its own namespace root, so tests do not see each other's tables.
+//
+// Needs: crates/convert/build (scripts/build-workers convert), the stack (scripts/stack start), the
+// venv (PyIceberg, DuckDB). Run: node --test --test-concurrency=1 harness/test/
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { checkTable, count, generateLarge, genParquet, rawKey, sumField } from "../lib/fixtures.mjs";
+import { convertBuild, startConvert } from "../lib/miniflare.mjs";
+import { Notifier } from "../lib/notifier.mjs";
+import { Catalog, PYTHON, stackRunning, startStack, stopStack, waitFor } from "../lib/stack.mjs";
+
+const MiB = 1024 * 1024;
+// icepipe generate: about 64 bytes per row, so 9.5M rows is about 600 MB of raw Parquet.
+const LARGE_ROWS = Number(process.env.HARNESS_LARGE_ROWS ?? 9_500_000);
+
+let work;
+let catalog;
+
+before(async () => {
+  assert.ok(convertBuild(), "crates/convert/build/index.js + index_bg.wasm missing: run scripts/build-workers convert");
+  assert.ok(existsSync(PYTHON), `${PYTHON} missing: run scripts/stack start`);
+  assert.ok(await stackRunning(), "the local stack is not running: run scripts/stack start");
+  work = mkdtempSync(path.join(os.tmpdir(), "icepipe-harness-"));
+  catalog = new Catalog();
+});
+
+after(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+// Retry delays of the Worker (base * 2^(attempt-1), capped): seconds, not the deployed minutes.
+const TEST_BINDINGS = { RETRY_BASE_SECONDS: "1", RETRY_MAX_SECONDS: "8" };
+
+/** Starts a convert Worker for one test; on failure the Worker's last log lines join the error. */
+async function withWorker(opts, fn) {
+  const w = await startConvert({ ...opts, bindings: { ...TEST_BINDINGS, ...(opts.bindings ?? {}) } });
+  const notifier = new Notifier(w.mf);
+  try {
+    await fn(w, notifier);
+  } catch (e) {
+    e.message += `\n--- convert Worker output (namespace root ${w.namespaceRoot}) ---\n${w.logs.text(60)}`;
+    throw e;
+  } finally {
+    notifier._watch?.stop();
+    await w.dispose();
+  }
+}
+
+/** Waits until the Worker has acknowledged at least `n` messages in total (from its batch lines). */
+function waitAcked(w, n, timeoutMs = 120_000) {
+  return waitFor(() => sumField(w.batches(), "acked") >= n, { timeoutMs, what: `${n} acknowledged messages` });
+}
+
+/** Waits until `ident` holds `rows` rows (current snapshot's total-records); returns its summary. */
+function waitRows(ident, rows, timeoutMs = 120_000) {
+  return waitFor(
+    async () => {
+      const s = await catalog.tableSummary(ident);
+      return s && s.totalRecords >= rows ? s : null;
+    },
+    { timeoutMs, what: `${ident} to hold ${rows} rows` },
+  );
+}
+
+function dir(name) {
+  return path.join(work, name);
+}
+
+/** n files of `rows` rows each for one table, ids contiguous from idStart. */
+async function files(name, n, rows, idStart) {
+  return genParquet(
+    Array.from({ length: n }, (_, i) => ({
+      out: path.join(dir(name), `f${i}.parquet`),
+      rows,
+      id_start: idStart + i * rows,
+      seed: idStart + i,
+    })),
+  );
+}
+
+function assertChecked(result, what) {
+  assert.ok(result.ok, `${what}: readers disagree with the source files:\n${(result.problems ?? []).join("\n")}`);
+}
+
+/** The entry for `ident` anywhere in GET /tables' JSON (an object whose `table` or `name` is it). */
+function findTableEntry(json, ident) {
+  if (Array.isArray(json)) {
+    for (const x of json) {
+      const found = findTableEntry(x, ident);
+      if (found) return found;
+    }
+  } else if (json && typeof json === "object") {
+    if (json.table === ident || json.name === ident) return json;
+    if (json[ident] && typeof json[ident] === "object") return { table: ident, ...json[ident] };
+    for (const v of Object.values(json)) {
+      const found = findTableEntry(v, ident);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+async function errorRecords(notifier) {
+  const bucket = await notifier.bucket();
+  const listed = await bucket.list({ prefix: "_errors/" });
+  const out = [];
+  for (const o of listed.objects) {
+    const body = await bucket.get(o.key);
+    out.push({ key: o.key, record: JSON.parse(await body.text()) });
+  }
+  return out;
+}
+
+describe("convert Worker in workerd", { concurrency: 1 }, () => {
+  test("raw Parquet put + notification: the table appears; PyIceberg and DuckDB read the same rows", { timeout: 180_000 }, async () => {
+    await withWorker({}, async (w, n) => {
+      const health = await w.fetch("/health");
+      assert.equal(health.status, 200, "GET /health without a token");
+      const h = await health.json();
+      assert.equal(h.ok, true);
+      assert.equal(typeof h.wasm_memory_bytes, "number");
+
+      const [f] = await files("single", 1, 2000, 0);
+      const key = rawKey("shop", "orders", "load1-0");
+      const note = await n.putRaw(key, { file: f.out });
+      const ident = `${w.namespaceRoot}.shop.orders`;
+      await waitAcked(w, 1);
+      const s = await waitRows(ident, 2000);
+      assert.equal(s.totalRecords, 2000);
+      assert.equal(s.snapshotCount, 1, "one file, one snapshot");
+
+      const checked = await checkTable(ident, { expect: [f.out] });
+      assertChecked(checked, ident);
+      assert.deepEqual(checked.rows, { pyiceberg: 2000, duckdb: 2000 });
+
+      // The batch log line carries the contract's fields.
+      const b = w.batches().find((x) => count(x.acked) >= 1);
+      for (const k of ["messages", "tables", "files", "rows", "bytes", "timings_ms", "commit_attempts", "acked", "retried", "errors", "wasm_memory_bytes"]) {
+        assert.ok(k in b, `batch log line lacks "${k}": ${JSON.stringify(b)}`);
+      }
+      assert.equal(count(b.messages), 1);
+      assert.equal(count(b.rows), 2000);
+      assert.ok(b.wasm_memory_bytes > 0 && b.wasm_memory_bytes < 128 * MiB, `wasm_memory_bytes ${b.wasm_memory_bytes}`);
+
+      // GET /tables (admin): the table with its current snapshot, snapshot count, files, rows, bytes.
+      const t = await w.admin("/tables");
+      assert.equal(t.status, 200);
+      const listing = await t.json();
+      const entry = findTableEntry(listing, ident);
+      assert.ok(entry, `GET /tables does not list ${ident}: ${JSON.stringify(listing)}`);
+      assert.equal(entry.rows, 2000, `GET /tables rows: ${JSON.stringify(entry)}`);
+      assert.equal(entry.snapshot_count, 1, `GET /tables snapshot_count: ${JSON.stringify(entry)}`);
+      assert.ok(entry.data_files >= 1 && entry.bytes > 0, `GET /tables data_files/bytes: ${JSON.stringify(entry)}`);
+      assert.ok(entry.current_snapshot_id !== undefined && entry.current_snapshot_id !== null, `GET /tables current_snapshot_id: ${JSON.stringify(entry)}`);
+      assert.equal(note.object.key, key);
+    });
+  });
+
+  test("100 files in one batch for two tables: exactly one new snapshot per table", { timeout: 240_000 }, async () => {
+    await withWorker({}, async (w, n) => {
+      // Both tables exist first (one file each), so "new" is measured on existing tables.
+      const ordersFirst = await files("orders0", 1, 100, 1_000_000);
+      const refundsFirst = await files("refunds0", 1, 100, 2_000_000);
+      await n.putRawMany([
+        { key: rawKey("shop", "orders", "first"), body: { file: ordersFirst[0].out } },
+        { key: rawKey("shop", "refunds", "first"), body: { file: refundsFirst[0].out } },
+      ]);
+      const orders = `${w.namespaceRoot}.shop.orders`;
+      const refunds = `${w.namespaceRoot}.shop.refunds`;
+      await waitAcked(w, 2);
+      const before0 = await waitRows(orders, 100);
+      const before1 = await waitRows(refunds, 100);
+
+      const o = await files("orders", 50, 200, 0);
+      const r = await files("refunds", 50, 200, 500_000);
+      const items = [
+        ...o.map((f, i) => ({ key: rawKey("shop", "orders", `load2-${i}`, "2026-04-02"), body: { file: f.out } })),
+        ...r.map((f, i) => ({ key: rawKey("shop", "refunds", `load2-${i}`, "2026-04-02"), body: { file: f.out } })),
+      ];
+      const batchesBefore = w.batches().length;
+      await n.putRawMany(items); // one sendBatch of 100 messages
+      await waitAcked(w, 102, 180_000);
+      const big = w.batches().slice(batchesBefore);
+      assert.equal(big.length, 1, `the 100 messages arrived in ${big.length} batches (${big.map((b) => count(b.messages)).join(", ")}); the test needs one`);
+      assert.equal(count(big[0].messages), 100);
+
+      const after0 = await waitRows(orders, 100 + 50 * 200);
+      const after1 = await waitRows(refunds, 100 + 50 * 200);
+      assert.equal(after0.snapshotCount - before0.snapshotCount, 1, `${orders}: ${after0.snapshotCount - before0.snapshotCount} new snapshots`);
+      assert.equal(after1.snapshotCount - before1.snapshotCount, 1, `${refunds}: ${after1.snapshotCount - before1.snapshotCount} new snapshots`);
+      assertChecked(await checkTable(orders, { expect: [ordersFirst[0].out, ...o.map((f) => f.out)] }), orders);
+      assertChecked(await checkTable(refunds, { expect: [refundsFirst[0].out, ...r.map((f) => f.out)] }), refunds);
+    });
+  });
+
+  test("every notification delivered three times (in one batch and across batches): rows once", { timeout: 240_000 }, async () => {
+    await withWorker({}, async (w, n) => {
+      const fs3 = await files("dups", 3, 500, 0);
+      const notes = [];
+      for (const [i, f] of fs3.entries()) notes.push(n.notification(await n.put(rawKey("app", "events", `load-${i}`), { file: f.out })));
+      const ident = `${w.namespaceRoot}.app.events`;
+
+      // Three copies of each in one batch.
+      await n.send(notes, { times: 3 });
+      await waitAcked(w, 9);
+      assert.equal(count(w.batches()[0].messages), 9, `the first batch should hold all nine deliveries: ${JSON.stringify(w.batches()[0])}`);
+      const first = await waitRows(ident, 1500);
+      // Then each again, twice more, in later batches (in another order).
+      await n.send([...notes].reverse());
+      await waitAcked(w, 12);
+      await n.send([notes[1]]);
+      await waitAcked(w, 13);
+      await n.send([notes[2], notes[0]]);
+      await waitAcked(w, 15);
+
+      const s = await catalog.tableSummary(ident);
+      assert.equal(s.totalRecords, 1500, `rows after redeliveries: ${s.totalRecords}, expected 1500`);
+      assert.equal(s.snapshotCount, first.snapshotCount, "redeliveries of committed objects must not commit new snapshots");
+      assertChecked(await checkTable(ident, { expect: fs3.map((f) => f.out) }), ident);
+      assert.equal(sumField(w.batches(), "retried"), 0, "nothing should have been retried");
+    });
+  });
+
+  test("one corrupt object in a batch: an _errors/ record names it; the others are committed and acknowledged", { timeout: 180_000 }, async () => {
+    await withWorker({}, async (w, n) => {
+      const good = await files("mixed", 4, 300, 0);
+      const items = good.map((f, i) => ({ key: rawKey("app", "clicks", `load-${i}`), body: { file: f.out } }));
+      const badKey = rawKey("app", "clicks", "load-corrupt");
+      // Parquet magic at both ends, garbage between: "looks like" Parquet, is not.
+      const corrupt = Buffer.concat([Buffer.from("PAR1"), Buffer.alloc(2000, 0x5a), Buffer.from("PAR1")]);
+      items.splice(2, 0, { key: badKey, body: corrupt });
+      const notes = await n.putRawMany(items);
+      const badEtag = notes.find((x) => x.object.key === badKey).object.eTag;
+      const ident = `${w.namespaceRoot}.app.clicks`;
+
+      await waitAcked(w, 5);
+      const s = await waitRows(ident, 1200);
+      assert.equal(s.totalRecords, 1200);
+      assertChecked(await checkTable(ident, { expect: good.map((f) => f.out) }), ident);
+
+      const errs = await waitFor(async () => {
+        const e = await errorRecords(n);
+        return e.length ? e : null;
+      }, { timeoutMs: 30_000, what: "an _errors/ record" });
+      assert.equal(errs.length, 1, `expected one error record, got ${JSON.stringify(errs)}`);
+      const [{ key: errKey, record }] = errs;
+      assert.match(errKey, /^_errors\/\d{4}-\d{2}-\d{2}\/[^/]+\.json$/, "error record key layout");
+      assert.equal(record.key, badKey);
+      assert.equal(record.etag, badEtag);
+      assert.equal(record.table, ident);
+      assert.ok(record.reason && typeof record.reason === "string", `reason: ${JSON.stringify(record)}`);
+      for (const k of ["kind", "time"]) assert.ok(record[k], `error record lacks ${k}: ${JSON.stringify(record)}`);
+
+      const batches = w.batches();
+      assert.equal(sumField(batches, "acked"), 5, "all five messages acknowledged (the corrupt one after its record)");
+      assert.equal(sumField(batches, "retried"), 0, "a corrupt file is permanent: no retry");
+      assert.ok(sumField(batches, "errors") >= 1, "the batch line counts the error");
+      assert.equal(w.deadLettered().length, 0, "nothing dead-lettered");
+    });
+  });
+
+  test("the catalog stopped mid-run: messages are retried with delay and land once it is back; nothing lost", { timeout: 360_000 }, async () => {
+    // No queue-level retry delay and a short batch window: the gaps between attempts are then the
+    // Worker's own retry delays (retry({delaySeconds}) growing with the attempt).
+    await withWorker({ queue: { maxRetries: 20, retryDelay: 0, maxBatchTimeout: 0.1 } }, async (w, n) => {
+      const ident = `${w.namespaceRoot}.app.orders`;
+      const pre = await files("outage-pre", 2, 400, 0);
+      await n.putRawMany(pre.map((f, i) => ({ key: rawKey("app", "orders", `pre-${i}`), body: { file: f.out } })));
+      await waitAcked(w, 2);
+      await waitRows(ident, 800);
+
+      const during = await files("outage", 3, 400, 100_000);
+      await stopStack();
+      try {
+        const from = w.batches().length;
+        await n.putRawMany(during.map((f, i) => ({ key: rawKey("app", "orders", `during-${i}`), body: { file: f.out } })));
+        // Three failed attempts while the catalog is down (two gaps between them).
+        await waitFor(() => w.batches().slice(from).filter((b) => count(b.retried) > 0).length >= 3, {
+          timeoutMs: 150_000,
+          what: "three batches that retried their messages while the catalog is down",
+        });
+        const failed = w.batches().slice(from);
+        assert.equal(sumField(failed, "acked"), 0, `messages were acknowledged while the catalog was down: ${JSON.stringify(failed)}`);
+        assert.ok(failed.every((b) => count(b.retried) === count(b.messages)), `every message of a failed batch must be retried: ${JSON.stringify(failed)}`);
+        const times = w.logs.lines.filter((l) => l.json?.event === "batch").slice(from).map((l) => l.timestamp);
+        const gaps = times.slice(1).map((t, i) => t - times[i]);
+        process.stderr.write(`# outage: ${failed.length} failed attempts, gaps between them ${gaps.join(", ")} ms\n`);
+        assert.ok(gaps.every((g) => g >= 900), `retries were not delayed (>= 1 s): gaps between attempts ${gaps.join(", ")} ms`);
+        assert.ok(gaps[gaps.length - 1] > gaps[0], `the retry delay does not grow with the attempt: gaps ${gaps.join(", ")} ms`);
+      } finally {
+        await startStack();
+      }
+      await waitAcked(w, 5, 240_000);
+      const s = await waitRows(ident, 2000, 60_000);
+      assert.equal(s.totalRecords, 2000);
+      assertChecked(await checkTable(ident, { expect: [...pre, ...during].map((f) => f.out) }), ident);
+      assert.equal(w.deadLettered().length, 0, `dead-lettered: ${JSON.stringify(w.deadLettered())}`);
+    });
+  });
+
+  test("POST /replay of a prefix after a successful load: no duplicates", { timeout: 180_000 }, async () => {
+    await withWorker({}, async (w, n) => {
+      const fs4 = await files("replay", 4, 250, 0);
+      await n.putRawMany(
+        fs4.map((f, i) => ({ key: rawKey("crm", "contacts", `load-${i}`, i < 3 ? "2026-04-01" : "2026-04-02"), body: { file: f.out } })),
+      );
+      const ident = `${w.namespaceRoot}.crm.contacts`;
+      await waitAcked(w, 4);
+      const loaded = await waitRows(ident, 1000);
+
+      const post = (body) => w.admin("/replay", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      let r = await post({ prefix: "sources/crm/contacts/", dry_run: true });
+      assert.equal(r.status, 200);
+      let j = await r.json();
+      assert.deepEqual({ matched: j.matched, sent: j.sent, dry_run: j.dry_run }, { matched: 4, sent: 0, dry_run: true }, JSON.stringify(j));
+
+      r = await post({ prefix: "sources/crm/contacts/", since: "2100-01-01T00:00:00Z" });
+      assert.equal(r.status, 200);
+      j = await r.json();
+      assert.equal(j.matched, 0, `since in the future matched ${j.matched}`);
+
+      r = await post({ prefix: "sources/crm/contacts/year=2026/month=04/day=01/" });
+      j = await r.json();
+      assert.equal(r.status, 200, JSON.stringify(j));
+      assert.deepEqual({ matched: j.matched, sent: j.sent }, { matched: 3, sent: 3 }, JSON.stringify(j));
+      r = await post({ prefix: "sources/crm/contacts/" });
+      j = await r.json();
+      assert.deepEqual({ matched: j.matched, sent: j.sent }, { matched: 4, sent: 4 }, JSON.stringify(j));
+      await waitAcked(w, 4 + 3 + 4);
+
+      const s = await catalog.tableSummary(ident);
+      assert.equal(s.totalRecords, 1000, `rows after replay: ${s.totalRecords}`);
+      assert.equal(s.snapshotCount, loaded.snapshotCount, "replaying committed objects must not commit");
+      assertChecked(await checkTable(ident, { expect: fs4.map((f) => f.out) }), ident);
+    });
+  });
+
+  test("POST /replay of recorded errors after fixing the file: the rows land", { timeout: 180_000 }, async () => {
+    await withWorker({}, async (w, n) => {
+      const key = rawKey("crm", "deals", "load-1");
+      await n.putRaw(key, Buffer.from("this is not parquet"));
+      await waitAcked(w, 1);
+      const errs = await waitFor(async () => {
+        const e = await errorRecords(n);
+        return e.length ? e : null;
+      }, { timeoutMs: 30_000, what: "the _errors/ record of the bad file" });
+      assert.equal(errs[0].record.key, key);
+      const ident = `${w.namespaceRoot}.crm.deals`;
+
+      // The file is fixed in place (no notification: only the replay may bring it in).
+      const [fixed] = await files("fixed", 1, 700, 0);
+      await n.put(key, { file: fixed.out });
+
+      const post = (body) => w.admin("/replay", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      let r = await post({ errors: true, dry_run: true });
+      let j = await r.json();
+      assert.equal(r.status, 200, JSON.stringify(j));
+      assert.deepEqual({ matched: j.matched, sent: j.sent, dry_run: j.dry_run }, { matched: 1, sent: 0, dry_run: true }, JSON.stringify(j));
+      r = await post({ errors: true });
+      j = await r.json();
+      assert.deepEqual({ matched: j.matched, sent: j.sent }, { matched: 1, sent: 1 }, JSON.stringify(j));
+
+      await waitAcked(w, 2);
+      const s = await waitRows(ident, 700);
+      assert.equal(s.totalRecords, 700);
+      assertChecked(await checkTable(ident, { expect: [fixed.out] }), ident);
+    });
+  });
+
+  test("wrong or missing token: 401 and nothing sent", { timeout: 120_000 }, async () => {
+    await withWorker({}, async (w, n) => {
+      const [f, sentinel] = await files("auth", 2, 100, 0);
+      await n.putRaw(rawKey("crm", "notes", "load-0"), { file: f.out });
+      await waitAcked(w, 1);
+      await waitRows(`${w.namespaceRoot}.crm.notes`, 100);
+
+      const body = JSON.stringify({ prefix: "sources/" });
+      const headers = { "content-type": "application/json" };
+      const wrongSameLength = w.adminToken.replace(/.$/, (c) => (c === "x" ? "y" : "x"));
+      const attempts = [
+        ["POST /replay without a token", w.admin("/replay", { method: "POST", headers, body }, null)],
+        ["POST /replay with a wrong token", w.admin("/replay", { method: "POST", headers, body }, "not-the-token")],
+        ["POST /replay with a wrong token of the same length", w.admin("/replay", { method: "POST", headers, body }, wrongSameLength)],
+        ["POST /replay with a Basic header", w.fetch("/replay", { method: "POST", headers: { ...headers, authorization: `Basic ${w.adminToken}` }, body })],
+        ["GET /tables without a token", w.admin("/tables", {}, null)],
+        ["GET /tables with a wrong token", w.admin("/tables", {}, "nope")],
+      ];
+      for (const [what, p] of attempts) {
+        const r = await p;
+        assert.equal(r.status, 401, `${what}: HTTP ${r.status} ${await r.text()}`);
+      }
+      // Had any of those sent messages, they would be in the queue ahead of this sentinel.
+      const before = sumField(w.batches(), "messages");
+      await n.putRaw(rawKey("crm", "notes", "sentinel"), { file: sentinel.out });
+      await waitAcked(w, 2);
+      assert.equal(sumField(w.batches(), "messages") - before, 1, "messages other than the sentinel reached the queue");
+      const ok = await w.fetch("/health");
+      assert.equal(ok.status, 200, "GET /health needs no token");
+    });
+  });
+
+  test(`a raw file far larger than 128 MB (${LARGE_ROWS} rows) converts inside workerd under 128 MiB of wasm memory`, { timeout: 900_000 }, async () => {
+    const big = path.join(work, "large.parquet");
+    await generateLarge(big, LARGE_ROWS);
+    const size = statSync(big).size;
+    await withWorker({ queue: { maxRetries: 2 } }, async (w, n) => {
+      const key = rawKey("bench", "large", "load-0");
+      const started = Date.now();
+      await n.putRaw(key, { file: big });
+      const ident = `${w.namespaceRoot}.bench.large`;
+      const s = await waitRows(ident, LARGE_ROWS, 840_000);
+      const took = Date.now() - started;
+      assert.equal(s.totalRecords, LARGE_ROWS);
+      const b = w.batches().find((x) => count(x.acked) >= 1);
+      assert.ok(b, "no batch line acknowledged the large file");
+      const health = await (await w.fetch("/health")).json();
+      const peak = Math.max(b.wasm_memory_bytes ?? 0, health.wasm_memory_bytes ?? 0);
+      process.stderr.write(
+        `# large file: ${(size / MiB).toFixed(1)} MiB raw, ${LARGE_ROWS} rows, converted in ${(took / 1000).toFixed(1)} s; ` +
+          `wasm memory high-water ${(peak / MiB).toFixed(1)} MiB; batch line: ${JSON.stringify(b)}\n`,
+      );
+      assert.ok(size > 128 * MiB * 3, `the raw file is only ${size} bytes`);
+      assert.ok(b.wasm_memory_bytes > 0, `wasm_memory_bytes missing from the batch line: ${JSON.stringify(b)}`);
+      assert.ok(peak < 128 * MiB, `wasm memory high-water ${peak} bytes is not under 128 MiB`);
+      const checked = await checkTable(ident, { countOnly: true, expectRows: LARGE_ROWS });
+      assertChecked(checked, ident);
+    });
+  });
+});
