@@ -275,8 +275,11 @@ export async function startConvert(opts = {}) {
         headers: { ...(init.headers ?? {}), ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
       }),
     async dispose() {
-      await mf.dispose();
-      if (ownPersist) rmSync(persistDir, { recursive: true, force: true });
+      try {
+        await mf.dispose();
+      } finally {
+        if (ownPersist) rmSync(persistDir, { recursive: true, force: true });
+      }
     },
   };
 }
