@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use icepipe_core::storage::parts::{PartSink, PartWriter};
 use icepipe_core::storage::{
     ObjectMeta, ObjectStore, ObjectWriter, StorageError, StorageResult, StoreResolver,
 };
@@ -14,8 +15,6 @@ use worker::{Bucket, Conditional, Data, MultipartUpload, Object, UploadedPart};
 
 /// Multipart part size: R2 wants every part but the last to have the same size (min 5 MiB).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
-/// R2's limit on parts per upload.
-const MAX_PARTS: usize = 10_000;
 /// Keys per list page (R2's maximum).
 const LIST_PAGE: u32 = 1_000;
 
@@ -180,15 +179,13 @@ impl ObjectStore for R2Store {
     }
 
     async fn writer(&self, key: &str) -> StorageResult<Box<dyn ObjectWriter>> {
-        Ok(Box::new(R2Writer {
+        let upload = R2Upload {
             store: self.clone(),
             key: key.to_string(),
-            buffer: Vec::new(),
             upload: None,
             parts: Vec::new(),
-            size: 0,
-            closed: false,
-        }))
+        };
+        Ok(Box::new(PartWriter::new(upload, PART_SIZE)))
     }
 
     async fn delete(&self, key: &str) -> StorageResult<()> {
@@ -200,42 +197,17 @@ impl ObjectStore for R2Store {
     }
 }
 
-/// Streams an object into R2: one put for objects under [`PART_SIZE`], a multipart upload of
-/// equal [`PART_SIZE`] parts otherwise. At most one part is buffered.
-struct R2Writer {
+/// One R2 multipart upload; [`PartWriter`] does the buffering (equal [`PART_SIZE`] parts).
+struct R2Upload {
     store: R2Store,
     key: String,
-    buffer: Vec<u8>,
     upload: Option<SendWrapper<MultipartUpload>>,
     /// (part number, etag) of the parts uploaded so far.
     parts: Vec<(u16, String)>,
-    size: u64,
-    closed: bool,
 }
 
-impl R2Writer {
-    fn location(&self) -> String {
-        self.store.describe(&self.key)
-    }
-
-    fn ensure_open(&self) -> StorageResult<()> {
-        if self.closed {
-            Err(StorageError::other(
-                self.location(),
-                "writer already finished or aborted",
-            ))
-        } else {
-            Ok(())
-        }
-    }
-
-    async fn upload_part(&mut self, part: Vec<u8>) -> StorageResult<()> {
-        if self.parts.len() >= MAX_PARTS {
-            return Err(StorageError::other(
-                self.location(),
-                format!("more than {MAX_PARTS} parts"),
-            ));
-        }
+impl R2Upload {
+    async fn upload_part_js(&mut self, number: u16, part: Bytes) -> StorageResult<()> {
         if self.upload.is_none() {
             let upload = self
                 .store
@@ -247,69 +219,33 @@ impl R2Writer {
             self.upload = Some(SendWrapper::new(upload));
         }
         let upload = self.upload.as_ref().expect("created above");
-        // Bounded by MAX_PARTS, so it fits in u16.
-        let number = (self.parts.len() + 1) as u16;
         let uploaded = upload
-            .upload_part(number, Data::Bytes(part))
+            .upload_part(number, Data::Bytes(part.into()))
             .await
             .map_err(|e| self.store.error(&self.key, e))?;
         self.parts.push((number, uploaded.etag()));
         Ok(())
     }
 
-    async fn write_js(&mut self, mut chunk: Bytes) -> StorageResult<()> {
-        self.ensure_open()?;
-        self.size += chunk.len() as u64;
-        while !chunk.is_empty() {
-            let part = if self.buffer.is_empty() && chunk.len() >= PART_SIZE {
-                Vec::from(chunk.split_to(PART_SIZE))
-            } else {
-                if self.buffer.capacity() < PART_SIZE {
-                    self.buffer.reserve_exact(PART_SIZE - self.buffer.len());
-                }
-                let take = (PART_SIZE - self.buffer.len()).min(chunk.len());
-                self.buffer.extend_from_slice(&chunk.split_to(take));
-                if self.buffer.len() < PART_SIZE {
-                    break;
-                }
-                std::mem::take(&mut self.buffer)
-            };
-            if let Err(error) = self.upload_part(part).await {
-                return Err(self.fail(error).await);
-            }
-        }
-        Ok(())
-    }
-
-    async fn finish_js(&mut self) -> StorageResult<u64> {
-        self.ensure_open()?;
-        self.closed = true;
-        let rest = std::mem::take(&mut self.buffer);
-        if self.upload.is_none() {
-            // Small object: one put.
-            self.store.put_js(&self.key, rest.into(), false).await?;
-            return Ok(self.size);
-        }
-        if !rest.is_empty() {
-            if let Err(error) = self.upload_part(rest).await {
-                return Err(self.fail(error).await);
-            }
-        }
-        let upload = self.upload.take().expect("checked above");
+    async fn complete_js(&mut self) -> StorageResult<()> {
+        let Some(SendWrapper(upload)) = self.upload.take() else {
+            return Err(StorageError::other(
+                self.location(),
+                "no multipart upload to complete",
+            ));
+        };
         let parts = self
             .parts
             .iter()
             .map(|(number, etag)| UploadedPart::new(*number, etag.clone()));
-        let SendWrapper(upload) = upload;
-        if let Err(e) = upload.complete(parts).await {
-            return Err(self.store.error(&self.key, e));
-        }
-        Ok(self.size)
+        upload
+            .complete(parts)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.store.error(&self.key, e))
     }
 
     async fn abort_js(&mut self) -> StorageResult<()> {
-        self.closed = true;
-        self.buffer = Vec::new();
         match self.upload.take() {
             Some(upload) => upload
                 .abort()
@@ -318,22 +254,24 @@ impl R2Writer {
             None => Ok(()),
         }
     }
-
-    /// After a failure: close, drop the upload (best effort), return the original error.
-    async fn fail(&mut self, error: StorageError) -> StorageError {
-        let _ = self.abort_js().await;
-        error
-    }
 }
 
 #[async_trait]
-impl ObjectWriter for R2Writer {
-    async fn write(&mut self, chunk: Bytes) -> StorageResult<()> {
-        SendFuture::new(self.write_js(chunk)).await
+impl PartSink for R2Upload {
+    fn location(&self) -> String {
+        self.store.describe(&self.key)
     }
 
-    async fn finish(&mut self) -> StorageResult<u64> {
-        SendFuture::new(self.finish_js()).await
+    async fn put_whole(&mut self, body: Bytes) -> StorageResult<()> {
+        SendFuture::new(self.store.put_js(&self.key, body, false)).await
+    }
+
+    async fn upload_part(&mut self, number: u16, part: Bytes) -> StorageResult<()> {
+        SendFuture::new(self.upload_part_js(number, part)).await
+    }
+
+    async fn complete(&mut self) -> StorageResult<()> {
+        SendFuture::new(self.complete_js()).await
     }
 
     async fn abort(&mut self) -> StorageResult<()> {

@@ -11,12 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rusty_s3::actions::{
     CompleteMultipartUploadResponse, CreateMultipartUpload, ListObjectsV2, ListObjectsV2Response,
 };
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
+use super::parts::{PartSink, PartWriter};
 use super::{ObjectMeta, ObjectStore, ObjectWriter, StorageError, StorageResult, StoreResolver};
 use crate::clock::Clock;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, Method};
@@ -26,7 +27,6 @@ pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 /// S3's minimum size for every part but the last.
 pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
 /// S3's maximum number of parts in one upload.
-const MAX_PARTS: usize = 10_000;
 /// Validity of a presigned URL. S3 checks it when the request arrives, so it only has to cover
 /// clock skew and the time between signing and sending, not the transfer itself.
 const SIGNATURE_TTL: Duration = Duration::from_secs(15 * 60);
@@ -326,15 +326,13 @@ impl ObjectStore for S3Store {
 
     async fn writer(&self, key: &str) -> StorageResult<Box<dyn ObjectWriter>> {
         self.check_key(key)?;
-        Ok(Box::new(S3Writer {
+        let upload = S3Upload {
             store: self.clone(),
             key: key.to_string(),
-            buffer: BytesMut::new(),
             upload_id: None,
             etags: Vec::new(),
-            size: 0,
-            closed: false,
-        }))
+        };
+        Ok(Box::new(PartWriter::new(upload, self.inner.part_size)))
     }
 
     async fn delete(&self, key: &str) -> StorageResult<()> {
@@ -389,34 +387,17 @@ impl ObjectStore for S3Store {
 /// (R2 requires all parts but the last to have the same size).
 ///
 /// Dropping it unfinished leaves an incomplete upload behind (no async drop); call `abort`.
-struct S3Writer {
+/// One S3 multipart upload; [`PartWriter`] does the buffering.
+struct S3Upload {
     store: S3Store,
     key: String,
-    buffer: BytesMut,
     /// Set once the multipart upload is created (on the first full part).
     upload_id: Option<String>,
     /// ETags of uploaded parts, in part-number order.
     etags: Vec<String>,
-    size: u64,
-    closed: bool,
 }
 
-impl S3Writer {
-    fn location(&self) -> String {
-        self.store.describe(&self.key)
-    }
-
-    fn ensure_open(&self) -> StorageResult<()> {
-        if self.closed {
-            Err(StorageError::other(
-                self.location(),
-                "writer already finished or aborted",
-            ))
-        } else {
-            Ok(())
-        }
-    }
-
+impl S3Upload {
     async fn create_upload(&mut self) -> StorageResult<String> {
         let store = &self.store;
         let action = CreateMultipartUpload::new(
@@ -440,14 +421,20 @@ impl S3Writer {
         })?;
         Ok(parsed.upload_id().to_string())
     }
+}
 
-    async fn upload_part(&mut self, part: Bytes) -> StorageResult<()> {
-        if self.etags.len() >= MAX_PARTS {
-            return Err(StorageError::other(
-                self.location(),
-                format!("more than {MAX_PARTS} parts; raise the part size"),
-            ));
-        }
+#[async_trait]
+impl PartSink for S3Upload {
+    fn location(&self) -> String {
+        self.store.describe(&self.key)
+    }
+
+    async fn put_whole(&mut self, body: Bytes) -> StorageResult<()> {
+        // Small object: one PUT is cheaper than create + part + complete.
+        self.store.put(&self.key, body).await
+    }
+
+    async fn upload_part(&mut self, part_number: u16, part: Bytes) -> StorageResult<()> {
         let upload_id = match &self.upload_id {
             Some(id) => id.clone(),
             None => {
@@ -456,8 +443,6 @@ impl S3Writer {
                 id
             }
         };
-        // Bounded by MAX_PARTS above, so it fits in u16.
-        let part_number = (self.etags.len() + 1) as u16;
         let store = &self.store;
         let action = store.inner.bucket.upload_part(
             Some(&store.inner.credentials),
@@ -479,12 +464,18 @@ impl S3Writer {
         Ok(())
     }
 
-    async fn complete(&mut self, upload_id: &str) -> StorageResult<()> {
+    async fn complete(&mut self) -> StorageResult<()> {
+        let Some(upload_id) = self.upload_id.clone() else {
+            return Err(StorageError::other(
+                self.location(),
+                "no multipart upload to complete",
+            ));
+        };
         let store = &self.store;
         let action = store.inner.bucket.complete_multipart_upload(
             Some(&store.inner.credentials),
             &self.key,
-            upload_id,
+            &upload_id,
             self.etags.iter().map(String::as_str),
         );
         let url = store.sign(&action, &self.key)?;
@@ -503,11 +494,12 @@ impl S3Writer {
                 ),
             )
         })?;
+        self.upload_id = None;
         Ok(())
     }
 
     /// Drops the multipart upload, if any. 404 means it is already gone.
-    async fn abort_upload(&mut self) -> StorageResult<()> {
+    async fn abort(&mut self) -> StorageResult<()> {
         let Some(upload_id) = self.upload_id.take() else {
             return Ok(());
         };
@@ -526,72 +518,6 @@ impl S3Writer {
         } else {
             Err(status_error(self.location(), &response))
         }
-    }
-
-    /// After a failure: close, drop the upload (best effort) and return the original error.
-    async fn fail(&mut self, error: StorageError) -> StorageError {
-        self.closed = true;
-        self.buffer = BytesMut::new();
-        // The original error matters more than a failed cleanup; S3 lifecycle rules catch leftovers.
-        let _ = self.abort_upload().await;
-        error
-    }
-}
-
-#[async_trait]
-impl ObjectWriter for S3Writer {
-    async fn write(&mut self, mut chunk: Bytes) -> StorageResult<()> {
-        self.ensure_open()?;
-        self.size += chunk.len() as u64;
-        let part_size = self.store.inner.part_size;
-        // Memory stays at one part: whole parts are sliced out of large chunks without copying,
-        // and the buffer (allocated at exactly one part) only gathers what is left over.
-        while !chunk.is_empty() {
-            let part = if self.buffer.is_empty() && chunk.len() >= part_size {
-                chunk.split_to(part_size)
-            } else {
-                if self.buffer.capacity() < part_size {
-                    self.buffer.reserve(part_size - self.buffer.len());
-                }
-                let take = (part_size - self.buffer.len()).min(chunk.len());
-                self.buffer.extend_from_slice(&chunk.split_to(take));
-                if self.buffer.len() < part_size {
-                    break;
-                }
-                self.buffer.split().freeze()
-            };
-            if let Err(error) = self.upload_part(part).await {
-                return Err(self.fail(error).await);
-            }
-        }
-        Ok(())
-    }
-
-    async fn finish(&mut self) -> StorageResult<u64> {
-        self.ensure_open()?;
-        self.closed = true;
-        let rest = std::mem::take(&mut self.buffer).freeze();
-        let Some(upload_id) = self.upload_id.clone() else {
-            // Small object: one PUT is cheaper than create + part + complete.
-            self.store.put(&self.key, rest).await?;
-            return Ok(self.size);
-        };
-        if !rest.is_empty() {
-            if let Err(error) = self.upload_part(rest).await {
-                return Err(self.fail(error).await);
-            }
-        }
-        if let Err(error) = self.complete(&upload_id).await {
-            return Err(self.fail(error).await);
-        }
-        self.upload_id = None;
-        Ok(self.size)
-    }
-
-    async fn abort(&mut self) -> StorageResult<()> {
-        self.closed = true;
-        self.buffer = BytesMut::new();
-        self.abort_upload().await
     }
 }
 
