@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};
-use icepipe_core::batch::{run_batch, Backoff, BatchSettings, Disposition, Incoming};
+use icepipe_core::batch::{run_batch, Backoff, BatchReport, BatchSettings, Disposition, Incoming};
 use icepipe_core::catalog::{CatalogError, TableSummary};
 use icepipe_core::convert::ConvertError;
 use icepipe_core::error_record::ErrorRecord;
@@ -45,6 +45,22 @@ async fn put(store: &Arc<dyn ObjectStore>, key: &str, body: bytes::Bytes) -> Not
         &meta.etag,
         meta.last_modified_ms,
     )
+}
+
+/// One batch with a converter on the local stack.
+async fn run_on_stack(
+    incoming: Vec<Incoming>,
+    raw: &Arc<dyn ObjectStore>,
+    settings: &BatchSettings,
+) -> BatchReport {
+    run_batch(
+        incoming,
+        raw.clone(),
+        clock().as_ref(),
+        settings,
+        || async { Ok(converter_over(http()).await) },
+    )
+    .await
 }
 
 fn deliveries(notifications: &[(Notification, u32)]) -> Vec<Incoming> {
@@ -113,14 +129,7 @@ async fn a_batch_lands_once_per_table_and_records_what_cannot_land() {
         backoff: Backoff::default(),
     };
 
-    let report = run_batch(
-        incoming.clone(),
-        raw.clone(),
-        clock().as_ref(),
-        &settings,
-        || async { Ok(converter_over(http()).await) },
-    )
-    .await;
+    let report = run_on_stack(incoming.clone(), &raw, &settings).await;
     assert_eq!(
         report.dispositions,
         vec![Disposition::Ack; incoming.len()],
@@ -165,14 +174,7 @@ async fn a_batch_lands_once_per_table_and_records_what_cannot_land() {
     }
 
     // The whole batch again (a redelivery): nothing new, everything acknowledged.
-    let again = run_batch(
-        incoming.clone(),
-        raw.clone(),
-        clock().as_ref(),
-        &settings,
-        || async { Ok(converter_over(http()).await) },
-    )
-    .await;
+    let again = run_on_stack(incoming.clone(), &raw, &settings).await;
     assert_eq!(again.dispositions, vec![Disposition::Ack; incoming.len()]);
     assert_eq!(again.reasons[0], "already_held");
     assert_eq!(again.rows, 0);
