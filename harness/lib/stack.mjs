@@ -12,6 +12,23 @@ export const STATE_DIR = path.join(ROOT, ".icepipe");
 export const STACK_ENV_FILE = path.join(STATE_DIR, "stack.env");
 export const STACK_SCRIPT = path.join(ROOT, "scripts", "stack");
 export const PYTHON = path.join(STATE_DIR, "venv", "bin", "python");
+export const STACK_LOG = path.join(STATE_DIR, "stack", "weed.log");
+
+/**
+ * Why the stack cannot store data, read from its log, or null. SeaweedFS marks every volume
+ * read-only when its disk has less than 1% free; S3 writes then fail with a bare HTTP 500, and a
+ * test would otherwise wait out its whole timeout on retries that cannot succeed.
+ */
+export function stackStorageProblem() {
+  let log;
+  try {
+    log = readFileSync(STACK_LOG, "utf8");
+  } catch {
+    return null;
+  }
+  if (!log.includes("No writable volumes")) return null;
+  return `SeaweedFS has no writable volumes (see ${STACK_LOG}): the disk under ${STATE_DIR} is nearly full (weed turns volumes read-only below 1% free); free some space and rerun`;
+}
 
 /** `export K=V` lines of a shell env file (values unquoted as the shell would for simple quoting). */
 export function parseEnvFile(file) {
@@ -184,8 +201,12 @@ export class Catalog {
   }
 }
 
-/** Polls `probe` (async, returns a truthy value when done) until it succeeds or `timeoutMs` passes. */
-export async function waitFor(probe, { timeoutMs = 120_000, intervalMs = 250, what = "condition" } = {}) {
+/**
+ * Polls `probe` (async, returns a truthy value when done) until it succeeds or `timeoutMs` passes.
+ * `failIf` (optional) returns a reason string when waiting longer cannot help (a message was
+ * dead-lettered, the stack cannot store data): the wait then fails at once with that reason.
+ */
+export async function waitFor(probe, { timeoutMs = 120_000, intervalMs = 250, what = "condition", failIf } = {}) {
   const deadline = Date.now() + timeoutMs;
   let lastError = null;
   let last;
@@ -197,6 +218,8 @@ export async function waitFor(probe, { timeoutMs = 120_000, intervalMs = 250, wh
     } catch (e) {
       lastError = e;
     }
+    const hopeless = failIf?.();
+    if (hopeless) throw new Error(`gave up waiting for ${what}: ${hopeless}`);
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError.message})` : ""}`);
     }

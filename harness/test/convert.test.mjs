@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { checkTable, count, generateLarge, genParquet, rawKey, sumField } from "../lib/fixtures.mjs";
 import { convertBuild, startConvert } from "../lib/miniflare.mjs";
 import { Notifier } from "../lib/notifier.mjs";
-import { Catalog, PYTHON, stackRunning, startStack, stopStack, waitFor } from "../lib/stack.mjs";
+import { Catalog, PYTHON, stackRunning, stackStorageProblem, startStack, stopStack, waitFor } from "../lib/stack.mjs";
 
 const MiB = 1024 * 1024;
 // icepipe generate: about 64 bytes per row, so 9.5M rows is about 600 MB of raw Parquet.
@@ -36,16 +36,28 @@ after(() => {
 // Retry delays of the Worker (base * 2^(attempt-1), capped): seconds, not the deployed minutes.
 const TEST_BINDINGS = { RETRY_BASE_SECONDS: "1", RETRY_MAX_SECONDS: "8" };
 
+// The Worker of the running test: waits give up early when it dead-letters (no test expects that).
+let activeWorker = null;
+
+/** Reason to stop waiting now: a dead-lettered message or a stack that cannot store data. */
+function hopeless() {
+  const dlq = activeWorker?.deadLettered() ?? [];
+  if (dlq.length > 0) return `${dlq.length} message(s) dead-lettered: ${JSON.stringify(dlq[0])}`;
+  return stackStorageProblem();
+}
+
 /** Starts a convert Worker for one test; on failure the Worker's last log lines join the error. */
 async function withWorker(opts, fn) {
   const w = await startConvert({ ...opts, bindings: { ...TEST_BINDINGS, ...(opts.bindings ?? {}) } });
   const notifier = new Notifier(w.mf);
+  activeWorker = w;
   try {
     await fn(w, notifier);
   } catch (e) {
     e.message += `\n--- convert Worker output (namespace root ${w.namespaceRoot}) ---\n${w.logs.text(60)}`;
     throw e;
   } finally {
+    activeWorker = null;
     notifier._watch?.stop();
     await w.dispose();
   }
@@ -53,7 +65,11 @@ async function withWorker(opts, fn) {
 
 /** Waits until the Worker has acknowledged at least `n` messages in total (from its batch lines). */
 function waitAcked(w, n, timeoutMs = 120_000) {
-  return waitFor(() => sumField(w.batches(), "acked") >= n, { timeoutMs, what: `${n} acknowledged messages` });
+  return waitFor(() => sumField(w.batches(), "acked") >= n, {
+    timeoutMs,
+    what: `${n} acknowledged messages`,
+    failIf: hopeless,
+  });
 }
 
 /** Waits until `ident` holds `rows` rows (current snapshot's total-records); returns its summary. */
@@ -63,7 +79,7 @@ function waitRows(ident, rows, timeoutMs = 120_000) {
       const s = await catalog.tableSummary(ident);
       return s && s.totalRecords >= rows ? s : null;
     },
-    { timeoutMs, what: `${ident} to hold ${rows} rows` },
+    { timeoutMs, what: `${ident} to hold ${rows} rows`, failIf: hopeless },
   );
 }
 
