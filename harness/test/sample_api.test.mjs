@@ -1,0 +1,147 @@
+// The bundled sample API (harness/sample_api.mjs): paging, filter, append, determinism, CLI.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { startSampleApi } from "../sample_api.mjs";
+
+const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "sample_api.mjs");
+
+async function get(api, route) {
+  const res = await fetch(api.url + route);
+  return { status: res.status, total: res.headers.get("x-total-count"), text: await res.text() };
+}
+
+async function getJson(api, route) {
+  const { status, text } = await get(api, route);
+  assert.equal(status, 200, text);
+  return JSON.parse(text);
+}
+
+const ids = (records) => records.map((r) => r.id);
+
+describe("sample API", () => {
+  let api;
+  before(async () => {
+    api = await startSampleApi({ port: 0, posts: 30, users: 4, commentsPerPost: 3, seed: 7 });
+  });
+  after(() => api.close());
+
+  test("pages are 1-based, _limit defaults to 10, past the end is []", async () => {
+    assert.deepEqual(ids(await getJson(api, "/posts")), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(ids(await getJson(api, "/posts?_page=2&_limit=12")), [13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+    assert.deepEqual(ids(await getJson(api, "/posts?_page=3&_limit=12")), [25, 26, 27, 28, 29, 30]);
+    assert.deepEqual(await getJson(api, "/posts?_page=4&_limit=12"), []);
+    assert.equal((await getJson(api, "/comments?_limit=1000")).length, 90);
+    assert.equal((await get(api, "/posts?_page=0")).status, 400);
+    assert.equal((await get(api, "/nope")).status, 404);
+  });
+
+  test("records have the JSONPlaceholder fields, updated_at and tags", async () => {
+    const [post] = await getJson(api, "/posts?_limit=1");
+    assert.deepEqual(Object.keys(post), ["userId", "id", "title", "body", "updated_at", "tags"]);
+    assert.ok(Array.isArray(post.tags) && post.tags.length <= 3);
+    const allTags = (await getJson(api, "/posts?_limit=1000")).flatMap((p) => p.tags);
+    assert.ok(allTags.length > 0);
+    for (const tag of allTags) assert.ok(typeof tag.name === "string" && typeof tag.weight === "number", JSON.stringify(tag));
+    const [comment] = await getJson(api, "/comments?_limit=1");
+    assert.deepEqual(Object.keys(comment), ["postId", "id", "name", "email", "body", "updated_at"]);
+    const users = await getJson(api, "/users");
+    assert.deepEqual(ids(users), [1, 2, 3, 4]);
+    assert.deepEqual(Object.keys(users[0]), ["id", "name", "username", "email", "address", "phone", "website", "company", "updated_at"]);
+    assert.ok(users[0].address.geo.lat && users[0].company.catchPhrase);
+    for (const resource of ["posts", "comments", "users"]) {
+      const stamps = (await getJson(api, `/${resource}?_limit=1000`)).map((r) => r.updated_at);
+      assert.ok(stamps.every((s) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(s)), resource);
+      assert.ok(stamps.every((s, i) => i === 0 || stamps[i - 1] < s), `${resource}: updated_at strictly increases`);
+    }
+  });
+
+  test("updated_at_gte filters, then pages", async () => {
+    const all = await getJson(api, "/posts?_limit=1000");
+    const from = all[17].updated_at;
+    const filtered = await get(api, `/posts?updated_at_gte=${from}&_limit=5`);
+    assert.equal(filtered.total, "13");
+    assert.deepEqual(ids(JSON.parse(filtered.text)), [18, 19, 20, 21, 22]);
+    assert.deepEqual(ids(await getJson(api, `/posts?updated_at_gte=${from}&_limit=5&_page=3`)), [28, 29, 30]);
+    // Between two records: starts at the later one.
+    const between = new Date(Date.parse(from) - 1).toISOString();
+    assert.deepEqual(ids(await getJson(api, `/posts?updated_at_gte=${between}&_limit=1`)), [18]);
+    assert.deepEqual(await getJson(api, "/posts?updated_at_gte=2999-01-01T00:00:00Z"), []);
+    assert.equal((await get(api, "/posts?updated_at_gte=yesterday")).status, 400);
+  });
+
+  test("append adds later posts and their comments", async () => {
+    const other = await startSampleApi({ port: 0, posts: 10, commentsPerPost: 2 });
+    try {
+      const before = await getJson(other, "/posts?_limit=1000");
+      const lastComment = (await getJson(other, "/comments?_limit=1000")).at(-1);
+      const res = await fetch(`${other.url}/_admin/append?posts=3`, { method: "POST" });
+      assert.deepEqual(await res.json(), { posts: 13 });
+      assert.equal(other.appendPosts(2), 15);
+      const fresh = await getJson(other, `/posts?updated_at_gte=${before.at(-1).updated_at}&_limit=1000`);
+      assert.deepEqual(ids(fresh), [10, 11, 12, 13, 14, 15]);
+      assert.ok(fresh.slice(1).every((p) => p.updated_at > before.at(-1).updated_at));
+      const comments = await getJson(other, `/comments?updated_at_gte=${lastComment.updated_at}&_limit=1000`);
+      assert.deepEqual(ids(comments), [20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
+      // Records before the append are unchanged.
+      assert.deepEqual(await getJson(other, "/posts?_limit=1000&_page=1").then((p) => p.slice(0, 10)), before);
+    } finally {
+      await other.close();
+    }
+  });
+
+  test("the same arguments give byte-identical responses; another seed differs", async () => {
+    const opts = { port: 0, posts: 30, users: 4, commentsPerPost: 3, seed: 7 };
+    const twin = await startSampleApi(opts);
+    const reseeded = await startSampleApi({ ...opts, seed: 8 });
+    try {
+      for (const route of ["/posts?_limit=30", "/comments?_limit=90", "/users", "/posts?updated_at_gte=2024-01-01T00:10:00Z"]) {
+        assert.equal((await get(twin, route)).text, (await get(api, route)).text, route);
+      }
+      assert.notEqual((await get(reseeded, "/posts")).text, (await get(api, "/posts")).text);
+    } finally {
+      await Promise.all([twin.close(), reseeded.close()]);
+    }
+  });
+
+  test("a million posts start instantly and any page is cheap", async () => {
+    const big = await startSampleApi({ port: 0, posts: 1_000_000 });
+    try {
+      const started = performance.now();
+      const last = await getJson(big, "/posts?_limit=1000&_page=1000");
+      assert.equal(last.length, 1000);
+      assert.equal(last.at(-1).id, 1_000_000);
+      const tail = await get(big, `/comments?updated_at_gte=${last.at(-1).updated_at}&_limit=1000`);
+      assert.equal(tail.total, "5");
+      assert.ok(performance.now() - started < 2000);
+    } finally {
+      await big.close();
+    }
+  });
+});
+
+test("the CLI prints its URL, serves, and stops on SIGTERM", async () => {
+  const child = spawn(process.execPath, [SCRIPT, "--port", "0", "--posts=3", "--seed", "2"], { stdio: ["ignore", "pipe", "inherit"] });
+  const [chunk] = await once(child.stdout, "data");
+  const line = JSON.parse(chunk.toString().split("\n")[0]);
+  assert.equal(line.event, "listening");
+  assert.match(line.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const health = await (await fetch(`${line.url}/health`)).json();
+  assert.deepEqual(health, { status: "ok", users: 10, posts: 3, comments: 15 });
+  child.kill("SIGTERM");
+  const [code] = await once(child, "exit");
+  assert.equal(code, 0);
+});
+
+test("the CLI rejects unknown arguments", async () => {
+  const child = spawn(process.execPath, [SCRIPT, "--pots", "3"], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const [code] = await once(child, "exit");
+  assert.equal(code, 2);
+  assert.match(stderr, /unknown argument --pots/);
+});
