@@ -1,0 +1,78 @@
+"""What every case gets: the sizes of this run (full or --quick), the tools, the stack, a scratch
+namespace and data directory."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lib.stack import ROOT, STATE_DIR
+
+
+@dataclass(frozen=True)
+class Sizes:
+    pairs: int
+    convert_rows: int  # the convert and the Worker-vs-native cases
+    memory_rows: tuple[tuple[str, int], ...]  # (label, rows) of the memory case's files
+    latency_levels: tuple[int, ...]  # snapshots in the table before the measured commit
+    small_files: int
+    small_file_rows: int
+    ingest_records: int
+    ingest_page_limit: int
+    cold_starts: int
+
+
+# icepipe generate writes about 64 bytes per row (12 columns, zstd): 1M rows is about 64 MB, so
+# the memory case's 100 MB and 1 GB files are 1.6M and 16M rows.
+FULL = Sizes(
+    pairs=5,
+    convert_rows=1_000_000,
+    memory_rows=(("100 MB", 1_600_000), ("1 GB", 16_000_000)),
+    latency_levels=(1, 100, 1000),
+    small_files=1000,
+    small_file_rows=1000,
+    ingest_records=1_000_000,
+    ingest_page_limit=1000,
+    cold_starts=5,
+)
+
+# Small enough for scripts/test: every case runs end to end, the numbers mean nothing.
+QUICK = Sizes(
+    pairs=2,
+    convert_rows=20_000,
+    memory_rows=(("small", 20_000), ("10x", 200_000)),
+    latency_levels=(1, 5),
+    small_files=10,
+    small_file_rows=1000,
+    ingest_records=2000,
+    ingest_page_limit=500,
+    cold_starts=2,
+)
+
+
+@dataclass
+class Context:
+    sizes: Sizes
+    quick: bool
+    icepipe: str  # the CLI binary
+    env: dict[str, str]  # process environment with the stack settings
+    python: str  # the venv's interpreter (peers run in it)
+    namespace: str = field(default_factory=lambda: time.strftime("bench_%Y%m%d_%H%M%S"))
+    root: Path = ROOT
+    work: Path = STATE_DIR / "bench"
+
+    def ident(self, case: str, name: str) -> str:
+        """A table of this run: <run namespace>.<case>.<name>."""
+        return f"{self.namespace}.{case}.{name}"
+
+    @property
+    def data_dir(self) -> Path:
+        d = self.work / "data"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def scratch(self, name: str) -> Path:
+        d = self.work / "run" / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d

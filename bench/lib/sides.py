@@ -1,0 +1,45 @@
+"""The two sides most cases compare, as one measured run each: `icepipe convert` (native CLI) and
+the PyIceberg peer (bench/peers/pyiceberg_append.py). Both commit into a table of the run's
+namespace and print JSON, which is checked so a fast-but-wrong run cannot pass unnoticed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from lib import measure
+from lib.context import Context
+
+PEER = Path(__file__).resolve().parents[1] / "peers" / "pyiceberg_append.py"
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    peak_rss_bytes: int
+    rows: int
+    detail: dict  # the tool's own JSON report
+
+
+def icepipe_convert(ctx: Context, table: str, inputs: list[Path], expect_rows: int) -> Sample:
+    """`icepipe convert --table T --json INPUT...`: all inputs in one snapshot."""
+    r = measure.run([ctx.icepipe, "convert", "--json", "--table", table, *map(str, inputs)], env=ctx.env)
+    reports = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    rows = sum(int(x.get("rows", 0)) for x in reports)
+    _check_rows("icepipe convert", table, rows, expect_rows)
+    return Sample(r.seconds, r.peak_rss_bytes, rows, reports[0] if reports else {})
+
+
+def pyiceberg_append(ctx: Context, table: str, inputs: list[Path], expect_rows: int, per_file: bool = False) -> Sample:
+    """The PyIceberg peer: one append of all inputs, or one append per input."""
+    cmd = [ctx.python, str(PEER), "--table", table, *(["--per-file"] if per_file else []), *map(str, inputs)]
+    r = measure.run(cmd, env=ctx.env)
+    detail = json.loads(r.stdout.strip().splitlines()[-1])
+    _check_rows("PyIceberg peer", table, int(detail["rows"]), expect_rows)
+    return Sample(r.seconds, r.peak_rss_bytes, int(detail["rows"]), detail)
+
+
+def _check_rows(who: str, table: str, got: int, want: int) -> None:
+    if got != want:
+        raise measure.CommandFailed(f"{who} committed {got} rows into {table}, expected {want}")
