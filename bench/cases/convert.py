@@ -28,7 +28,7 @@ def run(ctx: Context) -> CaseResult:
         stack.purge(t, size)
         return s
 
-    pairs = interleave(ctx.sizes.pairs, a, b, "convert")
+    pairs = interleave(ctx.sizes.pairs, a, b, label="convert")
     speedup = ratios([(x.seconds, y.seconds) for x, y in pairs])
     work = ratios([(x.seconds, y.detail["work_seconds"]) for x, y in pairs])
     ice = Summary.of([x.seconds for x, _ in pairs])

@@ -19,7 +19,6 @@ class Sizes:
     small_files: int
     small_file_rows: int
     ingest_records: int
-    ingest_page_limit: int
     cold_starts: int
 
 
@@ -33,7 +32,6 @@ FULL = Sizes(
     small_files=1000,
     small_file_rows=1000,
     ingest_records=1_000_000,
-    ingest_page_limit=1000,
     cold_starts=5,
 )
 
@@ -46,7 +44,6 @@ QUICK = Sizes(
     small_files=10,
     small_file_rows=1000,
     ingest_records=2000,
-    ingest_page_limit=500,
     cold_starts=2,
 )
 

@@ -34,3 +34,8 @@ MiB = 1024 * 1024
 
 def mib(n: float) -> str:
     return f"{n / MiB:.1f} MiB"
+
+
+def mb(n: float) -> str:
+    """Decimal megabytes, the unit of the memory targets (100 MB = 100,000,000 bytes)."""
+    return f"{n / 1e6:.1f} MB"

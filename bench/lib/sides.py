@@ -12,6 +12,7 @@ from lib import measure
 from lib.context import Context
 
 PEER = Path(__file__).resolve().parents[1] / "peers" / "pyiceberg_append.py"
+WORKER_DRIVER = Path(__file__).resolve().parents[1] / "worker_convert.mjs"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,23 @@ def pyiceberg_append(ctx: Context, table: str, inputs: list[Path], expect_rows: 
     detail = json.loads(r.stdout.strip().splitlines()[-1])
     _check_rows("PyIceberg peer", table, int(detail["rows"]), expect_rows)
     return Sample(r.seconds, r.peak_rss_bytes, int(detail["rows"]), detail)
+
+
+def worker_convert(ctx: Context, input: Path | None, resource: str, expect_rows: int = 0) -> Sample:
+    """The convert Worker in a fresh Miniflare (bench/worker_convert.mjs). `seconds` is the time from
+    the R2 notification to the Worker's batch line (the put into local R2 and Miniflare's start are
+    not in it); detail has cold_start_ms, the batch line and the table. With `input` None: start
+    only (cold start)."""
+    cmd = ["node", str(WORKER_DRIVER), "--namespace-root", ctx.namespace, "--resource", resource]
+    if input is not None:
+        cmd += ["--file", str(input)]
+    r = measure.run(cmd, env=ctx.env, cwd=str(ctx.root))
+    detail = json.loads(r.stdout.strip().splitlines()[-1])
+    if input is None:
+        return Sample(detail["cold_start_ms"] / 1000, r.peak_rss_bytes, 0, detail)
+    rows = int(detail["batch"]["rows"])
+    _check_rows("convert Worker", detail["table"], rows, expect_rows)
+    return Sample(detail["convert_ms"] / 1000, r.peak_rss_bytes, rows, detail)
 
 
 def _check_rows(who: str, table: str, got: int, want: int) -> None:

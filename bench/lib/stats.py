@@ -16,15 +16,15 @@ from lib.log import log
 T = TypeVar("T")
 
 
-def interleave(pairs: int, run_a: Callable[[int], T], run_b: Callable[[int], T], label: str = "") -> list[tuple[T, T]]:
-    """Runs A then B, `pairs` times; returns [(a, b), ...] in run order."""
+def interleave(pairs: int, *runs: Callable[[int], T], label: str = "") -> list[tuple[T, ...]]:
+    """Runs A then B (then C ...), `pairs` times; returns [(a, b, ...), ...] in run order."""
     out = []
     for i in range(pairs):
-        log(f"{label} pair {i + 1}/{pairs}: A")
-        a = run_a(i)
-        log(f"{label} pair {i + 1}/{pairs}: B")
-        b = run_b(i)
-        out.append((a, b))
+        round_ = []
+        for side, run in zip("ABCDEF", runs):
+            log(f"{label} pair {i + 1}/{pairs}: {side}")
+            round_.append(run(i))
+        out.append(tuple(round_))
     return out
 
 
