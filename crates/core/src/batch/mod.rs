@@ -74,6 +74,8 @@ pub enum AckReason {
     Committed,
     /// The table already holds its object (redelivery, replay).
     AlreadyHeld,
+    /// Its object belongs to a replace load that a newer load superseded: never committed.
+    Superseded,
     /// The body is not an R2 event notification.
     Malformed,
     /// A delete: Iceberg history is not rewritten by a raw delete.
@@ -103,6 +105,7 @@ pub enum Decision {
 pub enum KeyStatus {
     Committed,
     AlreadyHeld,
+    Superseded,
     Gone,
     /// The object cannot be converted; `etag` is the content that failed.
     Failed {
@@ -189,6 +192,7 @@ impl BatchPlan {
                     match statuses.get(&target.key) {
                         Some(KeyStatus::Committed) => Decision::Ack(AckReason::Committed),
                         Some(KeyStatus::AlreadyHeld) => Decision::Ack(AckReason::AlreadyHeld),
+                        Some(KeyStatus::Superseded) => Decision::Ack(AckReason::Superseded),
                         Some(KeyStatus::Gone) => Decision::Ack(AckReason::Gone),
                         Some(KeyStatus::Failed {
                             kind: FailureKind::Permanent,
@@ -300,9 +304,15 @@ pub fn key_statuses(
         Ok(outcome) => {
             let by_location: HashMap<String, &RawObject> =
                 objects.iter().map(|o| (o.location(), o)).collect();
+            let superseded: Vec<String> = outcome
+                .superseded
+                .iter()
+                .map(|s| s.object.clone())
+                .collect();
             for (locations, status) in [
                 (&outcome.objects, KeyStatus::Committed),
                 (&outcome.skipped, KeyStatus::AlreadyHeld),
+                (&superseded, KeyStatus::Superseded),
             ] {
                 for location in locations {
                     if let Some(object) = by_location.get(location) {
@@ -571,6 +581,29 @@ mod tests {
             })
             .collect();
         assert_eq!(delays, [30, 30, 240, 120, 30]);
+    }
+
+    #[test]
+    fn superseded_objects_are_acked_as_superseded() {
+        let incoming = vec![msg("m", 2, Ok(put(&key("orders", 1), "e1")))];
+        let plan = BatchPlan::new(&incoming, "analytics", NOW);
+        let store = store();
+        let objects = vec![object(&store, &key("orders", 1), "e1")];
+        let outcome = TableOutcome {
+            superseded: vec![crate::convert::SupersededObject::new(
+                objects[0].location(),
+                &objects[0].id(),
+                "20261124T080000000Z-aaaaaaaa",
+                "20261124T090000000Z-bbbbbbbb",
+            )],
+            ..Default::default()
+        };
+        let decisions = plan.decide(
+            &key_statuses(&objects, &Ok(outcome)),
+            &Backoff::default(),
+            NOW,
+        );
+        assert_eq!(decisions, [Decision::Ack(AckReason::Superseded)]);
     }
 
     #[test]

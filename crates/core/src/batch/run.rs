@@ -44,6 +44,14 @@ pub enum Note {
         notified_etag: String,
         current_etag: String,
     },
+    /// The object belongs to a replace load a newer load superseded (acknowledged, not committed).
+    Superseded {
+        key: String,
+        etag: String,
+        load_id: String,
+        by_load_id: String,
+        reason: String,
+    },
 }
 
 /// One table's part of the batch.
@@ -55,7 +63,14 @@ pub struct TableReport {
     pub objects: usize,
     /// Objects the table already held.
     pub skipped: usize,
+    /// Objects of a superseded replace load (acknowledged, never committed).
+    pub superseded: usize,
     pub failed: usize,
+    /// The replace load the snapshot applied (an overwrite), and what it removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replace_load_id: Option<String>,
+    pub removed_files: usize,
+    pub removed_rows: u64,
     pub files: usize,
     pub rows: u64,
     pub bytes: u64,
@@ -360,6 +375,14 @@ impl BatchReport {
                 self.timings_ms.probe += t.probe;
                 self.timings_ms.write += t.write;
                 self.timings_ms.commit += t.commit;
+                self.notes
+                    .extend(outcome.superseded.iter().map(|s| Note::Superseded {
+                        key: s.key.clone(),
+                        etag: s.etag.clone(),
+                        load_id: s.load_id.clone(),
+                        by_load_id: s.by_load_id.clone(),
+                        reason: s.reason.clone(),
+                    }));
                 for failure in outcome
                     .failed
                     .iter()
@@ -379,7 +402,11 @@ impl BatchReport {
                     snapshot_id: outcome.snapshot_id,
                     objects: outcome.objects.len(),
                     skipped: outcome.skipped.len(),
+                    superseded: outcome.superseded.len(),
                     failed: outcome.failed.len(),
+                    replace_load_id: outcome.replace_load_id,
+                    removed_files: outcome.removed_files,
+                    removed_rows: outcome.removed_rows,
                     files: outcome.data_files,
                     rows: outcome.rows,
                     bytes: outcome.bytes,

@@ -1,12 +1,15 @@
-//! The exactly-once append commit.
+//! The exactly-once commit: an append, or an overwrite when objects of a replace load come along.
 //!
 //! Before each attempt the table is checked: objects it already holds are dropped (a duplicate
-//! delivery or a concurrent converter won), and a snapshot id of ours in its history means an
-//! earlier attempt whose outcome was unknown did apply. The commit asserts the table uuid and the
-//! parent snapshot; on 409 or an unknown outcome it reloads and tries again on the new parent,
-//! reusing the data files already written.
+//! delivery or a concurrent converter won), objects of a replace load older than the table's are
+//! superseded, and a snapshot id of ours in its history means an earlier attempt whose outcome was
+//! unknown did apply. The commit asserts the table uuid and the parent snapshot; on 409 or an
+//! unknown outcome it reloads and tries again on the new parent, reusing the data files already
+//! written and working out again what an overwrite removes.
 
 pub mod ledger;
+pub mod overwrite;
+pub mod replace;
 pub mod schema_plan;
 pub mod snapshot;
 
@@ -15,39 +18,73 @@ use std::time::Duration;
 
 use iceberg::io::FileIO;
 use iceberg::spec::{
-    DataFile, ManifestFile, PartitionSpecRef, SchemaRef, SnapshotReference, SnapshotRetention,
-    TableMetadata,
+    DataFile, ManifestFile, Operation, PartitionSpecRef, SchemaRef, SnapshotReference,
+    SnapshotRetention, TableMetadata,
 };
 use iceberg::{TableIdent, TableRequirement, TableUpdate};
 use uuid::Uuid;
 
 use crate::catalog::{CatalogError, LoadedTable, RestCatalog};
 use crate::clock::Clock;
-use ledger::{committed_objects, in_ancestry, RawObjectId};
-use snapshot::{write_manifest, write_snapshot, SnapshotPlan};
+use ledger::{in_ancestry, RawObjectId};
+use overwrite::{remove_files, Removal};
+use replace::{current_replace_load, snapshots_of_load, triage, Offered, Triage};
+use snapshot::{parent_manifests, write_manifest, write_snapshot, SnapshotPlan};
 
 pub const MAIN_BRANCH: &str = "main";
 pub const DEFAULT_COMMIT_ATTEMPTS: u32 = 6;
 
+/// One raw object's data files, ready to commit.
+#[derive(Debug, Clone)]
+pub struct PendingObject {
+    pub id: RawObjectId,
+    /// `Some(load id)` when the object belongs to a replace load, `None` for an append.
+    pub replace_load: Option<String>,
+    pub files: Vec<DataFile>,
+}
+
+impl PendingObject {
+    fn offered(&self) -> Offered<'_> {
+        Offered {
+            id: &self.id,
+            replace_load: self.replace_load.as_deref(),
+        }
+    }
+}
+
 /// Data files written for the raw objects of one table, ready to commit.
 #[derive(Debug, Clone)]
-pub struct PendingAppend {
+pub struct PendingCommit {
     pub table: TableIdent,
     /// The schema the data files were written with.
     pub schema: SchemaRef,
     pub spec: PartitionSpecRef,
-    pub objects: Vec<(RawObjectId, Vec<DataFile>)>,
+    pub objects: Vec<PendingObject>,
+}
+
+/// An object of a replace load that a newer load supersedes: never committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupersededObject {
+    pub id: RawObjectId,
+    pub load: String,
+    pub by_load: String,
 }
 
 /// What the commit did.
 #[derive(Debug, Clone)]
 pub struct Committed {
-    /// `None` when the table already held every object: nothing new was committed.
+    /// `None` when nothing new was committed (every object held or superseded).
     pub snapshot_id: Option<i64>,
     pub metadata: TableMetadata,
     pub metadata_location: Option<String>,
     pub added: Vec<RawObjectId>,
     pub already_present: Vec<RawObjectId>,
+    pub superseded: Vec<SupersededObject>,
+    /// The replace load the snapshot applied (an overwrite).
+    pub replace_load: Option<String>,
+    /// Data files (and their rows) the overwrite removed.
+    pub removed_files: usize,
+    pub removed_rows: u64,
     pub attempts: u32,
 }
 
@@ -82,12 +119,12 @@ impl CommitError {
 }
 
 /// Commits `pending` on top of `base` (the table as last loaded).
-pub async fn commit_append(
+pub async fn commit(
     catalog: &RestCatalog,
     file_io: &FileIO,
     clock: &dyn Clock,
     mut base: LoadedTable,
-    pending: &PendingAppend,
+    pending: &PendingCommit,
     max_attempts: u32,
 ) -> Result<Committed, CommitError> {
     let table = pending.table.to_string();
@@ -96,54 +133,49 @@ pub async fn commit_append(
         source,
     };
     let snapshot_id = new_snapshot_id(&base.metadata);
+    let offered: Vec<Offered<'_>> = pending.objects.iter().map(PendingObject::offered).collect();
     let mut manifest: Option<(Vec<RawObjectId>, i32, ManifestFile)> = None;
     let mut last_error = String::new();
     for attempt in 1..=max_attempts {
         let meta = &base.metadata;
-        let held = committed_objects(meta);
-        let (fresh, present): (Vec<_>, Vec<_>) = pending
-            .objects
-            .iter()
-            .partition(|(id, _)| !held.contains(id));
-        let present: Vec<RawObjectId> = present.into_iter().map(|(id, _)| id.clone()).collect();
+        let sorted = triage(Some(meta), &offered);
         if in_ancestry(meta, snapshot_id) {
-            // An earlier attempt whose outcome was unknown did apply: its summary says what it added.
-            let added = ledger::snapshot_objects(meta, snapshot_id);
-            return Ok(Committed {
-                snapshot_id: Some(snapshot_id),
-                metadata: base.metadata.clone(),
-                metadata_location: base.metadata_location.clone(),
-                already_present: pending
-                    .objects
-                    .iter()
-                    .map(|(id, _)| id.clone())
-                    .filter(|id| !added.contains(id))
-                    .collect(),
-                added,
-                attempts: attempt,
-            });
+            // An earlier attempt whose outcome was unknown did apply: its summary says what it did.
+            return Ok(applied_earlier(
+                &base,
+                pending,
+                &sorted,
+                snapshot_id,
+                attempt,
+            ));
         }
-        if fresh.is_empty() {
-            // A duplicate delivery, or a concurrent converter won: nothing new to commit.
-            return Ok(Committed {
-                snapshot_id: None,
-                metadata: base.metadata.clone(),
-                metadata_location: base.metadata_location.clone(),
-                added: vec![],
-                already_present: present,
-                attempts: attempt,
-            });
+        let outcome = |snapshot_id, metadata: &TableMetadata, location| Committed {
+            snapshot_id,
+            metadata: metadata.clone(),
+            metadata_location: location,
+            added: vec![],
+            already_present: ids(pending, &sorted.present),
+            superseded: superseded(pending, &sorted),
+            replace_load: None,
+            removed_files: 0,
+            removed_rows: 0,
+            attempts: attempt,
+        };
+        if sorted.fresh.is_empty() {
+            // A duplicate delivery, a concurrent converter won, or only superseded objects.
+            return Ok(outcome(None, meta, base.metadata_location.clone()));
         }
         let Some(schema_plan) = schema_plan::plan(meta, &pending.schema) else {
             return Err(CommitError::SchemaChanged { table });
         };
-        let fresh_ids: Vec<RawObjectId> = fresh.iter().map(|(id, _)| id.clone()).collect();
-        let data_files: Vec<DataFile> = fresh
+        let fresh_ids = ids(pending, &sorted.fresh);
+        let data_files: Vec<DataFile> = sorted
+            .fresh
             .iter()
-            .flat_map(|(_, files)| files.iter().cloned())
+            .flat_map(|&i| pending.objects[i].files.iter().cloned())
             .collect();
 
-        // The manifest depends only on which files go in (and the schema id it records).
+        // The new manifest depends only on which files go in (and the schema id it records).
         let reusable = manifest
             .as_ref()
             .filter(|(ids, schema_id, _)| *ids == fresh_ids && *schema_id == schema_plan.schema_id)
@@ -165,17 +197,44 @@ pub async fn commit_append(
                 written
             }
         };
+        // What an overwrite removes depends on the parent: worked out again on every attempt.
+        let parents = parent_manifests(file_io, meta)
+            .await
+            .map_err(metadata_error)?;
+        let (operation, removal) = match &sorted.replace_load {
+            Some(load) => {
+                let keep = snapshots_of_load(meta, load);
+                let removal = remove_files(file_io, meta, parents, snapshot_id, &keep)
+                    .await
+                    .map_err(metadata_error)?;
+                (Operation::Overwrite, removal)
+            }
+            None => (
+                Operation::Append,
+                Removal {
+                    manifests: parents,
+                    removed: vec![],
+                },
+            ),
+        };
+        let replace_load = sorted
+            .replace_load
+            .clone()
+            .or_else(|| current_replace_load(meta));
         let plan = SnapshotPlan {
             snapshot_id,
             schema_id: schema_plan.schema_id,
             timestamp_ms: clock.now_ms().max(meta.last_updated_ms() + 1),
             schema: pending.schema.clone(),
             spec: pending.spec.clone(),
+            operation,
             data_files: &data_files,
+            removed: &removal.removed,
             objects: &fresh_ids,
+            replace_load: replace_load.as_deref(),
             attempt,
         };
-        let snapshot = write_snapshot(file_io, meta, &manifest_file, &plan)
+        let snapshot = write_snapshot(file_io, meta, removal.manifests, &manifest_file, &plan)
             .await
             .map_err(metadata_error)?;
 
@@ -203,12 +262,15 @@ pub async fn commit_append(
         {
             Ok(result) => {
                 return Ok(Committed {
-                    snapshot_id: Some(snapshot_id),
-                    metadata: result.metadata,
-                    metadata_location: Some(result.metadata_location),
                     added: fresh_ids,
-                    already_present: present,
-                    attempts: attempt,
+                    replace_load: sorted.replace_load.clone(),
+                    removed_files: removal.removed.len(),
+                    removed_rows: removal.removed.iter().map(|r| r.file.record_count()).sum(),
+                    ..outcome(
+                        Some(snapshot_id),
+                        &result.metadata,
+                        Some(result.metadata_location),
+                    )
                 })
             }
             Err(e) if retry_after(&e) => last_error = e.to_string(),
@@ -224,6 +286,65 @@ pub async fn commit_append(
         attempts: max_attempts,
         last: last_error,
     })
+}
+
+/// The outcome of our snapshot found applied on reload (its summary is the record).
+fn applied_earlier(
+    base: &LoadedTable,
+    pending: &PendingCommit,
+    sorted: &Triage,
+    snapshot_id: i64,
+    attempt: u32,
+) -> Committed {
+    let meta = &base.metadata;
+    let added = ledger::snapshot_objects(meta, snapshot_id);
+    let summary = meta.snapshot_by_id(snapshot_id).map(|s| s.summary());
+    let count = |key: &str| -> u64 {
+        summary
+            .and_then(|s| s.additional_properties.get(key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let superseded = superseded(pending, sorted);
+    Committed {
+        snapshot_id: Some(snapshot_id),
+        metadata: meta.clone(),
+        metadata_location: base.metadata_location.clone(),
+        already_present: pending
+            .objects
+            .iter()
+            .map(|o| o.id.clone())
+            .filter(|id| !added.contains(id) && !superseded.iter().any(|s| &s.id == id))
+            .collect(),
+        added,
+        superseded,
+        replace_load: summary
+            .filter(|s| s.operation == Operation::Overwrite)
+            .and_then(|s| s.additional_properties.get(replace::REPLACE_LOAD_PROPERTY))
+            .cloned(),
+        removed_files: count("deleted-data-files") as usize,
+        removed_rows: count("deleted-records"),
+        attempts: attempt,
+    }
+}
+
+fn ids(pending: &PendingCommit, indices: &[usize]) -> Vec<RawObjectId> {
+    indices
+        .iter()
+        .map(|&i| pending.objects[i].id.clone())
+        .collect()
+}
+
+fn superseded(pending: &PendingCommit, sorted: &Triage) -> Vec<SupersededObject> {
+    sorted
+        .superseded
+        .iter()
+        .map(|s| SupersededObject {
+            id: pending.objects[s.index].id.clone(),
+            load: s.load.clone(),
+            by_load: s.by_load.clone(),
+        })
+        .collect()
 }
 
 /// Conflicts, unknown outcomes and an unreachable or failing catalog are worth another attempt

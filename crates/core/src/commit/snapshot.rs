@@ -1,5 +1,6 @@
-//! Writes what an append snapshot consists of: one manifest for the new data files, a manifest
-//! list carrying the parent's manifests plus ours, and the `Snapshot` with its summary.
+//! Writes what a snapshot consists of: one manifest for the new data files, a manifest list
+//! carrying the parent's live manifests (as an overwrite left them) plus ours, and the `Snapshot`
+//! with its summary.
 
 use std::collections::HashMap;
 
@@ -12,9 +13,11 @@ use iceberg::spec::{
 use uuid::Uuid;
 
 use super::ledger::{encode, RawObjectId, RAW_OBJECTS_PROPERTY};
+use super::overwrite::RemovedFile;
+use super::replace::REPLACE_LOAD_PROPERTY;
 
 /// Where new metadata files of a table go.
-fn metadata_dir(metadata: &TableMetadata) -> String {
+pub(super) fn metadata_dir(metadata: &TableMetadata) -> String {
     format!("{}/metadata", metadata.location().trim_end_matches('/'))
 }
 
@@ -56,38 +59,54 @@ pub async fn write_manifest(
     writer.write_manifest_file().await
 }
 
-/// Everything the snapshot needs besides the manifest.
+/// Everything the snapshot needs besides its manifests.
 pub struct SnapshotPlan<'a> {
     pub snapshot_id: i64,
     pub schema_id: i32,
     pub timestamp_ms: i64,
     pub schema: SchemaRef,
     pub spec: PartitionSpecRef,
+    pub operation: Operation,
     pub data_files: &'a [DataFile],
+    /// Data files an overwrite removes (DELETED entries of the manifests).
+    pub removed: &'a [RemovedFile],
     pub objects: &'a [RawObjectId],
+    /// The replace load the table's rows come from after this snapshot.
+    pub replace_load: Option<&'a str>,
     /// `attempt` keeps each try's manifest list a distinct file.
     pub attempt: u32,
 }
 
-/// Writes the manifest list on top of `base`'s current snapshot and returns the snapshot.
+/// The manifests of `base`'s current snapshot that still list live files (a manifest left with
+/// only DELETED entries by an overwrite is dropped by the next snapshot, as the spec allows).
+pub async fn parent_manifests(
+    file_io: &FileIO,
+    base: &TableMetadata,
+) -> iceberg::Result<Vec<ManifestFile>> {
+    let Some(parent) = base.current_snapshot() else {
+        return Ok(Vec::new());
+    };
+    let bytes = file_io.new_input(parent.manifest_list())?.read().await?;
+    Ok(
+        ManifestList::parse_with_version(&bytes, base.format_version())?
+            .consume_entries()
+            .into_iter()
+            .filter(|m| m.has_added_files() || m.has_existing_files())
+            .collect(),
+    )
+}
+
+/// Writes the manifest list (`carried`, the parent's manifests as this snapshot keeps them, then
+/// `manifest`, the new files) on top of `base`'s current snapshot and returns the snapshot.
 pub async fn write_snapshot(
     file_io: &FileIO,
     base: &TableMetadata,
+    carried: Vec<ManifestFile>,
     manifest: &ManifestFile,
     plan: &SnapshotPlan<'_>,
 ) -> iceberg::Result<Snapshot> {
     check_format(base)?;
     let parent = base.current_snapshot();
-    let parent_manifests = match parent {
-        Some(parent) => {
-            let bytes = file_io.new_input(parent.manifest_list())?.read().await?;
-            ManifestList::parse_with_version(&bytes, base.format_version())?
-                .consume_entries()
-                .into_iter()
-                .collect()
-        }
-        None => Vec::new(),
-    };
     let sequence_number = base.next_sequence_number();
     let parent_id = parent.map(|p| p.snapshot_id());
     let path = format!(
@@ -109,7 +128,7 @@ pub async fn write_snapshot(
             sequence_number,
         ),
     };
-    let manifests: Vec<ManifestFile> = parent_manifests
+    let manifests: Vec<ManifestFile> = carried
         .into_iter()
         .chain(std::iter::once(manifest.clone()))
         .collect();
@@ -128,7 +147,7 @@ pub async fn write_snapshot(
     Ok(builder.build())
 }
 
-/// The standard added-* and total-* properties plus icepipe's ledger.
+/// The standard added-*, deleted-* and total-* properties plus icepipe's ledger and replace load.
 fn summarize(
     plan: &SnapshotPlan<'_>,
     parent: Option<&Summary>,
@@ -137,6 +156,9 @@ fn summarize(
     let mut collector = SnapshotSummaryCollector::default();
     for file in plan.data_files {
         collector.add_file(file, plan.schema.clone(), plan.spec.clone());
+    }
+    for removed in plan.removed {
+        collector.remove_file(&removed.file, removed.schema.clone(), removed.spec.clone());
     }
     let mut properties: HashMap<String, String> = collector.build();
 
@@ -167,8 +189,14 @@ fn summarize(
         }
     };
     let added_size: u64 = plan.data_files.iter().map(|f| f.file_size_in_bytes()).sum();
+    let removed_size: u64 = plan
+        .removed
+        .iter()
+        .map(|r| r.file.file_size_in_bytes())
+        .sum();
     if let Some(size) = parent_total("total-files-size") {
-        properties.insert("total-files-size".into(), (size + added_size).to_string());
+        let total = (size + added_size).saturating_sub(removed_size);
+        properties.insert("total-files-size".into(), total.to_string());
     }
     for key in ["total-position-deletes", "total-equality-deletes"] {
         if let Some(value) = parent_total(key) {
@@ -176,8 +204,11 @@ fn summarize(
         }
     }
     properties.insert(RAW_OBJECTS_PROPERTY.into(), encode(plan.objects));
+    if let Some(load) = plan.replace_load {
+        properties.insert(REPLACE_LOAD_PROPERTY.into(), load.to_string());
+    }
     Summary {
-        operation: Operation::Append,
+        operation: plan.operation.clone(),
         additional_properties: properties,
     }
 }

@@ -1,10 +1,13 @@
 //! Converting raw Parquet objects into one table: probe every footer, create or evolve the table,
-//! stream each object into data files, and commit them all in one snapshot, exactly once.
+//! stream each object into data files, and commit them all in one snapshot, exactly once: an
+//! append, or an overwrite when objects of a `replace` load come along (objects of a load older
+//! than the table's are superseded and never written).
 //!
 //! Objects that cannot be converted are reported per object (permanent or transient) and, with
 //! [`OnInvalid::Skip`], left out while the rest commit; with [`OnInvalid::Abort`] one bad object
 //! stops the whole call before anything is committed.
 
+pub mod disposition;
 pub mod object;
 pub mod probe;
 pub mod reader;
@@ -20,10 +23,11 @@ use serde::Serialize;
 use crate::catalog::{CatalogError, CreateTable, LoadedTable, RestCatalog};
 use crate::clock::Clock;
 use crate::commit::ledger::{committed_objects, RawObjectId};
-use crate::commit::{commit_append, CommitError, PendingAppend, DEFAULT_COMMIT_ATTEMPTS};
+use crate::commit::replace::{triage, Offered};
+use crate::commit::{commit, CommitError, PendingCommit, PendingObject, DEFAULT_COMMIT_ATTEMPTS};
 use crate::layout::TableName;
 use crate::schema::{evolve, LOADED_AT_COLUMN};
-pub use object::{FailureKind, ObjectFailure, RawObject};
+pub use object::{FailureKind, ObjectFailure, RawObject, SupersededObject};
 use probe::{probe, ProbedObject};
 use writer::TableWriter;
 
@@ -67,7 +71,14 @@ pub struct TableOutcome {
     pub objects: Vec<String>,
     /// Objects the table already held (duplicate deliveries): nothing written for them.
     pub skipped: Vec<String>,
+    /// Objects of a replace load older than the table's (or than another in the call): skipped.
+    pub superseded: Vec<SupersededObject>,
     pub failed: Vec<ObjectFailure>,
+    /// The replace load the snapshot applied (operation `overwrite`), if any.
+    pub replace_load_id: Option<String>,
+    /// Data files and rows the overwrite removed.
+    pub removed_files: usize,
+    pub removed_rows: u64,
     pub data_files: usize,
     pub rows: u64,
     pub bytes: u64,
@@ -197,6 +208,7 @@ impl Converter {
         }
         outcome.timings_ms.probe = self.clock.now_ms() - started;
         self.abort_if_rejected(&outcome)?;
+        let probed = drop_superseded(existing.as_ref(), probed, &mut outcome);
         let Some(first) = probed.first() else {
             return Ok(outcome);
         };
@@ -220,13 +232,17 @@ impl Converter {
                 table: table.to_string(),
                 reason: format!("cannot set up the data file writer: {e}"),
             })?;
-        let mut written: Vec<(RawObjectId, Vec<iceberg::spec::DataFile>)> = Vec::new();
+        let mut written: Vec<PendingObject> = Vec::new();
         let mut locations: HashMap<RawObjectId, String> = HashMap::new();
         for p in &accepted {
             match writer.write(p).await {
                 Ok(files) => {
                     locations.insert(p.object.id(), p.object.location());
-                    written.push((p.object.id(), files));
+                    written.push(PendingObject {
+                        id: p.object.id(),
+                        replace_load: p.load.replace_load().map(str::to_string),
+                        files,
+                    });
                 }
                 Err(failure) => outcome.failed.push(failure),
             }
@@ -238,13 +254,13 @@ impl Converter {
         }
 
         let started = self.clock.now_ms();
-        let pending = PendingAppend {
+        let pending = PendingCommit {
             table: ident,
             schema: writer.schema().clone(),
             spec: writer.spec().clone(),
             objects: written,
         };
-        let committed = commit_append(
+        let committed = commit(
             &self.catalog,
             &self.file_io,
             self.clock.as_ref(),
@@ -257,8 +273,20 @@ impl Converter {
         outcome.snapshot_id = committed.snapshot_id;
         outcome.metadata_location = committed.metadata_location;
         outcome.commit_attempts = committed.attempts;
-        for (id, files) in &pending.objects {
-            let location = locations.get(id).cloned().unwrap_or_else(|| id.key.clone());
+        outcome.replace_load_id = committed.replace_load;
+        outcome.removed_files = committed.removed_files;
+        outcome.removed_rows = committed.removed_rows;
+        let location =
+            |id: &RawObjectId| locations.get(id).cloned().unwrap_or_else(|| id.key.clone());
+        for s in &committed.superseded {
+            let object = SupersededObject::new(location(&s.id), &s.id, &s.load, &s.by_load);
+            outcome.superseded.push(object);
+        }
+        for PendingObject { id, files, .. } in &pending.objects {
+            let location = location(id);
+            if committed.superseded.iter().any(|s| &s.id == id) {
+                continue;
+            }
             if committed.added.contains(id) {
                 outcome.objects.push(location);
                 outcome.data_files += files.len();
@@ -344,4 +372,39 @@ impl Converter {
         ]);
         Ok(self.catalog.create_table(&table.to_ident(), create).await?)
     }
+}
+
+/// Leaves out, before anything is written, objects of a replace load that the table's load or a
+/// newer load in the same call supersedes (the commit checks again on the table it commits to).
+fn drop_superseded(
+    existing: Option<&LoadedTable>,
+    probed: Vec<ProbedObject>,
+    outcome: &mut TableOutcome,
+) -> Vec<ProbedObject> {
+    let ids: Vec<RawObjectId> = probed.iter().map(|p| p.object.id()).collect();
+    let offered: Vec<Offered<'_>> = probed
+        .iter()
+        .zip(&ids)
+        .map(|(p, id)| Offered {
+            id,
+            replace_load: p.load.replace_load(),
+        })
+        .collect();
+    let sorted = triage(existing.map(|t| &t.metadata), &offered);
+    for s in &sorted.superseded {
+        let location = probed[s.index].object.location();
+        outcome.superseded.push(SupersededObject::new(
+            location,
+            &ids[s.index],
+            &s.load,
+            &s.by_load,
+        ));
+    }
+    let left_out: HashSet<usize> = sorted.superseded.iter().map(|s| s.index).collect();
+    probed
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !left_out.contains(i))
+        .map(|(_, p)| p)
+        .collect()
 }

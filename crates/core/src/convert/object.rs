@@ -106,6 +106,31 @@ impl ObjectFailure {
     }
 }
 
+/// An object of a replace load that a newer load supersedes: acknowledged, never committed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SupersededObject {
+    /// The object's location (`s3://bucket/key` or a path).
+    pub object: String,
+    pub key: String,
+    pub etag: String,
+    pub load_id: String,
+    pub by_load_id: String,
+    pub reason: String,
+}
+
+impl SupersededObject {
+    pub fn new(location: String, id: &RawObjectId, load_id: &str, by_load_id: &str) -> Self {
+        Self {
+            object: location,
+            key: id.key.clone(),
+            etag: id.etag.clone(),
+            load_id: load_id.to_string(),
+            by_load_id: by_load_id.to_string(),
+            reason: format!("replace load {load_id} superseded by load {by_load_id}"),
+        }
+    }
+}
+
 /// "outer: inner: innermost", without repeating a message a wrapper already includes.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();

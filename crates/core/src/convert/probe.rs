@@ -1,5 +1,5 @@
-//! Opens a raw object's footer and works out the Iceberg schema its rows need, before anything is
-//! written: bad files are rejected here, cheaply, with the reason.
+//! Opens a raw object's footer and works out the Iceberg schema its rows need and the load it
+//! belongs to, before anything is written: bad files are rejected here, cheaply, with the reason.
 
 use std::sync::Arc;
 
@@ -7,6 +7,7 @@ use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
 use iceberg::spec::Schema;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
+use super::disposition::LoadInfo;
 use super::object::{FailureKind, ObjectFailure, RawObject};
 use super::reader::ObjectReader;
 use crate::schema::{iceberg_schema_for, FieldIds, LOADED_AT_COLUMN, LOAD_ID_COLUMN};
@@ -19,6 +20,7 @@ pub struct ProbedObject {
     /// The file's schema plus icepipe's columns, ids from 1 (ids are not the table's).
     pub schema: Schema,
     pub rows: u64,
+    pub load: LoadInfo,
 }
 
 impl ProbedObject {
@@ -44,7 +46,10 @@ pub async fn probe(object: RawObject) -> Result<ProbedObject, ObjectFailure> {
         .load_metadata()
         .await
         .map_err(|e| ObjectFailure::from_error(&object, "not a readable Parquet file", &e))?;
-    let rows = reader_metadata.metadata().file_metadata().num_rows().max(0) as u64;
+    let footer = reader_metadata.metadata().file_metadata();
+    let rows = footer.num_rows().max(0) as u64;
+    let load = LoadInfo::from_footer(footer.key_value_metadata())
+        .map_err(|reason| ObjectFailure::new(&object, FailureKind::Permanent, reason))?;
     let arrow = with_icepipe_columns(reader_metadata.schema());
     let schema = iceberg_schema_for(&arrow, &mut FieldIds::starting_after(0)).map_err(|e| {
         ObjectFailure::new(
@@ -58,6 +63,7 @@ pub async fn probe(object: RawObject) -> Result<ProbedObject, ObjectFailure> {
         reader_metadata,
         schema,
         rows,
+        load,
     })
 }
 

@@ -105,7 +105,12 @@ impl TableWriter {
         let object = &probed.object;
         let constants = ConstantColumns {
             loaded_at_us: object.created_ms * 1000,
-            load_id: format!("raw-{}", object.digest()),
+            // For files that lack the column: the footer's load id, else one per object.
+            load_id: probed
+                .load
+                .load_id
+                .clone()
+                .unwrap_or_else(|| format!("raw-{}", object.digest())),
         };
         let fail_io = |context: &str, e: &(dyn std::error::Error + 'static)| {
             ObjectFailure::from_error(object, context, e)
