@@ -17,6 +17,7 @@ fn state(cursor: i64) -> ResourceState {
         cursor: Some(cursor.into()),
         last_load_id: format!("load{cursor}"),
         updated_at: "2024-01-01T00:00:00Z".into(),
+        ..Default::default()
     }
 }
 

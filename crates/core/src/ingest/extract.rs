@@ -50,12 +50,11 @@ pub struct Pager<'a> {
     /// Offset or page number of the next request.
     position: u64,
     pub pages: u64,
-    /// Highest incremental cursor value seen in the records so far.
-    pub max_cursor: Option<Value>,
 }
 
 impl<'a> Pager<'a> {
-    /// `start` is the incremental start value already lagged (sent as the incremental param).
+    /// `start` is the incremental start value already lagged (sent as the incremental param);
+    /// pages are returned as the API sent them (filtering is [`super::incremental`]'s job).
     pub fn new(
         fetcher: &'a Fetcher,
         source: &'a SourceConfig,
@@ -82,7 +81,6 @@ impl<'a> Pager<'a> {
             next: Next::Done,
             position,
             pages: 0,
-            max_cursor: None,
         };
         pager.next = Next::Params(pager.position_params());
         Ok(pager)
@@ -134,13 +132,6 @@ impl<'a> Pager<'a> {
             })?;
         let records = self.select(&body, &url)?;
         self.pages += 1;
-        if let Some(incremental) = &self.resource.incremental {
-            for record in &records {
-                if let Some(value) = incremental.cursor_path.find(record) {
-                    cursor::keep_max(&mut self.max_cursor, value);
-                }
-            }
-        }
         self.next = self
             .advance(&url, &response, &body, records.len())
             .unwrap_or_else(Next::Failed);

@@ -3,13 +3,15 @@
 //! - [`config`]: the TOML source definitions, validated with errors naming the key.
 //! - [`extract`]: pagination, retries, record selection, same-host rule ([`request`], [`retry`]).
 //! - [`json_arrow`]: JSON records to Arrow (inference, widening, naming, child tables).
-//! - [`parquet_out`]: Parquet parts in the raw layout; [`state`]: incremental cursors.
+//! - [`parquet_out`]: Parquet parts in the raw layout; [`state`]: incremental cursors;
+//!   [`incremental`]: which records an incremental run keeps.
 //! - [`run`]: one run of a source and its report.
 
 pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod extract;
+pub mod incremental;
 pub mod json_arrow;
 pub mod jsonpath;
 pub mod parquet_out;

@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::config::{ResourceConfig, SourceConfig};
-use super::cursor;
 use super::extract::{Fetcher, Pager};
+use super::incremental::IncrementalFilter;
 use super::json_arrow::{Normalizer, SystemColumns};
 use super::parquet_out::PartWriter;
 use super::request::WireAuth;
@@ -46,8 +46,10 @@ pub struct RunReport {
 pub struct ResourceReport {
     pub resource: String,
     pub pages: u64,
-    /// Records of the resource (root table rows).
+    /// Records of the resource loaded by this run (root table rows).
     pub rows: u64,
+    /// Records the API returned that an earlier run already loaded (incremental resources).
+    pub skipped: u64,
     /// Rows per table, child tables included.
     pub tables: BTreeMap<String, u64>,
     /// Raw object keys written.
@@ -132,18 +134,15 @@ async fn run_resource(
         .load(&source.name, &resource.name)
         .await
         .map_err(|e| e.to_string())?;
-    let stored = snapshot.state.as_ref().and_then(|s| s.cursor.clone());
-    let start = match &resource.incremental {
-        Some(inc) => stored
-            .clone()
-            .map(|c| inc.lag.map_or(c.clone(), |lag| cursor::minus_lag(&c, lag)))
-            .or_else(|| inc.initial_value.clone()),
-        None => None,
-    };
+    let mut filter = resource
+        .incremental
+        .as_ref()
+        .map(|inc| IncrementalFilter::new(inc, &resource.primary_key, snapshot.state.as_ref()));
+    let start = filter.as_ref().and_then(IncrementalFilter::start);
     let auth = WireAuth::resolve(source.auth.as_ref(), ctx.secrets.as_ref())
         .map_err(|e| format!("source {}: {e}", source.name))?;
-    let mut pager = Pager::new(&ctx.fetcher, source, resource, auth, start.as_ref())
-        .map_err(|e| e.to_string())?;
+    let mut pager =
+        Pager::new(&ctx.fetcher, source, resource, auth, start).map_err(|e| e.to_string())?;
     let loaded_at = now.to_rfc3339_opts(SecondsFormat::Micros, true);
     let mut normalizer = Normalizer::new(
         &resource.name,
@@ -165,9 +164,11 @@ async fn run_resource(
     let extracted = async {
         while let Some(records) = pager.next_page().await.map_err(|e| e.to_string())? {
             report.pages += 1;
-            report.rows += records.len() as u64;
             for record in records {
-                normalizer.push(record);
+                if filter.as_mut().is_none_or(|f| f.keep(&record)) {
+                    report.rows += 1;
+                    normalizer.push(record);
+                }
             }
             if normalizer.approx_bytes() >= ctx.part_bytes {
                 flush_all(&mut normalizer, &mut writer).await?;
@@ -179,16 +180,15 @@ async fn run_resource(
     let flushed = flush_all(&mut normalizer, &mut writer).await;
     report.files = writer.files.clone();
     report.tables = writer.rows.clone();
+    report.skipped = filter.as_ref().map_or(0, |f| f.skipped);
     extracted?;
     flushed?;
 
-    if resource.incremental.is_some() {
-        let mut next = stored;
-        if let Some(seen) = &pager.max_cursor {
-            cursor::keep_max(&mut next, seen);
-        }
+    if let Some(filter) = filter {
+        let (next, boundary_keys) = filter.into_next();
         let state = ResourceState {
             cursor: next.clone(),
+            boundary_keys,
             last_load_id: load_id.to_string(),
             updated_at: loaded_at,
         };

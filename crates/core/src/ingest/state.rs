@@ -1,6 +1,13 @@
 //! Incremental state, `_state/<source>/<resource>.json`, advanced with a compare-and-swap on the
 //! object's ETag (`put_if_absent` for the first run, `put_if_match` after): of two overlapping
 //! runs that read the same state, only the first to finish advances it.
+//!
+//! ```json
+//! { "cursor": "2024-02-03T10:00:00Z", "boundary_keys": ["9f1c..."],
+//!   "last_load_id": "...", "updated_at": "..." }
+//! ```
+//! `boundary_keys` (absent in files written before it existed, read as empty) are the keys of
+//! the records loaded at exactly `cursor`; see [`super::incremental`].
 
 use std::sync::Arc;
 
@@ -10,10 +17,14 @@ use serde_json::Value;
 
 use crate::storage::{ObjectStore, StorageError};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ResourceState {
     /// Highest cursor value loaded so far.
     pub cursor: Option<Value>,
+    /// Keys (primary key or record hash digests) of the records loaded at `cursor`, sorted and
+    /// bounded, so an API answering `>=` does not load them twice.
+    #[serde(default)]
+    pub boundary_keys: Vec<String>,
     pub last_load_id: String,
     /// When the state was written (RFC 3339).
     pub updated_at: String,
@@ -102,9 +113,18 @@ mod tests {
     fn state(cursor: i64) -> ResourceState {
         ResourceState {
             cursor: Some(cursor.into()),
+            boundary_keys: vec![format!("k{cursor}")],
             last_load_id: format!("l{cursor}"),
             updated_at: "t".into(),
         }
+    }
+
+    #[test]
+    fn files_without_boundary_keys_still_load() {
+        let old = r#"{"cursor": 5, "last_load_id": "l", "updated_at": "t"}"#;
+        let state: ResourceState = serde_json::from_str(old).unwrap();
+        assert_eq!(state.cursor, Some(5.into()));
+        assert!(state.boundary_keys.is_empty());
     }
 
     #[test]
