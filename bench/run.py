@@ -37,7 +37,7 @@ def main() -> int:
 
     sizes = QUICK if args.quick else FULL
     if args.pairs:
-        sizes = replace(sizes, pairs=args.pairs)
+        sizes = replace(sizes, pairs=args.pairs, memory_pairs=min(args.pairs, sizes.memory_pairs))
     ctx = Context(sizes=sizes, quick=args.quick, icepipe=str(Path(args.icepipe).resolve()), env=stack.stack_env(), python=sys.executable)
     wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = set(wanted) - set(CASES)

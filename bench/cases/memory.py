@@ -35,7 +35,7 @@ def _measure(ctx: Context, label: str, rows: int) -> dict[str, list[sides.Sample
         stack.purge(t, size)
         return s
 
-    rounds = interleave(ctx.sizes.pairs, native, worker, peer, label=f"memory {label}")
+    rounds = interleave(ctx.sizes.memory_pairs, native, worker, peer, label=f"memory {label}")
     return {"size": size, "native": [r[0] for r in rounds], "worker": [r[1] for r in rounds], "peer": [r[2] for r in rounds]}
 
 
@@ -81,7 +81,8 @@ def run(ctx: Context) -> CaseResult:
                 ["side", f"peak, {small_label} file", f"peak, {big_label} file", "growth (worst case)", "under 100 MB and flat", "seconds (small / big)"],
                 rows,
                 caption=(
-                    f"Inputs: {small_rows:,} rows ({mb(small['size'])}) and {big_rows:,} rows ({mb(big['size'])}); "
+                    f"{ctx.sizes.memory_pairs} rounds (native, Worker, PyIceberg in turn) per file; "
+                    f"inputs: {small_rows:,} rows ({mb(small['size'])}) and {big_rows:,} rows ({mb(big['size'])}); "
                     "MB = 10^6 bytes. Growth compares the highest peak on the big file with the lowest on the small one."
                 ),
             )

@@ -15,6 +15,9 @@ class Sizes:
     pairs: int
     convert_rows: int  # the convert and the Worker-vs-native cases
     memory_rows: tuple[tuple[str, int], ...]  # (label, rows) of the memory case's files
+    # Rounds of the memory case: peaks repeat within ~1% from run to run, and one round on the
+    # 1 GB file costs minutes (the Worker's run most of all), so fewer rounds than `pairs`.
+    memory_pairs: int
     latency_levels: tuple[int, ...]  # snapshots in the table before the measured commit
     small_files: int
     small_file_rows: int
@@ -28,6 +31,7 @@ FULL = Sizes(
     pairs=5,
     convert_rows=1_000_000,
     memory_rows=(("100 MB", 1_600_000), ("1 GB", 16_000_000)),
+    memory_pairs=3,
     latency_levels=(1, 100, 1000),
     small_files=1000,
     small_file_rows=1000,
@@ -40,6 +44,7 @@ QUICK = Sizes(
     pairs=2,
     convert_rows=20_000,
     memory_rows=(("small", 20_000), ("10x", 200_000)),
+    memory_pairs=2,
     latency_levels=(1, 5),
     small_files=10,
     small_file_rows=1000,

@@ -29,7 +29,8 @@ def render(results: list[CaseResult], machine: list[tuple[str, str]], command: s
         "Every case generates its own data (`icepipe generate`, fixed seeds) and runs against the local "
         "stack (SeaweedFS Iceberg REST catalog + S3 on loopback).",
         "",
-        f"Method: the two sides of a case run alternately (A B A B ..., {pairs} pairs), each run a fresh "
+        f"Method: the two sides of a case run alternately (A B A B ..., {pairs} pairs; the memory case "
+        "says its own number of rounds), each run a fresh "
         "process (Python peers include interpreter start and imports; `work` columns show the peer's time "
         "after its imports), each conversion into a fresh table. A ratio is computed per pair; "
         "tables show the median and, in parentheses, the min-max. Times are wall-clock seconds; peak RSS "
