@@ -4,6 +4,8 @@
 //! meets a concurrent one works out its deletions again, and a queue batch reports superseded
 //! objects as such.
 #![cfg(feature = "native")]
+// Expected rows are lists of id ranges, often of one range.
+#![allow(clippy::single_range_in_vec_init)]
 
 mod support;
 
