@@ -108,6 +108,12 @@ fn report(outcome: &TableOutcome, json: bool) {
     for failure in &outcome.failed {
         eprintln!("icepipe: skipped {failure}");
     }
+    for superseded in &outcome.superseded {
+        eprintln!(
+            "icepipe: skipped {}: {}",
+            superseded.object, superseded.reason
+        );
+    }
     if json {
         println!(
             "{}",
@@ -139,6 +145,12 @@ fn report(outcome: &TableOutcome, json: bool) {
             outcome.table,
             outcome.skipped.len()
         ),
+    }
+    if let Some(load) = &outcome.replace_load_id {
+        println!(
+            "  replace load {load}: removed {} data file(s), {} rows",
+            outcome.removed_files, outcome.removed_rows
+        );
     }
     for change in &outcome.schema_changes {
         println!("  schema: {change}");
