@@ -557,3 +557,23 @@ async fn a_batch_acknowledges_superseded_objects_as_superseded() {
     let file_io = converter_over(http()).await.file_io;
     assert_eq!(live_ids(&file_io, &meta).await, ids(&[100..110]));
 }
+
+#[tokio::test]
+async fn an_overwrite_applied_behind_a_503_is_not_repeated() {
+    let table = table("applied");
+    let raw = Raw::new(&unique("applied"));
+    let plain = converter_over(http()).await;
+    let a1 = raw.replace(LOAD_A, 1, 0..10).await;
+    plain.convert(&table, vec![a1]).await.unwrap();
+
+    let faulty = FaultyHttp::new(Fault::ApplyThenStatus(503));
+    let converter = converter_over(Arc::new(faulty.clone())).await;
+    let b1 = raw.replace(LOAD_B, 1, 1000..1010).await;
+    let outcome = converter.convert(&table, vec![b1.clone()]).await.unwrap();
+    assert_committed(&outcome, &[&b1]);
+    assert_eq!(faulty.commit_requests(), 1, "the reload finds our snapshot");
+    assert_eq!(outcome.replace_load_id.as_deref(), Some(LOAD_B));
+    assert_eq!((outcome.removed_files, outcome.removed_rows), (1, 10));
+    check_current(&plain, &table, Operation::Overwrite, LOAD_B, &[1000..1010]).await;
+    assert_eq!(metadata(&table).await.snapshots().count(), 2);
+}
