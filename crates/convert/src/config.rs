@@ -11,6 +11,8 @@ use icepipe_core::batch::Backoff;
 use icepipe_core::catalog::{CatalogAuth, CatalogConfig};
 use icepipe_core::layout::{is_valid_name, DEFAULT_NAMESPACE_ROOT};
 use icepipe_core::storage::s3::S3Config;
+pub use icepipe_edge::vars::ConfigError;
+use icepipe_edge::vars::Vars;
 
 /// Var: Iceberg REST catalog URI (R2 Data Catalog: the bucket's catalog URI).
 pub const CATALOG_URI: &str = "CATALOG_URI";
@@ -100,43 +102,13 @@ pub struct Settings {
     pub http_timeout: Duration,
 }
 
-/// A variable is missing or malformed; the message names it and says where it is set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-fn missing(name: &str, what: &str) -> ConfigError {
-    ConfigError(format!(
-        "{name} is not set: {what} (see wrangler.convert.toml: [vars], or `wrangler secret put {name}` for secrets)"
-    ))
-}
-
 impl Settings {
     /// Reads the settings through `var` (vars and secrets by name; empty counts as unset).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
-        let get = |name: &str| {
-            var(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let required = |name: &str, what: &str| get(name).ok_or_else(|| missing(name, what));
-        let number = |name: &str, default: u32| -> Result<u32, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(text) => text.parse().map_err(|_| {
-                    ConfigError(format!(
-                        "{name} must be a whole number of seconds, not {text:?}"
-                    ))
-                }),
-            }
-        };
+        let vars = Vars::new("wrangler.convert.toml", var);
+        let get = |name: &str| vars.get(name);
+        let required = |name: &str, what: &str| vars.required(name, what);
+        let number = |name: &str, default: u32| vars.number(name, default, "seconds");
 
         let uri = required(CATALOG_URI, "the Iceberg REST catalog URI")?;
         if !(uri.starts_with("https://") || uri.starts_with("http://")) {
@@ -177,7 +149,7 @@ impl Settings {
                     S3_SECRET_ACCESS_KEY,
                     "the S3 secret access key (TABLE_STORAGE = \"s3\")",
                 )?,
-                path_style: !matches!(get(S3_VIRTUAL_HOSTED).as_deref(), Some("true" | "1")),
+                path_style: !vars.flag(S3_VIRTUAL_HOSTED, false)?,
             }),
             other => {
                 return Err(ConfigError(format!(

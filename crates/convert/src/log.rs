@@ -1,9 +1,8 @@
-//! Structured logs: one JSON object per line on the Worker's console (`wrangler tail`, Logpush,
-//! and the local harness parse them). Every line has an `event`.
+//! The convert Worker's own log lines (the generic ones are in `icepipe_edge::log`).
 
 use icepipe_core::batch::{BatchReport, Note};
+use icepipe_edge::log::to_line;
 use serde::Serialize;
-use serde_json::{json, Value};
 
 /// The per-batch line: what the batch did, with the wasm memory high-water mark.
 #[derive(Serialize)]
@@ -28,45 +27,12 @@ pub fn note_line(note: &Note) -> String {
     to_line(note)
 }
 
-/// Any other event: `{"event": <event>, ...fields}` (`fields` must be an object).
-pub fn event_line(event: &str, fields: Value) -> String {
-    let mut line = json!({ "event": event });
-    if let (Some(line), Value::Object(fields)) = (line.as_object_mut(), fields) {
-        line.extend(fields);
-    }
-    line.to_string()
-}
-
-fn to_line(value: &impl Serialize) -> String {
-    serde_json::to_string(value)
-        .unwrap_or_else(|e| event_line("log_error", json!({ "reason": e.to_string() })))
-}
-
-/// Current size of the wasm linear memory in bytes. Linear memory never shrinks, so this is the
-/// high-water mark of the isolate so far.
-pub fn wasm_memory_bytes() -> u64 {
-    #[cfg(target_arch = "wasm32")]
-    {
-        core::arch::wasm32::memory_size(0) as u64 * 65_536
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        0
-    }
-}
-
-/// Writes one line to the console.
-pub fn emit(line: &str) {
-    #[cfg(target_arch = "wasm32")]
-    worker::console_log!("{line}");
-    #[cfg(not(target_arch = "wasm32"))]
-    eprintln!("{line}");
-}
-
 #[cfg(test)]
 mod tests {
     use icepipe_core::batch::{BatchError, TableReport};
     use icepipe_core::convert::FailureKind;
+
+    use serde_json::{json, Value};
 
     use super::*;
 
@@ -128,7 +94,7 @@ mod tests {
     }
 
     #[test]
-    fn other_events_are_one_object_per_line() {
+    fn notes_are_one_object_per_line() {
         let note = Note::Deleted {
             key: "sources/k".into(),
             action: "DeleteObject".into(),
@@ -137,15 +103,6 @@ mod tests {
         assert_eq!(
             line,
             json!({"event": "deleted", "key": "sources/k", "action": "DeleteObject"})
-        );
-        let line: Value = serde_json::from_str(&event_line(
-            "http_error",
-            json!({"path": "/replay", "status": 500}),
-        ))
-        .unwrap();
-        assert_eq!(
-            line,
-            json!({"event": "http_error", "path": "/replay", "status": 500})
         );
     }
 }

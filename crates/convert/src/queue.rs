@@ -17,8 +17,10 @@ use worker::worker_sys::{
 };
 use worker::Env;
 
-use crate::http::js_error_text;
-use crate::log::{batch_line, emit, event_line, note_line, wasm_memory_bytes};
+use icepipe_edge::http::js_error_text;
+use icepipe_edge::log::{emit, event_line, wasm_memory_bytes};
+
+use crate::log::{batch_line, note_line};
 use crate::wiring::Wiring;
 
 #[wasm_bindgen(

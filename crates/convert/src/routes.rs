@@ -6,10 +6,12 @@ use icepipe_core::replay::{plan_replay, ReplayError, ReplayRequest};
 use serde_json::{json, Value};
 use worker::{event, Context, Env, Method, Request, Response, Result};
 
-use crate::auth::authorized;
+use icepipe_edge::auth::authorized;
+use icepipe_edge::env::env_string;
+use icepipe_edge::log::{emit, event_line, wasm_memory_bytes};
+
 use crate::config::ADMIN_TOKEN;
-use crate::log::{emit, event_line, wasm_memory_bytes};
-use crate::wiring::{env_string, raw_events, Wiring};
+use crate::wiring::{raw_events, Wiring};
 
 /// Largest `POST /replay` body accepted.
 const MAX_REPLAY_BODY: usize = 64 * 1024;

@@ -10,25 +10,20 @@ use icepipe_core::convert::{ConvertError, ConvertOptions, Converter, OnInvalid};
 use icepipe_core::http::HttpClient;
 use icepipe_core::storage::s3::S3Resolver;
 use icepipe_core::storage::{iceberg_io, StoreResolver};
-use worker::wasm_bindgen::JsValue;
-use worker::{js_sys, Bucket, Env, Queue};
+use icepipe_edge::clock::WorkerClock;
+use icepipe_edge::env::{bucket, env_string};
+use icepipe_edge::http::FetchClient;
+use icepipe_edge::r2::{R2Resolver, R2Store};
+use worker::{Env, Queue};
 
-use crate::clock::WorkerClock;
 use crate::config::{Settings, TableStorage, CATALOG_BINDING, RAW_BINDING, RAW_EVENTS_BINDING};
-use crate::http::FetchClient;
-use crate::r2::{R2Resolver, R2Store};
+
+const WRANGLER_FILE: &str = "wrangler.convert.toml";
 
 thread_local! {
     /// The connected catalog (config read, warehouse checked, token cached), reused by later
     /// invocations in the same isolate while the config is the same.
     static CATALOG: RefCell<Option<(CatalogConfig, Arc<RestCatalog>)>> = const { RefCell::new(None) };
-}
-
-/// A var or secret as a string (`None` when unset or not a string).
-pub fn env_string(env: &Env, name: &str) -> Option<String> {
-    js_sys::Reflect::get(env, &JsValue::from_str(name))
-        .ok()
-        .and_then(|v| v.as_string())
 }
 
 /// Everything a handler needs.
@@ -47,7 +42,7 @@ impl Wiring {
         let clock: Arc<dyn Clock> = Arc::new(WorkerClock);
         let http: Arc<dyn HttpClient> = Arc::new(FetchClient::new(settings.http_timeout));
         let raw = Arc::new(R2Store::new(
-            bucket(env, RAW_BINDING, "the raw bucket")?,
+            bucket(env, RAW_BINDING, "the raw bucket", WRANGLER_FILE)?,
             settings.raw_bucket.clone(),
         ));
         let tables: Arc<dyn StoreResolver> = match &settings.table_storage {
@@ -57,6 +52,7 @@ impl Wiring {
                         env,
                         CATALOG_BINDING,
                         "the catalog bucket (TABLE_STORAGE = \"r2\")",
+                        WRANGLER_FILE,
                     )?,
                     name.clone().unwrap_or_else(|| CATALOG_BINDING.to_string()),
                 );
@@ -108,15 +104,9 @@ impl Wiring {
     }
 }
 
-fn bucket(env: &Env, binding: &str, what: &str) -> Result<Bucket, String> {
-    env.bucket(binding).map_err(|e| {
-        format!("R2 binding {binding} ({what}) is missing: add it to [[r2_buckets]] in wrangler.convert.toml ({e})")
-    })
-}
-
 /// The producer binding replay sends through.
 pub fn raw_events(env: &Env) -> Result<Queue, String> {
     env.queue(RAW_EVENTS_BINDING).map_err(|e| {
-        format!("queue producer binding {RAW_EVENTS_BINDING} is missing: add it to [[queues.producers]] in wrangler.convert.toml ({e})")
+        format!("queue producer binding {RAW_EVENTS_BINDING} is missing: add it to [[queues.producers]] in {WRANGLER_FILE} ({e})")
     })
 }

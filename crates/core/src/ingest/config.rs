@@ -24,7 +24,24 @@ pub struct SourceConfig {
     pub base_url: Url,
     pub headers: Vec<(String, String)>,
     pub auth: Option<Auth>,
+    /// The cron expression (one of the Worker's `[triggers] crons`) this source runs on; a source
+    /// without one runs on every trigger.
+    pub schedule: Option<String>,
     pub resources: BTreeMap<String, ResourceConfig>,
+}
+
+impl SourceConfig {
+    /// Whether the cron trigger `cron` (as the runtime reports it) is this source's.
+    pub fn is_due(&self, cron: &str) -> bool {
+        self.schedule
+            .as_deref()
+            .is_none_or(|schedule| normalize_cron(schedule) == normalize_cron(cron))
+    }
+}
+
+/// Cron fields separated by single spaces, for comparison.
+fn normalize_cron(cron: &str) -> String {
+    cron.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// How requests authenticate; `secret` names a value looked up in [`super::Secrets`].
@@ -42,6 +59,17 @@ pub enum Auth {
         username: String,
         secret: String,
     },
+}
+
+impl Auth {
+    /// The name of the secret holding the credential.
+    pub fn secret_name(&self) -> &str {
+        match self {
+            Auth::Bearer { secret } | Auth::ApiKey { secret, .. } | Auth::Basic { secret, .. } => {
+                secret
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,7 +365,14 @@ fn check_name(node: &Node, name: &str) -> Result<(), ConfigError> {
 
 fn parse_source(name: &str, node: &Node) -> Result<SourceConfig, ConfigError> {
     check_name(node, name)?;
-    node.only(&["base_url", "headers", "auth", "paginator", "resources"])?;
+    node.only(&[
+        "base_url",
+        "headers",
+        "auth",
+        "paginator",
+        "schedule",
+        "resources",
+    ])?;
     let base_url = parse_base_url(&node.str("base_url")?).map_err(|e| node.err("base_url", e))?;
     let auth = node.table("auth")?.map(|n| parse_auth(&n)).transpose()?;
     let default_paginator = node
@@ -363,6 +398,7 @@ fn parse_source(name: &str, node: &Node) -> Result<SourceConfig, ConfigError> {
         base_url,
         headers: node.string_map("headers")?,
         auth,
+        schedule: node.opt_str("schedule")?,
         resources,
     })
 }

@@ -15,6 +15,7 @@ pub mod incremental;
 pub mod json_arrow;
 pub mod jsonpath;
 pub mod parquet_out;
+pub mod push;
 pub mod request;
 pub mod retry;
 pub mod run;

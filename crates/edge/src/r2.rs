@@ -18,6 +18,16 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Keys per list page (R2's maximum).
 const LIST_PAGE: u32 = 1_000;
 
+/// The precondition of a put.
+#[derive(Clone, Copy)]
+enum PutCondition<'a> {
+    None,
+    /// Only if no object has the key.
+    Absent,
+    /// Only if the object has this eTag.
+    Matches(&'a str),
+}
+
 /// One R2 bucket binding. `name` is the bucket's name, for messages (`s3://<name>/<key>`).
 #[derive(Clone)]
 pub struct R2Store {
@@ -89,24 +99,48 @@ impl R2Store {
         Ok(Bytes::from(bytes))
     }
 
-    async fn put_js(&self, key: &str, body: Bytes, if_absent: bool) -> StorageResult<()> {
+    async fn put_js(
+        &self,
+        key: &str,
+        body: Bytes,
+        condition: PutCondition<'_>,
+    ) -> StorageResult<()> {
         let mut request = self.bucket.put(key, Data::Bytes(Vec::from(body)));
-        if if_absent {
-            request = request.only_if(Conditional {
-                etag_does_not_match: Some("*".into()),
-                ..Default::default()
-            });
+        match condition {
+            PutCondition::None => {}
+            PutCondition::Absent => {
+                request = request.only_if(Conditional {
+                    etag_does_not_match: Some("*".into()),
+                    ..Default::default()
+                })
+            }
+            PutCondition::Matches(etag) => {
+                request = request.only_if(Conditional {
+                    etag_matches: Some(etag.trim_matches('"').to_string()),
+                    ..Default::default()
+                })
+            }
         }
         match request.execute().await {
             Ok(Some(_)) => Ok(()),
-            // R2 answers a failed condition with null.
-            Ok(None) if if_absent => Err(StorageError::AlreadyExists {
-                location: self.describe(key),
-            }),
-            Ok(None) => Err(StorageError::other(
-                self.describe(key),
-                "R2 refused the put",
-            )),
+            // R2 answers a failed condition with null, for a changed object and a missing one
+            // alike; the core's contract tells them apart, so look.
+            Ok(None) => match condition {
+                PutCondition::None => Err(StorageError::other(
+                    self.describe(key),
+                    "R2 refused the put",
+                )),
+                PutCondition::Absent => Err(StorageError::AlreadyExists {
+                    location: self.describe(key),
+                }),
+                PutCondition::Matches(_) => match self.bucket.head(key).await {
+                    Ok(None) => Err(self.not_found(key)),
+                    Ok(Some(_)) => Err(StorageError::AlreadyExists {
+                        location: self.describe(key),
+                    }),
+                    Err(e) => Err(self.error(key, e)),
+                },
+            },
             Err(e) => Err(self.error(key, e)),
         }
     }
@@ -171,11 +205,15 @@ impl ObjectStore for R2Store {
     }
 
     async fn put(&self, key: &str, body: Bytes) -> StorageResult<()> {
-        SendFuture::new(self.put_js(key, body, false)).await
+        SendFuture::new(self.put_js(key, body, PutCondition::None)).await
     }
 
     async fn put_if_absent(&self, key: &str, body: Bytes) -> StorageResult<()> {
-        SendFuture::new(self.put_js(key, body, true)).await
+        SendFuture::new(self.put_js(key, body, PutCondition::Absent)).await
+    }
+
+    async fn put_if_match(&self, key: &str, body: Bytes, etag: &str) -> StorageResult<()> {
+        SendFuture::new(self.put_js(key, body, PutCondition::Matches(etag))).await
     }
 
     async fn writer(&self, key: &str) -> StorageResult<Box<dyn ObjectWriter>> {
@@ -263,7 +301,7 @@ impl PartSink for R2Upload {
     }
 
     async fn put_whole(&mut self, body: Bytes) -> StorageResult<()> {
-        SendFuture::new(self.store.put_js(&self.key, body, false)).await
+        SendFuture::new(self.store.put_js(&self.key, body, PutCondition::None)).await
     }
 
     async fn upload_part(&mut self, number: u16, part: Bytes) -> StorageResult<()> {

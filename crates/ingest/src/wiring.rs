@@ -1,0 +1,52 @@
+//! Builds the core's ingest pieces from the Worker's environment.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use icepipe_core::clock::Clock;
+use icepipe_core::ingest::retry::RetryPolicy;
+use icepipe_core::ingest::{Fetcher, IngestContext};
+use icepipe_edge::clock::WorkerClock;
+use icepipe_edge::env::{bucket, env_string};
+use icepipe_edge::http::FetchClient;
+use icepipe_edge::r2::R2Store;
+use worker::Env;
+
+use crate::config::{source_secrets, Settings, RAW_BINDING};
+
+/// Everything a handler needs.
+pub struct Wiring {
+    pub settings: Settings,
+    pub ingest: IngestContext,
+}
+
+impl Wiring {
+    /// Reads the settings, the embedded sources and the raw bucket binding; the error names what
+    /// is missing or wrong.
+    pub fn from_env(env: &Env) -> Result<Wiring, String> {
+        let settings = Settings::from_lookup(|name| env_string(env, name)).map_err(|e| e.0)?;
+        let clock: Arc<dyn Clock> = Arc::new(WorkerClock);
+        let raw = R2Store::new(
+            bucket(env, RAW_BINDING, "the raw bucket", "wrangler.ingest.toml")?,
+            settings.raw_bucket.clone(),
+        );
+        let secrets = source_secrets(settings.sources.sources.values(), |name| {
+            env_string(env, name)
+        });
+        let ingest = IngestContext {
+            fetcher: Fetcher {
+                http: Arc::new(FetchClient::new(settings.http_timeout)),
+                clock,
+                retry: RetryPolicy::default(),
+            },
+            store: Arc::new(raw),
+            secrets: Arc::new(secrets),
+            part_bytes: settings.part_bytes,
+        };
+        Ok(Wiring { settings, ingest })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.ingest.fetcher.clock.now_ms()).unwrap_or_default()
+    }
+}
