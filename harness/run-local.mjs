@@ -19,9 +19,9 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { COMPATIBILITY_DATE, convertBuild, startConvert, workerBuild, workerModules } from "./lib/miniflare.mjs";
+import { convertBuild, ingestWorker, startConvert, workerBuild } from "./lib/miniflare.mjs";
 import { Notifier } from "./lib/notifier.mjs";
-import { STATE_DIR, stackRunning, stackSettings } from "./lib/stack.mjs";
+import { STATE_DIR, stackRunning } from "./lib/stack.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -51,19 +51,15 @@ const adminToken = process.env.ICEPIPE_ADMIN_TOKEN ?? randomBytes(16).toString("
 const persistDir = path.resolve(args.persist);
 mkdirSync(persistDir, { recursive: true });
 
-// The ingest Worker (a later issue) when built: the raw bucket, the admin token and its own port.
+// The ingest Worker when built: it shares the RAW bucket and listens on its own port. Sources can
+// be pointed at another API with ICEPIPE_BASE_URL_OVERRIDES ("source=url,...").
 const extraWorkers = [];
 const ingest = workerBuild("ingest");
 if (ingest) {
-  const stack = stackSettings();
-  extraWorkers.push({
-    name: "ingest",
-    ...workerModules(ingest),
-    compatibilityDate: COMPATIBILITY_DATE,
-    bindings: { ADMIN_TOKEN: adminToken, NAMESPACE_ROOT: args["namespace-root"], S3_REGION: stack.region },
-    r2Buckets: ["RAW"],
-    unsafeDirectSockets: [{ host: "127.0.0.1", port: port + 1 }],
-  });
+  const overrides = process.env.ICEPIPE_BASE_URL_OVERRIDES;
+  extraWorkers.push(
+    ingestWorker({ build: ingest, adminToken, port: port + 1, bindings: overrides ? { BASE_URL_OVERRIDES: overrides } : {} }),
+  );
 }
 
 // Registered before Miniflare starts (it adds its own exit hooks that kill workerd).

@@ -1,13 +1,19 @@
-"""Show what DuckDB sees in an icepipe table of the local stack: row count, a few rows, partitions.
+"""Show what independent readers see in icepipe tables of the local stack.
 
-Usage: python scripts/duckdb_show.py analytics.demo.events   (after `source .icepipe/stack.env`)
-DuckDB reads through the REST catalog (ATTACH ... TYPE ICEBERG), independently of icepipe.
+Usage: python scripts/duckdb_show.py [--rows N] [--no-snapshots] TABLE [TABLE ...]
+       (after `source .icepipe/stack.env`; TABLE like analytics.api_jsonplaceholder.posts)
+
+DuckDB reads through the REST catalog (ATTACH ... TYPE ICEBERG): row counts and a few rows.
+PyIceberg lists each table's snapshots (operation, added and total records).
 """
+import argparse
 import os
-import sys
 
 import duckdb
 import duckdb_extensions
+
+# Columns left out of the sample rows: long text and the ingest's bookkeeping ids.
+HIDDEN = {"body", "description", "_row_id", "_parent_row_id", "_load_id"}
 
 
 def connect():
@@ -35,17 +41,70 @@ def connect():
     return con
 
 
-def main(table: str) -> None:
+def ref(table: str) -> str:
     namespace, name = table.rsplit(".", 1)
-    ref = f'ice."{namespace}"."{name}"'
+    return f'ice."{namespace}"."{name}"'
+
+
+def show_counts(con, tables: list[str]) -> None:
+    print("-- DuckDB: SELECT count(*) per table")
+    width = max(len(t) for t in tables)
+    for table in tables:
+        rows = con.execute(f"SELECT count(*) FROM {ref(table)}").fetchone()[0]
+        print(f"  {table:<{width}}  {rows:>8} rows")
+
+
+def show_rows(con, table: str, limit: int) -> None:
+    columns = [r[0] for r in con.execute(f"DESCRIBE {ref(table)}").fetchall()]
+    shown = ", ".join(f'"{c}"' for c in columns if c not in HIDDEN)
+    order = '"id"' if "id" in columns else '"_list_idx"' if "_list_idx" in columns else "1"
+    print(f"\n-- DuckDB: {limit} rows of {table}")
+    print(con.sql(f"SELECT {shown} FROM {ref(table)} ORDER BY {order} LIMIT {limit}"))
+
+
+def show_snapshots(tables: list[str]) -> None:
+    from pyiceberg.catalog import load_catalog
+
+    env = os.environ
+    catalog = load_catalog(
+        "icepipe",
+        type="rest",
+        uri=env["ICEPIPE_CATALOG_URI"],
+        warehouse=env["ICEPIPE_WAREHOUSE"],
+        credential=env["ICEPIPE_CATALOG_CREDENTIAL"],
+        **{
+            "s3.endpoint": env["ICEPIPE_S3_ENDPOINT"],
+            "s3.access-key-id": env["AWS_ACCESS_KEY_ID"],
+            "s3.secret-access-key": env["AWS_SECRET_ACCESS_KEY"],
+            "s3.region": env.get("AWS_REGION", "us-east-1"),
+        },
+    )
+    print("\n-- PyIceberg: snapshots (oldest first)")
+    for table in tables:
+        t = catalog.load_table(table)
+        print(f"  {table}")
+        for s in t.snapshots():
+            summary = s.summary
+            op = summary.operation.value if summary else "?"
+            added = summary.get("added-records", "0") if summary else "?"
+            deleted = summary.get("deleted-records", "0") if summary else "?"
+            total = summary.get("total-records", "?") if summary else "?"
+            print(f"    {s.snapshot_id:>20}  {op:<9} +{added:>6} -{deleted:>6}  = {total:>6} rows")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("tables", nargs="+")
+    parser.add_argument("--rows", type=int, default=3, help="sample rows per table (0: none)")
+    parser.add_argument("--no-snapshots", action="store_true")
+    args = parser.parse_args()
     con = connect()
-    print(f"-- DuckDB: SELECT count(*) FROM {table}")
-    print(con.execute(f"SELECT count(*) AS rows FROM {ref}").fetchone()[0], "rows")
-    print(f"\n-- DuckDB: a few rows of {table}")
-    print(con.sql(f"SELECT * EXCLUDE (description) FROM {ref} ORDER BY id LIMIT 5"))
-    print(f"\n-- DuckDB: rows per _loaded_at day (the partition)")
-    print(con.sql(f"SELECT CAST(_loaded_at AS DATE) AS day, count(*) AS rows FROM {ref} GROUP BY 1 ORDER BY 1"))
+    show_counts(con, args.tables)
+    for table in args.tables if args.rows > 0 else []:
+        show_rows(con, table, args.rows)
+    if not args.no_snapshots:
+        show_snapshots(args.tables)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()

@@ -50,18 +50,33 @@ export async function generateLarge(out, rows) {
  * ({ok, problems, rows, snapshots, ...}); never throws on a mismatch (the caller asserts).
  */
 export async function checkTable(table, { expect = [], countOnly = false, expectRows } = {}) {
-  const args = [path.join(ROOT, "harness", "check_table.py"), table];
+  const args = [table];
   if (expect.length) args.push("--expect", ...expect);
   if (countOnly) args.push("--count-only");
   if (expectRows !== undefined) args.push("--expect-rows", String(expectRows));
-  const r = await run(PYTHON, args, { env: stackSettings().env, timeoutMs: 600_000 });
+  return runChecker("check_table.py", args);
+}
+
+/**
+ * Runs harness/check_ingest.py: the tables under `root` hold exactly the records the sample API
+ * at `apiUrl` serves (PyIceberg and DuckDB). Returns its JSON ({ok, problems, tables}).
+ */
+export async function checkIngest(apiUrl, root, { resources } = {}) {
+  const args = ["--api", apiUrl, "--root", root];
+  if (resources) args.push("--resources", resources.join(","));
+  return runChecker("check_ingest.py", args);
+}
+
+/** A harness/*.py checker printing one JSON object last; exit 0 ok, 1 not ok, 2+ broken. */
+async function runChecker(script, args) {
+  const r = await run(PYTHON, [path.join(ROOT, "harness", script), ...args], { env: stackSettings().env, timeoutMs: 600_000 });
   const last = r.stdout.trim().split("\n").pop() ?? "";
   try {
     const j = JSON.parse(last);
-    if (r.code > 1) j.problems = [...(j.problems ?? []), `check_table.py exit ${r.code}: ${r.stderr.slice(-2000)}`];
+    if (r.code > 1) j.problems = [...(j.problems ?? []), `${script} exit ${r.code}: ${r.stderr.slice(-2000)}`];
     return j;
   } catch {
-    return { ok: false, problems: [`check_table.py exit ${r.code}, no JSON output; stderr:\n${r.stderr.slice(-4000)}`] };
+    return { ok: false, problems: [`${script} exit ${r.code}, no JSON output; stderr:\n${r.stderr.slice(-4000)}`] };
   }
 }
 

@@ -141,6 +141,32 @@ export function convertBindings({ namespaceRoot, adminToken, stack = stackSettin
   };
 }
 
+/**
+ * The ingest Worker as a Miniflare worker definition (for `startConvert({ extraWorkers })`): it
+ * shares the RAW bucket with the convert Worker. `baseUrls` maps sources to the API they pull
+ * from (BASE_URL_OVERRIDES), e.g. { api_jsonplaceholder: sampleApi.url }. `port` also serves it
+ * on 127.0.0.1:<port>. Reach it with `mf.getWorker(INGEST)`.
+ */
+export const INGEST = "ingest";
+export function ingestWorker({ build = workerBuild("ingest"), adminToken, baseUrls = {}, bindings = {}, port } = {}) {
+  if (!build) throw new Error("crates/ingest/build/index.js or index_bg.wasm is missing: run scripts/build-workers ingest");
+  const overrides = Object.entries(baseUrls).map(([source, url]) => `${source}=${url}`).join(",");
+  return {
+    name: INGEST,
+    ...workerModules(build),
+    compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: wranglerCompatibilityFlags("ingest"),
+    bindings: {
+      ADMIN_TOKEN: adminToken,
+      RAW_BUCKET: "icepipe-raw",
+      ...(overrides ? { BASE_URL_OVERRIDES: overrides } : {}),
+      ...bindings,
+    },
+    r2Buckets: ["RAW"],
+    ...(port ? { unsafeDirectSockets: [{ host: "127.0.0.1", port }] } : {}),
+  };
+}
+
 /** A fresh namespace root for one test (tables land under `<root>.<source>.<resource>`). */
 export function uniqueRoot(prefix = "t") {
   return `${prefix}${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;

@@ -1,0 +1,105 @@
+// The whole pipeline on one machine: the bundled sample API -> the ingest Worker -> the RAW bucket
+// -> notifications (the watcher stands in for R2 event notifications) -> the convert Worker ->
+// Iceberg tables in the local stack. Used by the end-to-end test and by scripts/demo.
+//
+//   const p = await startPipeline({ sampleApi: { posts: 30 } });
+//   const report = await p.runSource("api_jsonplaceholder");   // POST /sources/<s>/run
+//   await p.waitConverted();                                    // every raw file acknowledged
+//   await p.dispose();
+import { randomBytes } from "node:crypto";
+import { startSampleApi } from "../sample_api.mjs";
+import { INGEST, ingestWorker, startConvert } from "./miniflare.mjs";
+import { Notifier } from "./notifier.mjs";
+import { waitFor } from "./stack.mjs";
+
+/** The source of config/sources.toml that the sample API stands in for. */
+export const SAMPLE_SOURCE = "api_jsonplaceholder";
+
+/**
+ * Options: sampleApi (startSampleApi options), namespaceRoot, adminToken, persistDir, port,
+ * ingestPort, queue, convertBindings, echo, pollMs (watcher interval, default 300).
+ */
+export async function startPipeline(opts = {}) {
+  // Both Workers take the same admin token.
+  const adminToken = opts.adminToken ?? `test-${randomBytes(12).toString("hex")}`;
+  const api = await startSampleApi({ port: 0, ...(opts.sampleApi ?? {}) });
+  let w;
+  try {
+    w = await startConvert({
+      namespaceRoot: opts.namespaceRoot,
+      adminToken,
+      persistDir: opts.persistDir,
+      port: opts.port,
+      echo: opts.echo,
+      queue: { maxBatchTimeout: 1, ...(opts.queue ?? {}) },
+      bindings: opts.convertBindings,
+      extraWorkers: [
+        ingestWorker({ adminToken, baseUrls: { [SAMPLE_SOURCE]: api.url }, port: opts.ingestPort }),
+      ],
+    });
+  } catch (e) {
+    await api.close();
+    throw e;
+  }
+  const notifier = new Notifier(w.mf);
+  const notified = [];
+  const watcher = notifier.watch({ intervalMs: opts.pollMs ?? 300, onNotify: (notes) => notified.push(...notes) });
+  const ingest = await w.mf.getWorker(INGEST);
+
+  /** HTTP into the ingest Worker, with the admin token unless `token` says otherwise (null: none). */
+  const ingestFetch = (path, init = {}, token = w.adminToken) =>
+    ingest.fetch(`http://ingest.local${path}`, {
+      ...init,
+      headers: { ...(init.headers ?? {}), ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+    });
+
+  const acked = () => w.batches().reduce((n, b) => n + Number(b.acked ?? 0), 0);
+
+  return {
+    api,
+    convert: w,
+    namespaceRoot: w.namespaceRoot,
+    adminToken: w.adminToken,
+    notified,
+    ingestFetch,
+    /** POST /sources/<source>/run[?resource=]; returns { status, report }. */
+    async runSource(source = SAMPLE_SOURCE, resource) {
+      const q = resource ? `?resource=${encodeURIComponent(resource)}` : "";
+      const r = await ingestFetch(`/sources/${source}/run${q}`, { method: "POST" });
+      return { status: r.status, report: await r.json() };
+    },
+    /** POST /events/<source>/<resource> with `body` (string or Buffer); returns { status, json }. */
+    async pushEvents(source, resource, body, { contentType = "application/x-ndjson", token } = {}) {
+      const r = await ingestFetch(`/events/${source}/${resource}`, { method: "POST", headers: { "content-type": contentType }, body }, token);
+      return { status: r.status, json: await r.json() };
+    },
+    /**
+     * Waits until every raw file written so far has been notified and acknowledged by the convert
+     * Worker (`keys`: the raw keys a run or push reported).
+     */
+    async waitConverted(keys, { timeoutMs = 120_000, failIf } = {}) {
+      await watcher.poll();
+      const want = new Set(keys);
+      await waitFor(() => [...want].every((k) => notified.some((n) => n.object.key === k)), {
+        timeoutMs,
+        what: `notifications for ${want.size} raw file(s)`,
+        failIf,
+      });
+      const total = notified.length;
+      return waitFor(() => acked() >= total, { timeoutMs, what: `${total} acknowledged notifications`, failIf });
+    },
+    async dispose() {
+      watcher.stop();
+      try {
+        await w.dispose();
+      } finally {
+        await api.close();
+      }
+    },
+  };
+}
+
+/** Every raw key a run report lists. */
+export function reportFiles(report) {
+  return (report.resources ?? []).flatMap((r) => r.files ?? []);
+}

@@ -1,0 +1,166 @@
+// The ingest Worker in workerd (Miniflare), end to end with the real stack: the bundled sample API
+// -> ingest Worker -> RAW -> notification -> convert Worker -> Iceberg tables, checked with
+// PyIceberg and DuckDB against the API's own records (harness/check_ingest.py). Plus pushed events.
+//
+// Needs: scripts/stack start, scripts/build-workers (convert and ingest).
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { before, describe, test } from "node:test";
+import { checkIngest } from "../lib/fixtures.mjs";
+import { convertBuild, workerBuild } from "../lib/miniflare.mjs";
+import { reportFiles, SAMPLE_SOURCE, startPipeline } from "../lib/pipeline.mjs";
+import { Catalog, PYTHON, stackRunning, stackStorageProblem } from "../lib/stack.mjs";
+
+let catalog;
+
+before(async () => {
+  assert.ok(convertBuild(), "crates/convert/build missing: run scripts/build-workers convert");
+  assert.ok(workerBuild("ingest"), "crates/ingest/build missing: run scripts/build-workers ingest");
+  assert.ok(existsSync(PYTHON), `${PYTHON} missing: run scripts/stack start`);
+  assert.ok(await stackRunning(), "the local stack is not running: run scripts/stack start");
+  catalog = new Catalog();
+});
+
+/** Runs `fn(pipeline)`; on failure the Workers' last log lines join the error. */
+async function withPipeline(opts, fn) {
+  const p = await startPipeline(opts);
+  const hopeless = () => {
+    const dlq = p.convert.deadLettered();
+    return dlq.length ? `dead-lettered: ${JSON.stringify(dlq[0])}` : stackStorageProblem();
+  };
+  try {
+    await fn(p, hopeless);
+  } catch (e) {
+    e.message += `\n--- Worker output (namespace root ${p.namespaceRoot}) ---\n${p.convert.logs.text(60)}`;
+    throw e;
+  } finally {
+    await p.dispose();
+  }
+}
+
+function assertChecked(result, what) {
+  assert.ok(result.ok, `${what}: the tables differ from the API's records:\n${(result.problems ?? []).join("\n")}\n${JSON.stringify(result.tables)}`);
+}
+
+function resource(report, name) {
+  const r = report.resources.find((x) => x.resource === name);
+  assert.ok(r, `no ${name} in the run report: ${JSON.stringify(report)}`);
+  return r;
+}
+
+describe("ingest Worker in workerd", () => {
+
+  test(
+    "sample API -> ingest -> raw -> convert: tables equal the API's records; an incremental second run adds only new rows; replace replaces",
+    { timeout: 300_000 },
+    async () => {
+      await withPipeline({ sampleApi: { posts: 40, users: 10, commentsPerPost: 3 } }, async (p, hopeless) => {
+        const t = (name) => `${p.namespaceRoot}.${SAMPLE_SOURCE}.${name}`;
+
+        // First run: everything.
+        const first = await p.runSource();
+        assert.equal(first.status, 200, JSON.stringify(first.report));
+        assert.equal(first.report.ok, true);
+        assert.equal(resource(first.report, "posts").rows, 40);
+        assert.equal(resource(first.report, "comments").rows, 120);
+        assert.equal(resource(first.report, "users").rows, 10);
+        const firstFiles = reportFiles(first.report);
+        assert.ok(firstFiles.some((k) => k.startsWith(`sources/${SAMPLE_SOURCE}/posts__tags/`)), `a child table file: ${firstFiles}`);
+        for (const key of firstFiles) {
+          assert.match(key, new RegExp(`^sources/${SAMPLE_SOURCE}/[a-z_]+/year=\\d{4}/month=\\d{2}/day=\\d{2}/${first.report.load_id}-\\d{4}\\.parquet$`));
+        }
+        await p.waitConverted(firstFiles, { failIf: hopeless });
+        assertChecked(await checkIngest(p.api.url, p.namespaceRoot), "after the first run");
+        const usersAfterFirst = await catalog.tableSummary(t("users"));
+
+        // Nothing changed upstream: the second run loads nothing (no duplicates at the cursor).
+        const idle = await p.runSource();
+        assert.equal(idle.status, 200, JSON.stringify(idle.report));
+        assert.equal(resource(idle.report, "posts").rows, 0, JSON.stringify(idle.report));
+        assert.equal(resource(idle.report, "comments").rows, 0);
+
+        // New posts upstream: only they arrive; users (replace) are loaded again and replace.
+        p.api.appendPosts(7);
+        const second = await p.runSource();
+        assert.equal(second.status, 200, JSON.stringify(second.report));
+        assert.equal(resource(second.report, "posts").rows, 7);
+        assert.equal(resource(second.report, "comments").rows, 21);
+        assert.equal(resource(second.report, "users").rows, 10);
+        await p.waitConverted([...reportFiles(idle.report), ...reportFiles(second.report)], { failIf: hopeless });
+        assertChecked(await checkIngest(p.api.url, p.namespaceRoot), "after the incremental run");
+
+        const posts = await catalog.tableSummary(t("posts"));
+        assert.equal(posts.totalRecords, 47);
+        const users = await catalog.tableSummary(t("users"));
+        assert.equal(users.totalRecords, 10, "replace: the second load replaced the first");
+        assert.ok(users.snapshotCount > usersAfterFirst.snapshotCount, "the replace made a new snapshot");
+        const current = users.snapshots.find((s) => s["snapshot-id"] === users.currentSnapshotId);
+        assert.equal(current.summary.operation, "overwrite", JSON.stringify(current.summary));
+        assert.equal(current.summary["deleted-records"], "10", JSON.stringify(current.summary));
+      });
+    },
+  );
+
+  test("a single resource runs on ?resource=; an unknown source or resource is a 404 naming what exists", { timeout: 120_000 }, async () => {
+    await withPipeline({ sampleApi: { posts: 5, users: 3, commentsPerPost: 1 } }, async (p) => {
+      const one = await p.runSource(SAMPLE_SOURCE, "users");
+      assert.equal(one.status, 200, JSON.stringify(one.report));
+      assert.deepEqual(one.report.resources.map((r) => r.resource), ["users"]);
+      const unknown = await p.runSource("nope");
+      assert.equal(unknown.status, 404);
+      assert.match(unknown.report.error, /api_jsonplaceholder/);
+      const badResource = await p.runSource(SAMPLE_SOURCE, "nope");
+      assert.equal(badResource.status, 404);
+      assert.match(badResource.report.error, /posts/);
+    });
+  });
+
+  test("pushed events: NDJSON and a JSON array land as rows; bad bodies 400; oversize 413; no or wrong token 401", { timeout: 180_000 }, async () => {
+    await withPipeline({ sampleApi: { posts: 1 } }, async (p, hopeless) => {
+      const ident = `${p.namespaceRoot}.app.clicks`;
+      const ndjson = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: i, page: `/p/${i % 7}`, at: "2026-11-24T10:00:00Z", items: [{ sku: `s${i}` }] })).join("\n");
+      const a = await p.pushEvents("app", "clicks", ndjson);
+      assert.equal(a.status, 200, JSON.stringify(a.json));
+      assert.equal(a.json.rows, 50);
+      assert.equal(a.json.tables["clicks__items"], 50);
+      const array = JSON.stringify(Array.from({ length: 25 }, (_, i) => ({ id: 100 + i, page: "/array", at: "2026-11-24T11:00:00Z" })));
+      const b = await p.pushEvents("app", "clicks", array, { contentType: "application/json" });
+      assert.equal(b.status, 200, JSON.stringify(b.json));
+      assert.equal(b.json.rows, 25);
+
+      await p.waitConverted([...a.json.files, ...b.json.files], { failIf: hopeless });
+      const s = await catalog.tableSummary(ident);
+      assert.equal(s.totalRecords, 75);
+      const child = await catalog.tableSummary(`${p.namespaceRoot}.app.clicks__items`);
+      assert.equal(child.totalRecords, 50);
+
+      const bad = await p.pushEvents("app", "clicks", '{"id":1}\n{"id":');
+      assert.equal(bad.status, 400);
+      assert.match(bad.json.error, /line 2/);
+      const badName = await p.pushEvents("App", "clicks", '{"id":1}');
+      assert.equal(badName.status, 400);
+      assert.match(badName.json.error, /not a valid name/);
+
+      // Over the default MAX_EVENT_BYTES (10 MiB): refused, nothing written.
+      const before = p.notified.length;
+      const big = `${JSON.stringify({ id: 1, pad: "x".repeat(1000) })}\n`.repeat(11 * 1024);
+      const tooBig = await p.pushEvents("app", "clicks", big);
+      assert.equal(tooBig.status, 413, JSON.stringify(tooBig.json));
+      assert.match(tooBig.json.error, /MAX_EVENT_BYTES/);
+
+      const noToken = await p.pushEvents("app", "clicks", '{"id":1}', { token: null });
+      assert.equal(noToken.status, 401);
+      const wrongToken = await p.pushEvents("app", "clicks", '{"id":1}', { token: `${p.adminToken}x` });
+      assert.equal(wrongToken.status, 401);
+      const run = await p.ingestFetch(`/sources/${SAMPLE_SOURCE}/run`, { method: "POST" }, null);
+      assert.equal(run.status, 401);
+      const health = await p.ingestFetch("/health", {}, null);
+      assert.equal(health.status, 200);
+
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(p.notified.length, before, "refused requests wrote nothing");
+      const after = await catalog.tableSummary(ident);
+      assert.equal(after.totalRecords, 75);
+    });
+  });
+});
