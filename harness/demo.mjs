@@ -29,7 +29,7 @@ function printReport({ status, report }) {
 
 function show(tables, { rows }) {
   const r = spawnSync(PYTHON, [path.join(ROOT, "scripts", "duckdb_show.py"), "--rows", String(rows), ...tables], {
-    env: stackSettings().env,
+    env: { ...process.env, ...stackSettings().env },
     stdio: "inherit",
   });
   if (r.status !== 0) throw new Error(`duckdb_show.py exited with ${r.status}`);

@@ -85,10 +85,10 @@ def show_snapshots(tables: list[str]) -> None:
         print(f"  {table}")
         for s in t.snapshots():
             summary = s.summary
+            # Summary.get answers None (not the default) for a missing key.
+            field = lambda key, default: (summary.get(key) if summary else None) or default  # noqa: E731
             op = summary.operation.value if summary else "?"
-            added = summary.get("added-records", "0") if summary else "?"
-            deleted = summary.get("deleted-records", "0") if summary else "?"
-            total = summary.get("total-records", "?") if summary else "?"
+            added, deleted, total = field("added-records", "0"), field("deleted-records", "0"), field("total-records", "?")
             print(f"    {s.snapshot_id:>20}  {op:<9} +{added:>6} -{deleted:>6}  = {total:>6} rows")
 
 

@@ -103,6 +103,10 @@ impl Normalize<'_> {
                 {
                     children.push((name, items))
                 }
+                // An empty array says nothing about its items: as a column it would become a
+                // list of strings that later arrays of objects (child rows) contradict. Like dlt,
+                // it adds no value (no child rows; NULL where the column exists).
+                Value::Array(items) if self.nesting == Nesting::ChildTables && items.is_empty() => {}
                 other => {
                     let value = match self.nesting {
                         Nesting::Nested => normalize_keys(other),
@@ -239,6 +243,18 @@ mod tests {
         assert_eq!(rows[3].cells[5].value, json!(7));
         // The grandchild points at its parent child row.
         assert_eq!(rows[2].cells[3].value, rows[1].cells[2].value);
+    }
+
+    #[test]
+    fn an_empty_array_adds_no_column_and_no_child_rows() {
+        let system = system();
+        let n = Normalize {
+            nesting: Nesting::ChildTables,
+            system: &system,
+        };
+        let rows = n.record("posts", json!({"id": 1, "tags": []}), "r1".into());
+        assert_eq!(rows.len(), 1);
+        assert_eq!(names(&rows[0]), ["_load_id", "_loaded_at", "_row_id", "id"]);
     }
 
     #[test]
