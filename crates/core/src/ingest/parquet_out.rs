@@ -15,6 +15,7 @@ use parquet::file::properties::WriterProperties;
 
 use super::config::WriteDisposition;
 use super::json_arrow::table::TableBuffer;
+use crate::convert::disposition::{LOAD_ID_KEY, WRITE_DISPOSITION_KEY};
 use crate::storage::ObjectStore;
 
 /// Where and how one load's files are written.
@@ -84,8 +85,9 @@ impl PartWriter {
 
     fn encode(&self, batch: &RecordBatch) -> Result<Bytes, parquet::errors::ParquetError> {
         let metadata = [
-            ("icepipe.load_id", self.load_id.as_str()),
-            ("icepipe.write_disposition", self.disposition.as_str()),
+            // The converter reads these two (same constants, so they cannot drift apart).
+            (LOAD_ID_KEY, self.load_id.as_str()),
+            (WRITE_DISPOSITION_KEY, self.disposition.as_str()),
             ("icepipe.source", self.source.as_str()),
             ("icepipe.resource", self.resource.as_str()),
         ]
