@@ -182,16 +182,12 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use super::*;
+    use icepipe_edge::vars::lookup_from_pairs;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Settings::from_lookup(|name| map.get(name).cloned())
+        Settings::from_lookup(lookup_from_pairs(pairs))
     }
 
     const BASE: &[(&str, &str)] = &[

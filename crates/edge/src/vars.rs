@@ -77,6 +77,15 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     }
 }
 
+/// A lookup over fixed `(name, value)` pairs: settings in tests, a local run's vars.
+pub fn lookup_from_pairs(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name| map.get(name).cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,18 +117,13 @@ pub fn source_secrets<'a>(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use icepipe_core::ingest::Secrets;
+    use icepipe_edge::vars::lookup_from_pairs;
 
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Settings::from_lookup(|name| map.get(name).cloned())
+        Settings::from_lookup(lookup_from_pairs(pairs))
     }
 
     #[test]
@@ -186,10 +181,8 @@ mod tests {
             "#,
         )
         .unwrap();
-        let env: HashMap<&str, &str> = [("A_TOKEN", "t0k3n"), ("ADMIN_TOKEN", "admin")].into();
-        let secrets = source_secrets(config.sources.values(), |n| {
-            env.get(n).map(|v| v.to_string())
-        });
+        let env = lookup_from_pairs(&[("A_TOKEN", "t0k3n"), ("ADMIN_TOKEN", "admin")]);
+        let secrets = source_secrets(config.sources.values(), env);
         assert_eq!(secrets.get("A_TOKEN").as_deref(), Some("t0k3n"));
         assert_eq!(secrets.get("ADMIN_TOKEN"), None);
     }

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::config::Incremental;
 use super::cursor;
-use super::json_arrow::normalize::{canonical_json, digest};
+use super::json_arrow::normalize::{canonical_json, digest, key_digest};
 use super::jsonpath::JsonPath;
 use super::state::ResourceState;
 
@@ -120,23 +120,8 @@ impl IncrementalFilter {
     /// The primary key's values, or the whole record when it has no (complete) primary key,
     /// hashed to a fixed size for the state file.
     fn record_key(&self, record: &Value) -> String {
-        let key_values: Option<Vec<String>> = (!self.primary_key.is_empty())
-            .then(|| {
-                self.primary_key
-                    .iter()
-                    .map(|k| record.get(k).filter(|v| !v.is_null()).map(canonical_json))
-                    .collect()
-            })
-            .flatten();
-        match key_values {
-            Some(values) => {
-                let parts: Vec<&str> = std::iter::once("key")
-                    .chain(values.iter().map(String::as_str))
-                    .collect();
-                digest(&parts)
-            }
-            None => digest(&["record", &canonical_json(record)]),
-        }
+        key_digest("key", &self.primary_key, record)
+            .unwrap_or_else(|| digest(&["record", &canonical_json(record)]))
     }
 
     /// The cursor and boundary keys to store after a successful run.

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::ingest::config::Nesting;
-use normalize::{canonical_json, digest, Cell, Normalize};
+use normalize::{canonical_json, digest, key_digest, Cell, Normalize};
 use table::TableBuffer;
 
 /// The columns icepipe adds to every row.
@@ -84,27 +84,13 @@ impl Normalizer {
     /// `_row_id`: a digest of the primary key when configured and present, else of the record's
     /// canonical JSON, the load id and its index in the load.
     fn row_id(&self, record: &Value) -> String {
-        let key: Option<Vec<String>> = (!self.primary_key.is_empty())
-            .then(|| {
-                self.primary_key
-                    .iter()
-                    .map(|k| record.get(k).filter(|v| !v.is_null()).map(canonical_json))
-                    .collect()
-            })
-            .flatten();
-        match key {
-            Some(values) => {
-                let parts: Vec<&str> = std::iter::once(self.resource.as_str())
-                    .chain(values.iter().map(String::as_str))
-                    .collect();
-                digest(&parts)
-            }
-            None => digest(&[
+        key_digest(&self.resource, &self.primary_key, record).unwrap_or_else(|| {
+            digest(&[
                 &canonical_json(record),
                 &self.system.load_id,
                 &self.records.to_string(),
-            ]),
-        }
+            ])
+        })
     }
 
     pub fn push(&mut self, record: Value) {

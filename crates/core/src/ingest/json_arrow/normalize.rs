@@ -106,7 +106,8 @@ impl Normalize<'_> {
                 // An empty array says nothing about its items: as a column it would become a
                 // list of strings that later arrays of objects (child rows) contradict. Like dlt,
                 // it adds no value (no child rows; NULL where the column exists).
-                Value::Array(items) if self.nesting == Nesting::ChildTables && items.is_empty() => {}
+                Value::Array(items) if self.nesting == Nesting::ChildTables && items.is_empty() => {
+                }
                 other => {
                     let value = match self.nesting {
                         Nesting::Nested => normalize_keys(other),
@@ -139,6 +140,22 @@ fn normalize_keys(value: Value) -> Value {
         }
         other => other,
     }
+}
+
+/// The digest of `prefix` and the record's primary key values, or `None` when there is no
+/// primary key or the record lacks (or nulls) part of it.
+pub fn key_digest(prefix: &str, primary_key: &[String], record: &Value) -> Option<String> {
+    if primary_key.is_empty() {
+        return None;
+    }
+    let values: Vec<String> = primary_key
+        .iter()
+        .map(|k| record.get(k).filter(|v| !v.is_null()).map(canonical_json))
+        .collect::<Option<_>>()?;
+    let parts: Vec<&str> = std::iter::once(prefix)
+        .chain(values.iter().map(String::as_str))
+        .collect();
+    Some(digest(&parts))
 }
 
 /// Hex of the first 16 bytes of SHA-256 over the parts (length-prefixed, so parts cannot blur).
