@@ -68,6 +68,12 @@ export async function startPipeline(opts = {}) {
       const r = await ingestFetch(`/sources/${source}/run${q}`, { method: "POST" });
       return { status: r.status, report: await r.json() };
     },
+    /** Fires the ingest Worker's scheduled handler as the `cron` trigger would. */
+    async fireCron(cron) {
+      return ingest.scheduled({ cron, scheduledTime: new Date() });
+    },
+    /** `{"event":"run",...}` lines the ingest Worker logged so far. */
+    runs: () => w.logs.records("run"),
     /** POST /events/<source>/<resource> with `body` (string or Buffer); returns { status, json }. */
     async pushEvents(source, resource, body, { contentType = "application/x-ndjson", token } = {}) {
       const r = await ingestFetch(`/events/${source}/${resource}`, { method: "POST", headers: { "content-type": contentType }, body }, token);

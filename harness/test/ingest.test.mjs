@@ -9,7 +9,7 @@ import { before, describe, test } from "node:test";
 import { checkIngest } from "../lib/fixtures.mjs";
 import { convertBuild, workerBuild } from "../lib/miniflare.mjs";
 import { reportFiles, SAMPLE_SOURCE, startPipeline } from "../lib/pipeline.mjs";
-import { Catalog, PYTHON, stackRunning, stackStorageProblem } from "../lib/stack.mjs";
+import { Catalog, PYTHON, stackRunning, stackStorageProblem, waitFor } from "../lib/stack.mjs";
 
 let catalog;
 
@@ -112,6 +112,21 @@ describe("ingest Worker in workerd", () => {
       const badResource = await p.runSource(SAMPLE_SOURCE, "nope");
       assert.equal(badResource.status, 404);
       assert.match(badResource.report.error, /posts/);
+    });
+  });
+
+  test("the cron trigger runs every source due on it and lands its files", { timeout: 120_000 }, async () => {
+    await withPipeline({ sampleApi: { posts: 12, users: 4, commentsPerPost: 1 } }, async (p, hopeless) => {
+      const result = await p.fireCron("0 * * * *");
+      assert.equal(result.outcome, "ok", JSON.stringify(result));
+      const runs = p.runs().filter((r) => r.trigger === "cron");
+      assert.equal(runs.length, 1, JSON.stringify(p.runs()));
+      assert.equal(runs[0].source, SAMPLE_SOURCE);
+      assert.deepEqual(runs[0].errors, []);
+      const posts = runs[0].resources.find((r) => r.resource === "posts");
+      assert.equal(posts.rows, 12);
+      const ident = `${p.namespaceRoot}.${SAMPLE_SOURCE}.posts`;
+      await waitFor(async () => (await catalog.tableSummary(ident))?.totalRecords === 12, { timeoutMs: 60_000, what: `${ident} to hold 12 rows`, failIf: hopeless });
     });
   });
 

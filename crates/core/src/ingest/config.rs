@@ -634,6 +634,28 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_source_is_due_on_its_own_schedule_or_on_every_trigger() {
+        let config = IngestConfig::parse(
+            r#"
+            [sources.hourly]
+            base_url = "https://a.example.com"
+            schedule = "0  * * * *"
+            [sources.hourly.resources.x]
+            path = "/x"
+            [sources.always]
+            base_url = "https://b.example.com"
+            [sources.always.resources.y]
+            path = "/y"
+            "#,
+        )
+        .unwrap();
+        let hourly = config.source("hourly").unwrap();
+        assert!(hourly.is_due("0 * * * *"));
+        assert!(!hourly.is_due("*/5 * * * *"));
+        assert!(config.source("always").unwrap().is_due("*/5 * * * *"));
+    }
+
     fn error_of(text: &str) -> String {
         IngestConfig::parse(text).unwrap_err().to_string()
     }
