@@ -75,8 +75,9 @@ export async function startPipeline(opts = {}) {
     /** `{"event":"run",...}` lines the ingest Worker logged so far. */
     runs: () => w.logs.records("run"),
     /** POST /events/<source>/<resource> with `body` (string or Buffer); returns { status, json }. */
-    async pushEvents(source, resource, body, { contentType = "application/x-ndjson", token } = {}) {
-      const r = await ingestFetch(`/events/${source}/${resource}`, { method: "POST", headers: { "content-type": contentType }, body }, token);
+    async pushEvents(source, resource, body, { contentType = "application/x-ndjson", token, idempotencyKey } = {}) {
+      const headers = { "content-type": contentType, ...(idempotencyKey ? { "idempotency-key": idempotencyKey } : {}) };
+      const r = await ingestFetch(`/events/${source}/${resource}`, { method: "POST", headers, body }, token);
       return { status: r.status, json: await r.json() };
     },
     /**

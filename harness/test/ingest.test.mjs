@@ -130,7 +130,7 @@ describe("ingest Worker in workerd", () => {
     });
   });
 
-  test("pushed events: NDJSON and a JSON array land as rows; bad bodies 400; oversize 413; no or wrong token 401", { timeout: 180_000 }, async () => {
+  test("pushed events: NDJSON and a JSON array land as rows; a retried Idempotency-Key lands once; bad bodies 400; oversize 413; no or wrong token 401", { timeout: 180_000 }, async () => {
     await withPipeline({ sampleApi: { posts: 1 } }, async (p, hopeless) => {
       const ident = `${p.namespaceRoot}.app.clicks`;
       const ndjson = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: i, page: `/p/${i % 7}`, at: "2026-11-24T10:00:00Z", items: [{ sku: `s${i}` }] })).join("\n");
@@ -148,6 +148,19 @@ describe("ingest Worker in workerd", () => {
       assert.equal(s.totalRecords, 75);
       const child = await catalog.tableSummary(`${p.namespaceRoot}.app.clicks__items`);
       assert.equal(child.totalRecords, 50);
+
+      // A client retrying with the same Idempotency-Key gets the first answer; nothing lands twice.
+      const retried = JSON.stringify({ id: 900, page: "/retry" });
+      const once = await p.pushEvents("app", "clicks", retried, { idempotencyKey: "client-42" });
+      assert.equal(once.status, 200, JSON.stringify(once.json));
+      const twice = await p.pushEvents("app", "clicks", retried, { idempotencyKey: "client-42" });
+      assert.equal(twice.status, 200, JSON.stringify(twice.json));
+      assert.equal(twice.json.duplicate, true);
+      assert.deepEqual(twice.json.files, once.json.files);
+      await p.waitConverted(once.json.files, { failIf: hopeless });
+      assert.equal((await catalog.tableSummary(ident)).totalRecords, 76);
+      const badKey = await p.pushEvents("app", "clicks", retried, { idempotencyKey: "not ok" });
+      assert.equal(badKey.status, 400);
 
       const bad = await p.pushEvents("app", "clicks", '{"id":1}\n{"id":');
       assert.equal(bad.status, 400);
@@ -175,7 +188,7 @@ describe("ingest Worker in workerd", () => {
       await new Promise((r) => setTimeout(r, 1000));
       assert.equal(p.notified.length, before, "refused requests wrote nothing");
       const after = await catalog.tableSummary(ident);
-      assert.equal(after.totalRecords, 75);
+      assert.equal(after.totalRecords, 76);
     });
   });
 });

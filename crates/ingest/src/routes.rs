@@ -1,6 +1,7 @@
 //! The fetch handler: `GET /health`, `POST /sources/<source>/run`, `POST /events/<s>/<r>`
 //! (see [`crate::api`] for the routes and statuses).
 
+use icepipe_core::ingest::idempotency::{claim, complete, release, Claim, IdempotencyKey};
 use icepipe_core::ingest::push::{land_events, parse_events, EventStream};
 use icepipe_core::ingest::{run_source, RunReport};
 use icepipe_edge::auth::authorized;
@@ -137,9 +138,39 @@ async fn events(req: &mut Request, env: &Env, source: &str, resource: &str) -> (
             )
         }
     };
+    let idempotency = match req.headers().get("idempotency-key").ok().flatten() {
+        None => None,
+        Some(text) => match IdempotencyKey::parse(text.trim()) {
+            Ok(key) => Some(key.marker(source, resource)),
+            Err(e) => return (400, json!({ "error": e })),
+        },
+    };
+    let store = wiring.ingest.store.clone();
     let now = wiring.now();
+    if let Some(marker) = &idempotency {
+        match claim(store.as_ref(), marker, now.timestamp_millis()).await {
+            Ok(Claim::Granted) => {}
+            Ok(Claim::Done(mut answer)) => {
+                answer["duplicate"] = json!(true);
+                return (200, answer);
+            }
+            Ok(Claim::InProgress) => {
+                return (
+                    409,
+                    json!({ "error": "a request with this Idempotency-Key is still landing its events: retry later" }),
+                )
+            }
+            Err(e) => {
+                return (
+                    502,
+                    json!({ "error": format!("cannot check the Idempotency-Key: {e}") }),
+                )
+            }
+        }
+    }
+    let size = body.len();
     match land_events(
-        wiring.ingest.store.clone(),
+        store.clone(),
         &stream,
         records,
         now,
@@ -148,20 +179,36 @@ async fn events(req: &mut Request, env: &Env, source: &str, resource: &str) -> (
     .await
     {
         Ok((load_id, report)) => {
-            let body = json!({
+            let answer = json!({
                 "ok": true, "source": source, "resource": resource, "load_id": load_id,
                 "rows": report.rows, "tables": report.tables, "files": report.files,
-                "raw_bucket": wiring.settings.raw_bucket, "bytes": body.len(),
+                "raw_bucket": wiring.settings.raw_bucket, "bytes": size,
             });
             emit(&event_line(
                 "events",
-                json!({ "source": source, "resource": resource, "load_id": load_id, "rows": report.rows, "files": report.files.len(), "bytes": body["bytes"] }),
+                json!({ "source": source, "resource": resource, "load_id": load_id, "rows": report.rows, "files": report.files.len(), "bytes": size }),
             ));
-            (200, body)
+            if let Some(marker) = &idempotency {
+                // The events are stored; a lost answer only means a retry would land them again.
+                if let Err(e) =
+                    complete(store.as_ref(), marker, now.timestamp_millis(), &answer).await
+                {
+                    emit(&event_line(
+                        "idempotency_error",
+                        json!({ "source": source, "resource": resource, "error": e }),
+                    ));
+                }
+            }
+            (200, answer)
         }
-        Err(reason) => (
-            502,
-            json!({ "error": format!("events for {source}/{resource} not stored: {reason}") }),
-        ),
+        Err(reason) => {
+            if let Some(marker) = &idempotency {
+                let _ = release(store.as_ref(), marker).await;
+            }
+            (
+                502,
+                json!({ "error": format!("events for {source}/{resource} not stored: {reason}") }),
+            )
+        }
     }
 }

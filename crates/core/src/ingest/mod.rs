@@ -11,6 +11,7 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod incremental;
 pub mod json_arrow;
 pub mod jsonpath;

@@ -1,0 +1,173 @@
+//! `Idempotency-Key` for pushed events: a client that retries a POST (a timeout, a lost answer)
+//! must not land the same events twice. The first request with a key claims a marker object
+//! `_state/events/<source>/<resource>/<digest>.json` with a conditional put, lands its events and
+//! stores its answer in the marker; a repeat gets that answer back without writing anything.
+//! A claim whose request died (no answer after [`STALE_AFTER_MS`]) can be taken over.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::json_arrow::normalize::digest;
+use crate::storage::{ObjectStore, StorageError};
+
+/// A pending claim older than this belongs to a request that died: a retry may take it over.
+pub const STALE_AFTER_MS: i64 = 5 * 60 * 1000;
+
+/// A client's idempotency key: 1 to 128 of `[A-Za-z0-9._:-]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let ok = !text.is_empty()
+            && text.len() <= 128
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+        if ok {
+            Ok(Self(text.to_string()))
+        } else {
+            Err("Idempotency-Key must be 1 to 128 characters of A-Z a-z 0-9 . _ : -".into())
+        }
+    }
+
+    /// Where the claim of this key for one stream lives in the raw bucket.
+    pub fn marker(&self, source: &str, resource: &str) -> String {
+        format!(
+            "_state/events/{source}/{resource}/{}.json",
+            digest(&[&self.0])
+        )
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Marker {
+    /// When the claim was made (ms since the epoch).
+    claimed_ms: i64,
+    /// The answer of the request that landed the events; `None` while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    response: Option<Value>,
+}
+
+/// What a request with a key may do.
+#[derive(Debug, PartialEq)]
+pub enum Claim {
+    /// Ours: land the events, then [`complete`] (or [`release`] on failure).
+    Granted,
+    /// Landed before: this was the answer.
+    Done(Value),
+    /// Another request with this key is landing the events right now.
+    InProgress,
+}
+
+/// Claims `marker` for a request at `now_ms`.
+pub async fn claim(store: &dyn ObjectStore, marker: &str, now_ms: i64) -> Result<Claim, String> {
+    let pending = body(&Marker {
+        claimed_ms: now_ms,
+        response: None,
+    })?;
+    match store.put_if_absent(marker, pending.clone()).await {
+        Ok(()) => return Ok(Claim::Granted),
+        Err(StorageError::AlreadyExists { .. }) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let meta = store.head(marker).await.map_err(|e| e.to_string())?;
+    let existing: Marker =
+        serde_json::from_slice(&store.get(marker).await.map_err(|e| e.to_string())?)
+            .map_err(|e| format!("{}: not an idempotency marker: {e}", store.describe(marker)))?;
+    if let Some(response) = existing.response {
+        return Ok(Claim::Done(response));
+    }
+    if now_ms - existing.claimed_ms < STALE_AFTER_MS {
+        return Ok(Claim::InProgress);
+    }
+    // The claimant died: take over, unless another retry did so first.
+    match store.put_if_match(marker, pending, &meta.etag).await {
+        Ok(()) => Ok(Claim::Granted),
+        Err(StorageError::AlreadyExists { .. } | StorageError::NotFound { .. }) => {
+            Ok(Claim::InProgress)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Records the answer of the request that landed the events.
+pub async fn complete(
+    store: &dyn ObjectStore,
+    marker: &str,
+    now_ms: i64,
+    response: &Value,
+) -> Result<(), String> {
+    let done = body(&Marker {
+        claimed_ms: now_ms,
+        response: Some(response.clone()),
+    })?;
+    store.put(marker, done).await.map_err(|e| e.to_string())
+}
+
+/// Gives the claim up after a failure, so a retry can land the events.
+pub async fn release(store: &dyn ObjectStore, marker: &str) -> Result<(), String> {
+    store.delete(marker).await.map_err(|e| e.to_string())
+}
+
+fn body(marker: &Marker) -> Result<Bytes, String> {
+    serde_json::to_vec(marker)
+        .map(Bytes::from)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::storage::memory::MemoryStore;
+
+    #[test]
+    fn keys_are_checked_and_markers_do_not_reveal_them() {
+        assert!(IdempotencyKey::parse("order-42:retry_1.x").is_ok());
+        for bad in ["", "a b", "ü", &"k".repeat(129)] {
+            assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
+        }
+        let marker = IdempotencyKey::parse("secret-ish")
+            .unwrap()
+            .marker("app", "clicks");
+        assert!(marker.starts_with("_state/events/app/clicks/"), "{marker}");
+        assert!(!marker.contains("secret-ish"));
+    }
+
+    #[tokio::test]
+    async fn the_first_request_lands_a_repeat_gets_its_answer() {
+        let store = MemoryStore::new("raw");
+        let marker = "_state/events/app/clicks/k.json";
+        assert_eq!(claim(&store, marker, 1_000).await.unwrap(), Claim::Granted);
+        // A concurrent repeat while the first one runs.
+        assert_eq!(
+            claim(&store, marker, 2_000).await.unwrap(),
+            Claim::InProgress
+        );
+        let answer = json!({"rows": 3, "files": ["sources/app/clicks/x.parquet"]});
+        complete(&store, marker, 3_000, &answer).await.unwrap();
+        assert_eq!(
+            claim(&store, marker, 4_000).await.unwrap(),
+            Claim::Done(answer)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_dead_claim_can_be_taken_again() {
+        let store = MemoryStore::new("raw");
+        let marker = "_state/events/app/clicks/k.json";
+        assert_eq!(claim(&store, marker, 0).await.unwrap(), Claim::Granted);
+        release(&store, marker).await.unwrap();
+        assert_eq!(claim(&store, marker, 10).await.unwrap(), Claim::Granted);
+        // The claimant died without an answer: after STALE_AFTER_MS one retry takes over.
+        let later = 10 + STALE_AFTER_MS;
+        assert_eq!(claim(&store, marker, later).await.unwrap(), Claim::Granted);
+        assert_eq!(
+            claim(&store, marker, later + 1).await.unwrap(),
+            Claim::InProgress
+        );
+    }
+}
