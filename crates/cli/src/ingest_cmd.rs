@@ -120,8 +120,13 @@ fn print_report(report: &RunReport, describe: impl Fn(&str) -> String) {
             .as_ref()
             .map(|c| format!(", cursor {c}"))
             .unwrap_or_default();
+        // Records an earlier run already loaded (at or before the stored cursor).
+        let skipped = match resource.skipped {
+            0 => String::new(),
+            n => format!(", {n} already loaded"),
+        };
         println!(
-            "  {}: {} page(s), {} row(s), {} file(s){cursor}",
+            "  {}: {} page(s), {} row(s){skipped}, {} file(s){cursor}",
             resource.resource,
             resource.pages,
             resource.rows,
