@@ -271,3 +271,38 @@ def test_added_manifests_avro(committed, s3):
         codecs = {pf.metadata.row_group(r).column(c).compression for r in range(pf.metadata.num_row_groups)
                   for c in range(pf.metadata.num_columns)}
         assert codecs == {"ZSTD"}, f"{d['file_path']}: compression {codecs}, expected ZSTD"
+
+
+def _codecs_of_snapshot(s3, table_meta: dict, snapshot_id: int) -> set[str]:
+    """Parquet compression codecs of the data files a snapshot added."""
+    snap = checks.snapshot_from_metadata(table_meta, snapshot_id)
+    _, _, ml_entries, _ = _read_avro(s3, snap["manifest-list"])
+    codecs = set()
+    for e in ml_entries:
+        if e["added_snapshot_id"] != snapshot_id:
+            continue
+        for entry in _read_avro(s3, e["manifest_path"])[2]:
+            pf = pq.ParquetFile(io.BytesIO(checks.read_bytes(s3, entry["data_file"]["file_path"])))
+            codecs |= {pf.metadata.row_group(r).column(c).compression
+                       for r in range(pf.metadata.num_row_groups) for c in range(pf.metadata.num_columns)}
+    return codecs
+
+
+def test_the_table_compression_properties_are_honoured(icepipe, raw, new_table, catalog, s3):
+    ident = new_table()
+    first = icepipe.convert([raw.put("c0.parquet", datagen.simple_table(500, 0, seed=3))], table=ident).ok().for_table(ident)
+    assert _codecs_of_snapshot(s3, checks.read_json_object(s3, catalog.load_table(ident).metadata_location),
+                               first["snapshot_id"]) == {"ZSTD"}
+    # An operator switches the table to snappy the way any Iceberg writer is tuned.
+    with catalog.load_table(ident).transaction() as tx:
+        tx.set_properties({"write.parquet.compression-codec": "snappy"})
+    second = icepipe.convert([raw.put("c1.parquet", datagen.simple_table(500, 1000, seed=4))], table=ident).ok().for_table(ident)
+    meta = checks.read_json_object(s3, catalog.load_table(ident).metadata_location)
+    assert _codecs_of_snapshot(s3, meta, second["snapshot_id"]) == {"SNAPPY"}
+    # A property no writer could honour fails the table with the property named; nothing is committed.
+    with catalog.load_table(ident).transaction() as tx:
+        tx.set_properties({"write.parquet.compression-codec": "lzo"})
+    bad = icepipe.convert([raw.put("c2.parquet", datagen.simple_table(10, 5000, seed=5))], table=ident)
+    assert bad.returncode == 1, bad.describe()
+    assert "write.parquet.compression-codec" in bad.stderr + bad.stdout, bad.describe()
+    assert catalog.load_table(ident).current_snapshot().snapshot_id == second["snapshot_id"]

@@ -7,6 +7,7 @@
 //! [`OnInvalid::Skip`], left out while the rest commit; with [`OnInvalid::Abort`] one bad object
 //! stops the whole call before anything is committed.
 
+mod compression;
 pub mod disposition;
 pub mod object;
 pub mod probe;

@@ -1,6 +1,6 @@
 //! Writes one raw object's rows as Iceberg data files: conform each batch to the table schema,
-//! split by partition, and hand it to the `iceberg` crate's Parquet writer (field ids, zstd,
-//! full metrics). Files are named from the object's (key, eTag) digest and a part counter.
+//! split by partition, and hand it to the `iceberg` crate's Parquet writer (field ids, the table's
+//! compression (zstd 1 by default), full metrics). Files are named from the object's (key, eTag) digest and a part counter.
 
 use std::sync::Arc;
 
@@ -18,9 +18,9 @@ use iceberg::writer::file_writer::ParquetWriterBuilder;
 use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
 use iceberg::writer::partitioning::unpartitioned_writer::UnpartitionedWriter;
 use iceberg::writer::partitioning::PartitioningWriter;
-use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
+use super::compression::compression_for;
 use super::object::{FailureKind, ObjectFailure, RawObject};
 use super::probe::ProbedObject;
 use crate::schema::{conform_batch, ConstantColumns};
@@ -57,10 +57,10 @@ impl TableWriter {
         metadata: &TableMetadata,
         schema: SchemaRef,
     ) -> iceberg::Result<Self> {
+        let compression = compression_for(metadata.properties())
+            .map_err(|e| iceberg::Error::new(iceberg::ErrorKind::DataInvalid, e))?;
         let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("valid level"),
-            ))
+            .set_compression(compression)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
             .set_statistics_enabled(EnabledStatistics::Page)
