@@ -48,19 +48,7 @@ async fn objects(test: &str, count: i64) -> Vec<RawObject> {
 }
 
 fn table(test: &str) -> TableName {
-    TableName {
-        namespace: vec!["it".into(), "commit".into()],
-        name: unique(test),
-    }
-}
-
-async fn metadata(table: &TableName) -> TableMetadata {
-    catalog_over(http())
-        .await
-        .load_table(&table.to_ident())
-        .await
-        .unwrap()
-        .metadata
+    suite_table("commit", test)
 }
 
 fn total_records(meta: &TableMetadata) -> u64 {

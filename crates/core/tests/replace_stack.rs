@@ -101,19 +101,7 @@ impl Raw {
 }
 
 fn table(test: &str) -> TableName {
-    TableName {
-        namespace: vec!["it".into(), "replace".into()],
-        name: unique(test),
-    }
-}
-
-async fn metadata(table: &TableName) -> TableMetadata {
-    catalog_over(http())
-        .await
-        .load_table(&table.to_ident())
-        .await
-        .unwrap()
-        .metadata
+    suite_table("replace", test)
 }
 
 fn summary_value(snapshot: &Snapshot, key: &str) -> Option<String> {

@@ -9,6 +9,7 @@ use arrow_array::RecordBatch;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use iceberg::spec::TableMetadata;
 use icepipe_core::catalog::{CatalogAuth, CatalogConfig, RestCatalog};
 use icepipe_core::clock::{Clock, SystemClock};
 use icepipe_core::commit::DEFAULT_COMMIT_ATTEMPTS;
@@ -16,6 +17,7 @@ use icepipe_core::convert::{ConvertOptions, Converter, OnInvalid, RawObject};
 use icepipe_core::http::{
     HttpClient, HttpError, HttpRequest, HttpResponse, Method, ReqwestHttpClient,
 };
+use icepipe_core::layout::TableName;
 use icepipe_core::storage::s3::{S3Config, S3Resolver};
 use icepipe_core::storage::{iceberg_io, ObjectStore, StoreResolver};
 use parquet::arrow::ArrowWriter;
@@ -75,6 +77,24 @@ pub async fn converter_over(http: Arc<dyn HttpClient>) -> Converter {
             commit_attempts: DEFAULT_COMMIT_ATTEMPTS,
         },
     }
+}
+
+/// A fresh table `it.<suite>.<test>_<unique>` for one test of one suite.
+pub fn suite_table(suite: &str, test: &str) -> TableName {
+    TableName {
+        namespace: vec!["it".into(), suite.into()],
+        name: unique(test),
+    }
+}
+
+/// The table's current metadata, loaded through a fresh catalog client.
+pub async fn metadata(table: &TableName) -> TableMetadata {
+    catalog_over(http())
+        .await
+        .load_table(&table.to_ident())
+        .await
+        .unwrap()
+        .metadata
 }
 
 pub fn unique(prefix: &str) -> String {
