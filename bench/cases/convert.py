@@ -3,7 +3,7 @@ icepipe convert vs PyIceberg (pq.read_table + table.append)."""
 
 from __future__ import annotations
 
-from lib import data, sides, stack
+from lib import data, sides
 from lib.context import Context
 from lib.result import CaseResult, Table, mib, verdict
 from lib.stats import Summary, interleave, ratios
@@ -16,17 +16,8 @@ def run(ctx: Context) -> CaseResult:
     f = data.generated(ctx, rows)
     size = f.stat().st_size
 
-    def a(i: int) -> sides.Sample:
-        t = ctx.ident("convert", f"icepipe_{i}")
-        s = sides.icepipe_convert(ctx, t, [f], rows)
-        stack.purge(t, size)
-        return s
-
-    def b(i: int) -> sides.Sample:
-        t = ctx.ident("convert", f"pyiceberg_{i}")
-        s = sides.pyiceberg_append(ctx, t, [f], rows)
-        stack.purge(t, size)
-        return s
+    a = sides.in_fresh_tables(ctx, "convert", "icepipe", lambda t: sides.icepipe_convert(ctx, t, [f], rows), size)
+    b = sides.in_fresh_tables(ctx, "convert", "pyiceberg", lambda t: sides.pyiceberg_append(ctx, t, [f], rows), size)
 
     pairs = interleave(ctx.sizes.pairs, a, b, label="convert")
     speedup = ratios([(x.seconds, y.seconds) for x, y in pairs])

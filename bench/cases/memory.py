@@ -18,22 +18,14 @@ def _measure(ctx: Context, label: str, rows: int) -> dict[str, list[sides.Sample
     size = f.stat().st_size
     slug = label.replace(" ", "").lower()
 
-    def native(i: int) -> sides.Sample:
-        t = ctx.ident("memory", f"native_{slug}_{i}")
-        s = sides.icepipe_convert(ctx, t, [f], rows)
-        stack.purge(t, size)
-        return s
+    native = sides.in_fresh_tables(ctx, "memory", f"native_{slug}", lambda t: sides.icepipe_convert(ctx, t, [f], rows), size)
 
     def worker(i: int) -> sides.Sample:
         s = sides.worker_convert(ctx, f, f"memory_{slug}_{i}", rows)
         stack.purge(s.detail["table"], size)
         return s
 
-    def peer(i: int) -> sides.Sample:
-        t = ctx.ident("memory", f"pyiceberg_{slug}_{i}")
-        s = sides.pyiceberg_append(ctx, t, [f], rows)
-        stack.purge(t, size)
-        return s
+    peer = sides.in_fresh_tables(ctx, "memory", f"pyiceberg_{slug}", lambda t: sides.pyiceberg_append(ctx, t, [f], rows), size)
 
     rounds = interleave(ctx.sizes.memory_pairs, native, worker, peer, label=f"memory {label}")
     return {"size": size, "native": [r[0] for r in rounds], "worker": [r[1] for r in rounds], "peer": [r[2] for r in rounds]}

@@ -8,7 +8,7 @@ ratio only grows with the count, so 200 files understates icepipe's lead."""
 
 from __future__ import annotations
 
-from lib import data, sides, stack
+from lib import data, sides
 from lib.context import Context
 from lib.result import CaseResult, Table, verdict
 from lib.stats import Summary, interleave, ratios
@@ -22,17 +22,11 @@ def run(ctx: Context) -> CaseResult:
     rows = n * per
     nbytes = sum(f.stat().st_size for f in files)
 
-    def a(i: int) -> sides.Sample:
-        t = ctx.ident("small_files", f"icepipe_{i}")
-        s = sides.icepipe_convert(ctx, t, [files[0].parent], rows)  # the directory: every file in it
-        stack.purge(t, nbytes)
-        return s
-
-    def b(i: int) -> sides.Sample:
-        t = ctx.ident("small_files", f"pyiceberg_{i}")
-        s = sides.pyiceberg_append(ctx, t, files, rows, per_file=True)
-        stack.purge(t, nbytes)
-        return s
+    # icepipe gets the directory (every file in it, one snapshot); PyIceberg appends per file.
+    a = sides.in_fresh_tables(ctx, "small_files", "icepipe", lambda t: sides.icepipe_convert(ctx, t, [files[0].parent], rows), nbytes)
+    b = sides.in_fresh_tables(
+        ctx, "small_files", "pyiceberg", lambda t: sides.pyiceberg_append(ctx, t, files, rows, per_file=True), nbytes
+    )
 
     pairs = interleave(ctx.sizes.pairs, a, b, label="small_files")
     speedup = ratios([(x.seconds, y.seconds) for x, y in pairs])

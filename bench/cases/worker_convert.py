@@ -20,11 +20,7 @@ def run(ctx: Context) -> CaseResult:
         stack.purge(s.detail["table"], size)
         return s
 
-    def b(i: int) -> sides.Sample:
-        t = ctx.ident("worker_convert", f"native_{i}")
-        s = sides.icepipe_convert(ctx, t, [f], rows)
-        stack.purge(t, size)
-        return s
+    b = sides.in_fresh_tables(ctx, "worker_convert", "native", lambda t: sides.icepipe_convert(ctx, t, [f], rows), size)
 
     pairs = interleave(ctx.sizes.pairs, a, b, label="worker_convert")
     slowdown = ratios([(y.seconds, x.seconds) for x, y in pairs])

@@ -8,7 +8,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lib import measure
+from typing import Callable
+
+from lib import measure, stack
 from lib.context import Context
 
 PEER = Path(__file__).resolve().parents[1] / "peers" / "pyiceberg_append.py"
@@ -39,6 +41,19 @@ def pyiceberg_append(ctx: Context, table: str, inputs: list[Path], expect_rows: 
     detail = json.loads(r.stdout.strip().splitlines()[-1])
     _check_rows("PyIceberg peer", table, int(detail["rows"]), expect_rows)
     return Sample(r.seconds, r.peak_rss_bytes, int(detail["rows"]), detail)
+
+
+def in_fresh_tables(ctx: Context, case: str, name: str, convert: Callable[[str], Sample], nbytes: int) -> Callable[[int], Sample]:
+    """A side for `interleave`: run i converts (`convert(table)`) into its own table
+    <case>.<name>_i, purged afterwards so the stack's disk does not fill across pairs."""
+
+    def run(i: int) -> Sample:
+        table = ctx.ident(case, f"{name}_{i}")
+        sample = convert(table)
+        stack.purge(table, nbytes)
+        return sample
+
+    return run
 
 
 def worker_convert(ctx: Context, input: Path | None, resource: str, expect_rows: int = 0) -> Sample:
