@@ -14,6 +14,7 @@ pub mod batch;
 pub mod catalog;
 pub mod clock;
 pub mod commit;
+pub mod committer;
 pub mod convert;
 pub mod error_record;
 pub mod http;

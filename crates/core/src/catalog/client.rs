@@ -149,6 +149,26 @@ impl RestCatalog {
         Ok(())
     }
 
+    /// The levels of `namespace` that do not exist yet, outermost first (what
+    /// [`Self::ensure_namespace`] would create), for callers that pace each creation.
+    pub async fn missing_namespaces(
+        &self,
+        namespace: &NamespaceIdent,
+    ) -> Result<Vec<NamespaceIdent>, CatalogError> {
+        if self.namespace_exists(namespace).await? {
+            return Ok(Vec::new());
+        }
+        let mut missing = Vec::new();
+        for depth in 1..=namespace.len() {
+            let level = NamespaceIdent::from_vec(namespace[..depth].to_vec())
+                .expect("a prefix of a non-empty namespace is non-empty");
+            if depth == namespace.len() || !self.namespace_exists(&level).await? {
+                missing.push(level);
+            }
+        }
+        Ok(missing)
+    }
+
     async fn namespace_exists(&self, namespace: &NamespaceIdent) -> Result<bool, CatalogError> {
         let operation = format!("look up namespace {namespace}");
         let url = format!(
@@ -171,7 +191,8 @@ impl RestCatalog {
         }
     }
 
-    async fn create_namespace(&self, namespace: &NamespaceIdent) -> Result<(), CatalogError> {
+    /// Creates one namespace level (its parent must exist); one that exists already is success.
+    pub async fn create_namespace(&self, namespace: &NamespaceIdent) -> Result<(), CatalogError> {
         let operation = format!("create namespace {namespace}");
         let body = serde_json::to_vec(&CreateNamespaceRequest {
             namespace,
@@ -424,12 +445,10 @@ impl RestCatalog {
                     metadata: committed.metadata,
                 })
             }
-            409 => Err(CatalogError::CommitConflict {
-                uri: t.uri.clone(),
-                warehouse: t.warehouse.clone(),
-                table: table.to_string(),
-                detail: error_message(&response).0,
-            }),
+            // 409: a requirement failed. R2 Data Catalog also answers 400 ConcurrentUpdateError
+            // when two commits passed their checks at once and this one lost: the same race.
+            409 => Err(t.commit_conflict(table, &response)),
+            400 if is_concurrent_update(&response) => Err(t.commit_conflict(table, &response)),
             status if (500..=599).contains(&status) => Err(unknown(format!(
                 "HTTP {status}: {}",
                 error_message(&response).0
@@ -494,5 +513,12 @@ fn json_request(method: Method, url: String) -> HttpRequest {
 }
 
 fn is_server_error(status: u16) -> bool {
-    status == 429 || (500..=599).contains(&status)
+    (500..=599).contains(&status)
+}
+
+/// R2 Data Catalog's answer to a commit that lost a race after passing its requirement checks.
+fn is_concurrent_update(response: &HttpResponse) -> bool {
+    let (message, kind) = error_message(response);
+    kind == "ConcurrentUpdateError"
+        || (kind.is_empty() && message.to_lowercase().contains("concurrent update"))
 }

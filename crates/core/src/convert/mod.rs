@@ -1,7 +1,8 @@
-//! Converting raw Parquet objects into one table: probe every footer, create or evolve the table,
-//! stream each object into data files, and commit them all in one snapshot, exactly once: an
-//! append, or an overwrite when objects of a `replace` load come along (objects of a load older
-//! than the table's are superseded and never written).
+//! Converting raw Parquet objects into one table: probe every footer, have the table created or
+//! its schema evolved, stream each object into data files, and hand them to the table's committer
+//! ([`crate::committer`]), which commits them exactly once: an append, or an overwrite when objects
+//! of a `replace` load come along (objects of a load older than the table's are superseded and
+//! never written).
 //!
 //! Objects that cannot be converted are reported per object (permanent or transient) and, with
 //! [`OnInvalid::Skip`], left out while the rest commit; with [`OnInvalid::Abort`] one bad object
@@ -18,14 +19,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use iceberg::io::FileIO;
-use iceberg::spec::{Schema, Transform, UnboundPartitionSpec};
+use iceberg::spec::{serialize_data_file_to_json, Schema, Transform, UnboundPartitionSpec};
 use serde::Serialize;
 
 use crate::catalog::{CatalogError, CreateTable, LoadedTable, RestCatalog};
 use crate::clock::Clock;
 use crate::commit::ledger::{committed_objects, RawObjectId};
 use crate::commit::replace::{triage, Offered};
-use crate::commit::{commit, CommitError, PendingCommit, PendingObject, DEFAULT_COMMIT_ATTEMPTS};
+use crate::committer::local::{LocalCommitter, LocalSettings};
+use crate::committer::{
+    Committer, CommitterError, HandoffObject, ObjectReport, ObjectState, Slice,
+};
 use crate::layout::TableName;
 use crate::schema::{evolve, LOADED_AT_COLUMN};
 pub use object::{FailureKind, ObjectFailure, RawObject, SupersededObject};
@@ -34,8 +38,9 @@ use writer::TableWriter;
 
 /// Partition field name of new tables: `day(_loaded_at)`.
 pub const LOADED_AT_DAY_PARTITION: &str = "_loaded_at_day";
-/// How often a conversion starts over when a concurrent writer changed the schema.
-const SCHEMA_RACE_ROUNDS: u32 = 3;
+/// How often a conversion starts over when its files no longer fit the table (a concurrent
+/// schema or partition change by another writer).
+const RECONVERT_ROUNDS: u32 = 3;
 
 /// What to do with objects that cannot be converted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,16 +54,28 @@ pub enum OnInvalid {
 #[derive(Debug, Clone)]
 pub struct ConvertOptions {
     pub on_invalid: OnInvalid,
-    pub commit_attempts: u32,
 }
 
 impl Default for ConvertOptions {
     fn default() -> Self {
         Self {
             on_invalid: OnInvalid::Abort,
-            commit_attempts: DEFAULT_COMMIT_ATTEMPTS,
         }
     }
+}
+
+/// An object handed to the committer whose commit is still to come (the pace, the catalog's
+/// budget, a `Retry-After`, or other slices of it are still being converted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingObjectOutcome {
+    /// The object's location (`s3://bucket/key` or a path).
+    pub object: String,
+    pub key: String,
+    pub etag: String,
+    pub slices_done: u32,
+    pub slices: u32,
+    /// When the committer expects to try (milliseconds since the epoch).
+    pub next_attempt_ms: i64,
 }
 
 /// What one conversion did to one table.
@@ -67,7 +84,6 @@ pub struct TableOutcome {
     pub table: String,
     /// The new snapshot, or `None` when nothing new was committed.
     pub snapshot_id: Option<i64>,
-    pub metadata_location: Option<String>,
     /// Objects whose rows this call committed.
     pub objects: Vec<String>,
     /// Objects the table already held (duplicate deliveries): nothing written for them.
@@ -75,6 +91,8 @@ pub struct TableOutcome {
     /// Objects of a replace load older than the table's (or than another in the call): skipped.
     pub superseded: Vec<SupersededObject>,
     pub failed: Vec<ObjectFailure>,
+    /// Objects handed to the committer and not committed yet.
+    pub pending: Vec<PendingObjectOutcome>,
     /// The replace load the snapshot applied (operation `overwrite`), if any.
     pub replace_load_id: Option<String>,
     /// Data files and rows the overwrite removed.
@@ -101,9 +119,9 @@ pub struct Timings {
 pub enum ConvertError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
-    /// Boxed: commit errors are large and conversions return `Result` everywhere.
+    /// Boxed: committer errors are large and conversions return `Result` everywhere.
     #[error(transparent)]
-    Commit(Box<CommitError>),
+    Committer(Box<CommitterError>),
     #[error("table {table}: {count} object(s) cannot be converted, nothing committed:\n  {list}", count = failures.len(), list = failures.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("\n  "))]
     Rejected {
         table: String,
@@ -113,9 +131,9 @@ pub enum ConvertError {
     Table { table: String, reason: String },
 }
 
-impl From<CommitError> for ConvertError {
-    fn from(err: CommitError) -> Self {
-        ConvertError::Commit(Box::new(err))
+impl From<CommitterError> for ConvertError {
+    fn from(err: CommitterError) -> Self {
+        ConvertError::Committer(Box::new(err))
     }
 }
 
@@ -124,56 +142,100 @@ impl ConvertError {
     pub fn is_transient(&self) -> bool {
         match self {
             ConvertError::Catalog(e) => e.is_transient(),
-            ConvertError::Commit(e) => e.is_transient(),
+            ConvertError::Committer(e) => e.is_transient(),
             ConvertError::Rejected { failures, .. } => {
                 failures.iter().all(|f| f.kind == FailureKind::Transient)
             }
             ConvertError::Table { .. } => false,
         }
     }
+
+    /// At least this long before the same call is worth another try, when known (a `429`).
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            ConvertError::Catalog(e) => e.retry_after_seconds(),
+            ConvertError::Committer(e) => e.retry_after_seconds(),
+            _ => None,
+        }
+    }
 }
 
-/// Converts raw objects into tables of one catalog.
+/// Converts raw objects into tables of one catalog: reads the catalog, writes data files, and
+/// hands them to the tables' committer (the only writer of the catalog).
 #[derive(Debug, Clone)]
 pub struct Converter {
     pub catalog: Arc<RestCatalog>,
     pub file_io: FileIO,
     pub clock: Arc<dyn Clock>,
+    pub committer: Arc<dyn Committer>,
     pub options: ConvertOptions,
 }
 
 impl Converter {
-    /// Converts `objects` into `table` with one snapshot. Objects the table already holds are
+    /// A converter whose commits this process makes itself (the CLI, tests): the same pace, budget
+    /// and exactly-once rounds as the convert Worker's coordinators.
+    pub fn local(
+        catalog: Arc<RestCatalog>,
+        file_io: FileIO,
+        clock: Arc<dyn Clock>,
+        settings: LocalSettings,
+        options: ConvertOptions,
+    ) -> Self {
+        let committer =
+            LocalCommitter::new(catalog.clone(), file_io.clone(), clock.clone(), settings);
+        Self::with_committer(catalog, file_io, clock, Arc::new(committer), options)
+    }
+
+    pub fn with_committer(
+        catalog: Arc<RestCatalog>,
+        file_io: FileIO,
+        clock: Arc<dyn Clock>,
+        committer: Arc<dyn Committer>,
+        options: ConvertOptions,
+    ) -> Self {
+        Self {
+            catalog,
+            file_io,
+            clock,
+            committer,
+            options,
+        }
+    }
+
+    /// Converts `objects` into `table`; every object of the call that commits does so in one
+    /// snapshot when the committer can take them together. Objects the table already holds are
     /// skipped; per-object failures are reported in the outcome (or abort, per the options).
     pub async fn convert(
         &self,
         table: &TableName,
         objects: Vec<RawObject>,
     ) -> Result<TableOutcome, ConvertError> {
-        let mut round = 1;
-        loop {
-            match self.convert_once(table, objects.clone()).await {
-                Err(ConvertError::Commit(e))
-                    if matches!(*e, CommitError::SchemaChanged { .. })
-                        && round < SCHEMA_RACE_ROUNDS =>
-                {
-                    round += 1
-                }
-                result => return result,
+        let mut round = self.convert_once(table, objects.clone()).await?;
+        // Objects whose files no longer fit the table (another writer changed its schema or spec
+        // between our write and the commit): once more, against the table as it is now.
+        for _ in 1..RECONVERT_ROUNDS {
+            let again: Vec<RawObject> = objects
+                .iter()
+                .filter(|o| round.reconvert.contains(&o.id()))
+                .cloned()
+                .collect();
+            if again.is_empty() {
+                break;
             }
+            let next = self.convert_once(table, again).await?;
+            round.merge(next);
         }
+        Ok(round.into_outcome())
     }
 
     async fn convert_once(
         &self,
         table: &TableName,
         objects: Vec<RawObject>,
-    ) -> Result<TableOutcome, ConvertError> {
+    ) -> Result<Round, ConvertError> {
         let ident = table.to_ident();
-        let mut outcome = TableOutcome {
-            table: table.to_string(),
-            ..Default::default()
-        };
+        let mut round = Round::new(table);
+        let outcome = &mut round.outcome;
         let started = self.clock.now_ms();
         let existing = match self.catalog.load_table(&ident).await {
             Ok(loaded) => Some(loaded),
@@ -185,18 +247,34 @@ impl Converter {
             .map(|t| committed_objects(&t.metadata))
             .unwrap_or_default();
         let mut seen = HashSet::new();
-        let mut todo = Vec::new();
+        let mut unseen = Vec::new();
         for object in objects {
             let id = object.id();
             if held.contains(&id) {
                 outcome.skipped.push(object.location());
             } else if seen.insert(id) {
-                todo.push(object);
+                unseen.push(object);
             }
         }
+        // The committer may know them already: pending, or decided since the table was loaded.
+        let ids: Vec<RawObjectId> = unseen.iter().map(RawObject::id).collect();
+        let known = if ids.is_empty() {
+            Vec::new()
+        } else {
+            self.committer.lookup(&ident, &ids).await?
+        };
+        let mut todo = Vec::new();
+        for (object, report) in unseen.into_iter().zip(known) {
+            match report.state {
+                ObjectState::Unknown | ObjectState::Reconvert { .. } => todo.push(object),
+                ObjectState::Pending { .. } => round.waiting.push(object),
+                state => round.record(&object, &state),
+            }
+        }
+        let outcome = &mut round.outcome;
         outcome.timings_ms.load = self.clock.now_ms() - started;
-        if todo.is_empty() {
-            return Ok(outcome);
+        if todo.is_empty() && round.waiting.is_empty() {
+            return Ok(round);
         }
 
         let started = self.clock.now_ms();
@@ -208,96 +286,109 @@ impl Converter {
             }
         }
         outcome.timings_ms.probe = self.clock.now_ms() - started;
-        self.abort_if_rejected(&outcome)?;
-        let probed = drop_superseded(existing.as_ref(), probed, &mut outcome);
-        let Some(first) = probed.first() else {
-            return Ok(outcome);
-        };
+        self.abort_if_rejected(outcome)?;
+        let probed = drop_superseded(existing.as_ref(), probed, outcome);
 
-        let base = match existing {
-            Some(loaded) => loaded,
-            None => {
-                outcome.created_table = true;
-                self.create_table(table, &first.schema).await?
+        let mut slices = Vec::new();
+        if let Some(first) = probed.first() {
+            let mut base = match existing {
+                Some(loaded) => loaded,
+                None => {
+                    outcome.created_table = true;
+                    self.create_table(table, &first.schema).await?
+                }
+            };
+            let (schema, accepted) = self.fit_schema(&base, probed, outcome);
+            self.abort_if_rejected(outcome)?;
+            if schema.schema_id() != base.metadata.current_schema_id() {
+                // New columns or wider types are committed before any file is written with them.
+                self.committer.evolve_schema(&ident, &schema).await?;
+                base = self.catalog.load_table(&ident).await?;
             }
-        };
-        let (schema, accepted) = self.fit_schema(&base, probed, &mut outcome);
-        self.abort_if_rejected(&outcome)?;
-        if accepted.is_empty() {
-            return Ok(outcome);
+            let started = self.clock.now_ms();
+            slices = self.write(table, &base, &accepted, outcome).await?;
+            outcome.timings_ms.write = self.clock.now_ms() - started;
+            self.abort_if_rejected(outcome)?;
+        }
+        if slices.is_empty() && round.waiting.is_empty() {
+            return Ok(round);
         }
 
         let started = self.clock.now_ms();
-        let writer = TableWriter::new(self.file_io.clone(), &base.metadata, Arc::new(schema))
+        let waiting_ids: Vec<RawObjectId> = round.waiting.iter().map(RawObject::id).collect();
+        let handoffs: Vec<HandoffObject> = slices.iter().map(|(_, h)| h.clone()).collect();
+        let submitted = self
+            .committer
+            .submit(&ident, handoffs, &waiting_ids)
+            .await?;
+        round.outcome.timings_ms.commit = self.clock.now_ms() - started;
+        round.outcome.commit_attempts = submitted.attempts;
+        for snapshot in &submitted.snapshots {
+            let outcome = &mut round.outcome;
+            outcome.removed_files += snapshot.removed_files;
+            outcome.removed_rows += snapshot.removed_rows;
+            if snapshot.replace_load_id.is_some() {
+                outcome.replace_load_id = snapshot.replace_load_id.clone();
+            }
+        }
+        round.settle(&slices, submitted.objects);
+        Ok(round)
+    }
+
+    /// Writes each accepted object's rows as data files, as slices ready to hand over.
+    async fn write(
+        &self,
+        table: &TableName,
+        base: &LoadedTable,
+        accepted: &[ProbedObject],
+        outcome: &mut TableOutcome,
+    ) -> Result<Vec<(RawObject, HandoffObject)>, ConvertError> {
+        let schema = base.metadata.current_schema().clone();
+        let writer = TableWriter::new(self.file_io.clone(), &base.metadata, schema.clone())
             .map_err(|e| ConvertError::Table {
                 table: table.to_string(),
                 reason: format!("cannot set up the data file writer: {e}"),
             })?;
-        let mut written: Vec<PendingObject> = Vec::new();
-        let mut locations: HashMap<RawObjectId, String> = HashMap::new();
-        for p in &accepted {
-            match writer.write(p).await {
-                Ok(files) => {
-                    locations.insert(p.object.id(), p.object.location());
-                    written.push(PendingObject {
-                        id: p.object.id(),
-                        replace_load: p.load.replace_load().map(str::to_string),
-                        files,
-                    });
+        let spec = writer.spec().clone();
+        let partition_type = spec
+            .partition_type(&schema)
+            .map_err(|e| ConvertError::Table {
+                table: table.to_string(),
+                reason: format!("cannot read the partition spec: {e}"),
+            })?;
+        let format = base.metadata.format_version();
+        let mut slices = Vec::new();
+        for p in accepted {
+            let files = match writer.write(p).await {
+                Ok(files) => files,
+                Err(failure) => {
+                    outcome.failed.push(failure);
+                    continue;
                 }
-                Err(failure) => outcome.failed.push(failure),
-            }
+            };
+            let rows = files.iter().map(|f| f.record_count()).sum();
+            let bytes = files.iter().map(|f| f.file_size_in_bytes()).sum();
+            let data_files = files
+                .into_iter()
+                .map(|f| serialize_data_file_to_json(f, &partition_type, format))
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(|e| ConvertError::Table {
+                    table: table.to_string(),
+                    reason: format!("cannot describe the data files: {e}"),
+                })?;
+            let handoff = HandoffObject {
+                id: p.object.id(),
+                replace_load: p.load.replace_load().map(str::to_string),
+                slice: Slice::WHOLE,
+                schema_id: schema.schema_id(),
+                spec_id: spec.spec_id(),
+                data_files,
+                rows,
+                bytes,
+            };
+            slices.push((p.object.clone(), handoff));
         }
-        outcome.timings_ms.write = self.clock.now_ms() - started;
-        self.abort_if_rejected(&outcome)?;
-        if written.is_empty() {
-            return Ok(outcome);
-        }
-
-        let started = self.clock.now_ms();
-        let pending = PendingCommit {
-            table: ident,
-            schema: writer.schema().clone(),
-            spec: writer.spec().clone(),
-            objects: written,
-        };
-        let committed = commit(
-            &self.catalog,
-            &self.file_io,
-            self.clock.as_ref(),
-            base,
-            &pending,
-            self.options.commit_attempts,
-        )
-        .await?;
-        outcome.timings_ms.commit = self.clock.now_ms() - started;
-        outcome.snapshot_id = committed.snapshot_id;
-        outcome.metadata_location = committed.metadata_location;
-        outcome.commit_attempts = committed.attempts;
-        outcome.replace_load_id = committed.replace_load;
-        outcome.removed_files = committed.removed_files;
-        outcome.removed_rows = committed.removed_rows;
-        let location =
-            |id: &RawObjectId| locations.get(id).cloned().unwrap_or_else(|| id.key.clone());
-        for s in &committed.superseded {
-            let object = SupersededObject::new(location(&s.id), &s.id, &s.load, &s.by_load);
-            outcome.superseded.push(object);
-        }
-        for PendingObject { id, files, .. } in &pending.objects {
-            let location = location(id);
-            if committed.superseded.iter().any(|s| &s.id == id) {
-                continue;
-            }
-            if committed.added.contains(id) {
-                outcome.objects.push(location);
-                outcome.data_files += files.len();
-                outcome.rows += files.iter().map(|f| f.record_count()).sum::<u64>();
-                outcome.bytes += files.iter().map(|f| f.file_size_in_bytes()).sum::<u64>();
-            } else {
-                outcome.skipped.push(location);
-            }
-        }
-        Ok(outcome)
+        Ok(slices)
     }
 
     fn abort_if_rejected(&self, outcome: &TableOutcome) -> Result<(), ConvertError> {
@@ -341,8 +432,8 @@ impl Converter {
         (schema, accepted)
     }
 
-    /// Creates the table (and its namespaces) partitioned by `day(_loaded_at)`; a concurrent
-    /// creator's table is loaded and used instead.
+    /// Creates the table (and its namespaces) partitioned by `day(_loaded_at)` through the
+    /// committer (a concurrent creator's table is used instead), and loads it.
     async fn create_table(
         &self,
         table: &TableName,
@@ -352,9 +443,6 @@ impl Converter {
             table: table.to_string(),
             reason,
         };
-        self.catalog
-            .ensure_namespace(&table.namespace_ident())
-            .await?;
         let loaded_at = schema
             .field_by_name(LOADED_AT_COLUMN)
             .ok_or_else(|| table_error(format!("schema has no {LOADED_AT_COLUMN} column")))?;
@@ -371,7 +459,125 @@ impl Converter {
                 "zstd".to_string(),
             ),
         ]);
-        Ok(self.catalog.create_table(&table.to_ident(), create).await?)
+        let ident = table.to_ident();
+        self.committer.create_table(&ident, create).await?;
+        Ok(self.catalog.load_table(&ident).await?)
+    }
+}
+
+/// One pass of a conversion: the outcome so far, and the objects to pass again.
+struct Round {
+    outcome: TableOutcome,
+    /// Objects the committer already had pending: waited for, not converted again.
+    waiting: Vec<RawObject>,
+    /// Objects whose files no longer fit the table: to convert again.
+    reconvert: Vec<RawObjectId>,
+}
+
+impl Round {
+    fn new(table: &TableName) -> Self {
+        Self {
+            outcome: TableOutcome {
+                table: table.to_string(),
+                ..Default::default()
+            },
+            waiting: Vec::new(),
+            reconvert: Vec::new(),
+        }
+    }
+
+    /// Files the committer's answer for `object` in the outcome.
+    fn record(&mut self, object: &RawObject, state: &ObjectState) {
+        let outcome = &mut self.outcome;
+        let location = object.location();
+        match state {
+            ObjectState::Committed { snapshot_id } => {
+                outcome.snapshot_id = outcome.snapshot_id.or(Some(*snapshot_id));
+                outcome.objects.push(location);
+            }
+            ObjectState::AlreadyHeld => outcome.skipped.push(location),
+            ObjectState::Superseded { load, by_load } => outcome
+                .superseded
+                .push(SupersededObject::new(location, &object.id(), load, by_load)),
+            ObjectState::Failed { reason } => outcome.failed.push(ObjectFailure::new(
+                object,
+                FailureKind::Permanent,
+                reason.clone(),
+            )),
+            ObjectState::Pending {
+                slices_done,
+                slices,
+                next_attempt_ms,
+            } => outcome.pending.push(PendingObjectOutcome {
+                object: location,
+                key: object.key.clone(),
+                etag: object.etag.clone(),
+                slices_done: *slices_done,
+                slices: *slices,
+                next_attempt_ms: *next_attempt_ms,
+            }),
+            ObjectState::Reconvert { .. } | ObjectState::Unknown => {
+                self.reconvert.push(object.id())
+            }
+        }
+    }
+
+    /// Files the committer's answers after a submit: committed objects count their files.
+    fn settle(&mut self, slices: &[(RawObject, HandoffObject)], reports: Vec<ObjectReport>) {
+        let objects: HashMap<RawObjectId, RawObject> = slices
+            .iter()
+            .map(|(o, _)| (o.id(), o.clone()))
+            .chain(self.waiting.iter().map(|o| (o.id(), o.clone())))
+            .collect();
+        for report in reports {
+            let Some(object) = objects.get(&report.id) else {
+                continue;
+            };
+            if let ObjectState::Committed { snapshot_id } = report.state {
+                self.outcome.snapshot_id = Some(snapshot_id);
+                for (_, h) in slices.iter().filter(|(_, h)| h.id == report.id) {
+                    self.outcome.data_files += h.data_files.len();
+                    self.outcome.rows += h.rows;
+                    self.outcome.bytes += h.bytes;
+                }
+            }
+            self.record(object, &report.state);
+        }
+    }
+
+    /// Folds a later pass (objects converted again) into this one.
+    fn merge(&mut self, next: Round) {
+        let (a, b) = (&mut self.outcome, next.outcome);
+        a.snapshot_id = b.snapshot_id.or(a.snapshot_id);
+        a.objects.extend(b.objects);
+        a.skipped.extend(b.skipped);
+        a.superseded.extend(b.superseded);
+        a.failed.extend(b.failed);
+        a.pending.extend(b.pending);
+        a.data_files += b.data_files;
+        a.removed_files += b.removed_files;
+        a.removed_rows += b.removed_rows;
+        a.replace_load_id = b.replace_load_id.or(a.replace_load_id.take());
+        a.rows += b.rows;
+        a.bytes += b.bytes;
+        a.created_table |= b.created_table;
+        a.schema_changes.extend(b.schema_changes);
+        a.commit_attempts += b.commit_attempts;
+        self.reconvert = next.reconvert;
+    }
+
+    fn into_outcome(mut self) -> TableOutcome {
+        // Still unfit after the last pass: a transient failure (the next delivery tries again).
+        for id in &self.reconvert {
+            self.outcome.failed.push(ObjectFailure {
+                object: id.key.clone(),
+                key: id.key.clone(),
+                etag: id.etag.clone(),
+                kind: FailureKind::Transient,
+                reason: "its data files kept missing the table's changing schema or partition spec; converted again on the next delivery".into(),
+            });
+        }
+        self.outcome
     }
 }
 

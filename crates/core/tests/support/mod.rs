@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use iceberg::spec::TableMetadata;
 use icepipe_core::catalog::{CatalogAuth, CatalogConfig, RestCatalog};
 use icepipe_core::clock::{Clock, SystemClock};
-use icepipe_core::commit::DEFAULT_COMMIT_ATTEMPTS;
+use icepipe_core::committer::local::LocalSettings;
 use icepipe_core::convert::{ConvertOptions, Converter, OnInvalid, RawObject};
 use icepipe_core::http::{
     HttpClient, HttpError, HttpRequest, HttpResponse, Method, ReqwestHttpClient,
@@ -68,15 +68,24 @@ pub async fn catalog_over(http: Arc<dyn HttpClient>) -> Arc<RestCatalog> {
 /// A converter on the local stack whose catalog requests go through `http`.
 pub async fn converter_over(http: Arc<dyn HttpClient>) -> Converter {
     let resolver = Arc::new(S3Resolver::new(s3_config(), self::http(), clock()));
-    Converter {
-        catalog: catalog_over(http).await,
-        file_io: iceberg_io::file_io(resolver as Arc<dyn StoreResolver>),
-        clock: clock(),
-        options: ConvertOptions {
+    Converter::local(
+        catalog_over(http).await,
+        iceberg_io::file_io(resolver as Arc<dyn StoreResolver>),
+        clock(),
+        local_settings(),
+        ConvertOptions {
             on_invalid: OnInvalid::Skip,
-            commit_attempts: DEFAULT_COMMIT_ATTEMPTS,
         },
-    }
+    )
+}
+
+/// The CLI's commit settings with a short pace: these tests make a few commits per table, far
+/// below the catalog's limits, and a lost race should not cost them seconds.
+pub fn local_settings() -> LocalSettings {
+    let mut settings = LocalSettings::default();
+    settings.committer.interval_ms = 200;
+    settings.max_wait = Duration::from_secs(120);
+    settings
 }
 
 /// A fresh table `it.<suite>.<test>_<unique>` for one test of one suite.
