@@ -29,6 +29,10 @@ pub enum CommitterError {
     /// The coordinator (a Durable Object) could not be reached or answered nonsense.
     #[error("the commit coordinator of table {table} failed: {reason}")]
     Unavailable { table: String, reason: String },
+    /// The coordinator refused for a reason a retry does not change (the catalog rejects the
+    /// credentials, the request is wrong): its message says which.
+    #[error("the commit coordinator of table {table} refused: {reason}")]
+    Refused { table: String, reason: String },
 }
 
 impl From<CommitError> for CommitterError {
@@ -46,7 +50,7 @@ impl CommitterError {
             CommitterError::Store(_)
             | CommitterError::Deferred { .. }
             | CommitterError::Unavailable { .. } => true,
-            CommitterError::IncompatibleSchema { .. } => false,
+            CommitterError::IncompatibleSchema { .. } | CommitterError::Refused { .. } => false,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod gate;
 pub mod handoff;
 pub mod local;
 pub mod pacing;
+pub mod protocol;
 pub mod store;
 pub mod table;
 
