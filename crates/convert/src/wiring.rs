@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::time::Duration;
 
 use icepipe_core::catalog::{CatalogConfig, RestCatalog};
 use icepipe_core::clock::Clock;
@@ -17,6 +18,7 @@ use icepipe_edge::r2::{R2Resolver, R2Store};
 use worker::{Env, Queue};
 
 use crate::config::{Settings, TableStorage, CATALOG_BINDING, RAW_BINDING, RAW_EVENTS_BINDING};
+use crate::coordinator::client::DurableCommitter;
 
 const WRANGLER_FILE: &str = "wrangler.convert.toml";
 
@@ -90,17 +92,24 @@ impl Wiring {
         Ok(catalog)
     }
 
-    /// A converter that skips (and reports) objects it cannot convert.
-    pub async fn converter(&self) -> Result<Converter, ConvertError> {
-        Ok(Converter {
-            catalog: self.catalog().await?,
-            file_io: iceberg_io::file_io(self.tables.clone()),
-            clock: self.clock.clone(),
-            options: ConvertOptions {
+    /// A converter that skips (and reports) objects it cannot convert and hands what it writes
+    /// to the tables' commit coordinators (Durable Objects).
+    pub async fn converter(&self, env: &Env) -> Result<Converter, ConvertError> {
+        Ok(Converter::with_committer(
+            self.catalog().await?,
+            iceberg_io::file_io(self.tables.clone()),
+            self.clock.clone(),
+            Arc::new(self.committer(env)),
+            ConvertOptions {
                 on_invalid: OnInvalid::Skip,
-                ..ConvertOptions::default()
             },
-        })
+        ))
+    }
+
+    /// The tables' commit coordinators: a submit hands over and returns; the batch then waits
+    /// for every table's commit at once (`COMMIT_WAIT_SECONDS`).
+    pub fn committer(&self, env: &Env) -> DurableCommitter {
+        DurableCommitter::new(env, Duration::ZERO, self.settings.coordination.wait)
     }
 }
 

@@ -118,6 +118,12 @@ pub enum KeyStatus {
     Unavailable {
         reason: String,
     },
+    /// Handed to the table's coordinator, not committed yet: come back when it expects to have
+    /// committed (the message is retried then; the ledger or the coordinator answers).
+    Pending {
+        retry_after_seconds: u32,
+        reason: String,
+    },
 }
 
 /// One message's place in the plan.
@@ -217,6 +223,13 @@ impl BatchPlan {
                             ..
                         }) => retry(reason.clone()),
                         Some(KeyStatus::Unavailable { reason }) => retry(reason.clone()),
+                        Some(KeyStatus::Pending {
+                            retry_after_seconds,
+                            reason,
+                        }) => Decision::Retry {
+                            delay_seconds: (*retry_after_seconds).clamp(1, MAX_QUEUE_DELAY_SECONDS),
+                            reason: reason.clone(),
+                        },
                         None => retry("the conversion did not report this object".into()),
                     }
                 }
@@ -280,6 +293,7 @@ fn plan_notification(
 pub fn key_statuses(
     objects: &[RawObject],
     result: &Result<TableOutcome, ConvertError>,
+    now_ms: i64,
 ) -> HashMap<String, KeyStatus> {
     let mut statuses = HashMap::new();
     match result {
@@ -319,6 +333,25 @@ pub fn key_statuses(
                         statuses.insert(object.key.clone(), status.clone());
                     }
                 }
+            }
+            for pending in &outcome.pending {
+                // A little after the coordinator's next attempt, so the commit has landed.
+                let wait_ms = (pending.next_attempt_ms - now_ms).max(0) + 5_000;
+                let reason = if pending.slices_done < pending.slices {
+                    format!(
+                        "waiting for the rest of the object: {} of {} slices converted",
+                        pending.slices_done, pending.slices
+                    )
+                } else {
+                    "handed to the table's commit coordinator, not committed yet".to_string()
+                };
+                statuses.insert(
+                    pending.key.clone(),
+                    KeyStatus::Pending {
+                        retry_after_seconds: (wait_ms / 1000) as u32,
+                        reason,
+                    },
+                );
             }
             for failure in &outcome.failed {
                 let created_ms = objects
@@ -442,7 +475,7 @@ mod tests {
             objects: vec![objects[0].location()],
             ..Default::default()
         };
-        let statuses = key_statuses(&objects, &Ok(outcome));
+        let statuses = key_statuses(&objects, &Ok(outcome), NOW);
         let decisions = plan.decide(&statuses, &Backoff::default(), NOW);
         assert_eq!(decisions, vec![Decision::Ack(AckReason::Committed); 3]);
 
@@ -451,7 +484,7 @@ mod tests {
             skipped: vec![objects[0].location()],
             ..Default::default()
         };
-        let decisions = plan.decide(&key_statuses(&objects, &Ok(held)), &Backoff::default(), NOW);
+        let decisions = plan.decide(&key_statuses(&objects, &Ok(held), NOW), &Backoff::default(), NOW);
         assert_eq!(decisions, vec![Decision::Ack(AckReason::AlreadyHeld); 3]);
     }
 
@@ -529,7 +562,7 @@ mod tests {
             ..Default::default()
         };
         let decisions = plan.decide(
-            &key_statuses(&objects, &Ok(outcome)),
+            &key_statuses(&objects, &Ok(outcome), NOW),
             &Backoff::default(),
             NOW,
         );
@@ -566,7 +599,7 @@ mod tests {
             table: "analytics.shop.orders".into(),
             reason: "boom".into(),
         });
-        let decisions = plan.decide(&key_statuses(&objects, &down), &Backoff::default(), NOW);
+        let decisions = plan.decide(&key_statuses(&objects, &down, NOW), &Backoff::default(), NOW);
         let delays: Vec<u32> = decisions
             .iter()
             .map(|d| match d {
@@ -599,7 +632,7 @@ mod tests {
             ..Default::default()
         };
         let decisions = plan.decide(
-            &key_statuses(&objects, &Ok(outcome)),
+            &key_statuses(&objects, &Ok(outcome), NOW),
             &Backoff::default(),
             NOW,
         );

@@ -9,7 +9,11 @@ use serde::Serialize;
 
 use super::{key_statuses, AckReason, Backoff, BatchPlan, Decision, Incoming, KeyStatus};
 use crate::clock::Clock;
-use crate::convert::{ConvertError, Converter, FailureKind, RawObject};
+use crate::commit::ledger::RawObjectId;
+use crate::convert::{
+    ConvertError, Converter, FailureKind, PendingObjectOutcome, RawObject, TableOutcome,
+};
+use crate::layout::TableName;
 use crate::error_record::ErrorRecord;
 use crate::notification::ConvertTarget;
 use crate::storage::{ObjectStore, StorageError};
@@ -108,6 +112,8 @@ pub struct BatchTimings {
     pub probe: i64,
     pub write: i64,
     pub commit: i64,
+    /// Waiting for the coordinators to commit what the batch handed over.
+    pub commit_wait: i64,
     pub records: i64,
     pub total: i64,
 }
@@ -196,6 +202,9 @@ where
                 }
             }
             Ok(converter) => {
+                // Tables one after the other (conversion is CPU and memory), then one wait for
+                // every table's commits at once (the coordinators commit at their own pace).
+                let mut converted = Vec::new();
                 for (table, targets) in tables {
                     let t = clock.now_ms();
                     let objects = resolve(&raw, targets, &mut statuses, &mut report).await;
@@ -204,7 +213,13 @@ where
                         continue;
                     }
                     let result = converter.convert(&table, objects.clone()).await;
-                    statuses.extend(key_statuses(&objects, &result));
+                    converted.push((table, objects, result));
+                }
+                let t = clock.now_ms();
+                wait_for_commits(&converter, &mut converted).await;
+                report.timings_ms.commit_wait = clock.now_ms() - t;
+                for (table, objects, result) in converted {
+                    statuses.extend(key_statuses(&objects, &result, clock.now_ms()));
                     report.add_table(table.to_string(), result);
                 }
             }
@@ -254,6 +269,29 @@ where
     report.add_record_errors(&decisions, &written);
     report.timings_ms.total = clock.now_ms() - started;
     report
+}
+
+/// Waits, for all tables at once, for the objects their coordinators still hold pending.
+async fn wait_for_commits(
+    converter: &Converter,
+    converted: &mut [(TableName, Vec<RawObject>, Result<TableOutcome, ConvertError>)],
+) {
+    let waits = converted.iter().map(|(table, _, result)| async move {
+        let ids: Vec<RawObjectId> = match result {
+            Ok(outcome) => outcome.pending.iter().map(PendingObjectOutcome::id).collect(),
+            Err(_) => Vec::new(),
+        };
+        if ids.is_empty() {
+            return None;
+        }
+        Some(converter.committer.wait(&table.to_ident(), &ids).await)
+    });
+    let answers = futures::future::join_all(waits).await;
+    for ((_, _, result), answer) in converted.iter_mut().zip(answers) {
+        if let (Ok(outcome), Some(Ok(submitted))) = (result, answer) {
+            outcome.settle_pending(submitted);
+        }
+    }
 }
 
 fn ack_reason(reason: AckReason) -> String {

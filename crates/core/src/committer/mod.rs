@@ -19,6 +19,7 @@ pub mod handoff;
 pub mod local;
 pub mod pacing;
 pub mod protocol;
+pub mod status;
 pub mod store;
 pub mod table;
 
@@ -65,6 +66,15 @@ pub trait Committer: Send + Sync + std::fmt::Debug {
         slices: Vec<HandoffObject>,
         waiting: &[RawObjectId],
     ) -> Result<Submitted, CommitterError>;
+
+    /// Waits (bounded) for pending objects to be decided, handing nothing new over.
+    async fn wait(
+        &self,
+        table: &TableIdent,
+        ids: &[RawObjectId],
+    ) -> Result<Submitted, CommitterError> {
+        self.submit(table, Vec::new(), ids).await
+    }
 
     /// A slice of `id` failed for good: nothing of the object may be committed.
     async fn fail(

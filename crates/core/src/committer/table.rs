@@ -35,7 +35,7 @@ use crate::commit::{
 use crate::schema::evolve;
 
 /// How a table's committer behaves.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitterSettings {
     /// Least time between two write attempts to the table (R2 allows 20 per table per minute).
     pub interval_ms: i64,
@@ -104,6 +104,8 @@ pub struct RoundReport {
     pub outcome: RoundOutcome,
     /// Whether a commit request was sent (it counts against the catalog's limits).
     pub sent: bool,
+    /// Whether the table was loaded (a catalog read).
+    pub loaded: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_id: Option<i64>,
     pub objects: usize,
@@ -141,11 +143,12 @@ impl RoundReport {
         })
     }
 
-    fn new(table: &TableIdent, outcome: RoundOutcome) -> Self {
+    pub fn new(table: &TableIdent, outcome: RoundOutcome) -> Self {
         Self {
             table: table.to_string(),
             outcome,
             sent: false,
+            loaded: false,
             snapshot_id: None,
             objects: 0,
             data_files: 0,
@@ -427,7 +430,8 @@ impl<S: CommitterStore> TableCommitter<S> {
     /// in one snapshot if the pace and the catalog budget allow a write now.
     pub async fn run_round(&self, ctx: CommitContext<'_>) -> RoundReport {
         let _writing = self.writing.lock().await;
-        let mut report = match self.round(ctx).await {
+        let loaded = std::sync::atomic::AtomicBool::new(false);
+        let mut report = match self.round(ctx, &loaded).await {
             Ok(report) => report,
             Err(e) => {
                 let mut report = RoundReport::new(&self.table, RoundOutcome::Failed);
@@ -435,6 +439,7 @@ impl<S: CommitterStore> TableCommitter<S> {
                 report
             }
         };
+        report.loaded = loaded.load(std::sync::atomic::Ordering::Relaxed);
         let now = ctx.clock.now_ms();
         report.pending = self.pending_by_object().map_or(0, |p| p.len());
         if report.next_round_ms.is_none() {
@@ -451,7 +456,11 @@ impl<S: CommitterStore> TableCommitter<S> {
         report
     }
 
-    async fn round(&self, ctx: CommitContext<'_>) -> Result<RoundReport, CommitterError> {
+    async fn round(
+        &self,
+        ctx: CommitContext<'_>,
+        loaded: &std::sync::atomic::AtomicBool,
+    ) -> Result<RoundReport, CommitterError> {
         let now = ctx.clock.now_ms();
         let mut pacer = self.store.pacer()?;
         let in_flight = self.store.in_flight()?;
@@ -462,6 +471,7 @@ impl<S: CommitterStore> TableCommitter<S> {
         if !pacer.ready(now, self.settings.interval_ms) {
             return Ok(self.waiting(pacer.next_slot(now, self.settings.interval_ms)));
         }
+        loaded.store(true, std::sync::atomic::Ordering::Relaxed);
         let base = match ctx.catalog.load_table(&self.table).await {
             Ok(base) => base,
             Err(CatalogError::TableNotFound { .. }) => {

@@ -27,8 +27,9 @@ use crate::clock::Clock;
 use crate::commit::ledger::{committed_objects, RawObjectId};
 use crate::commit::replace::{triage, Offered};
 use crate::committer::local::{LocalCommitter, LocalSettings};
+use crate::committer::handoff::SnapshotSummary;
 use crate::committer::{
-    Committer, CommitterError, HandoffObject, ObjectReport, ObjectState, Slice,
+    Committer, CommitterError, HandoffObject, ObjectReport, ObjectState, Slice, Submitted,
 };
 use crate::layout::TableName;
 use crate::schema::{evolve, LOADED_AT_COLUMN};
@@ -76,6 +77,90 @@ pub struct PendingObjectOutcome {
     pub slices: u32,
     /// When the committer expects to try (milliseconds since the epoch).
     pub next_attempt_ms: i64,
+    /// What this call handed over for it (0 when it was pending before the call).
+    pub data_files: usize,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+impl PendingObjectOutcome {
+    pub fn id(&self) -> RawObjectId {
+        RawObjectId {
+            key: self.key.clone(),
+            etag: self.etag.clone(),
+        }
+    }
+}
+
+impl TableOutcome {
+    /// Files a later answer about pending objects: the ones decided leave `pending`.
+    pub fn settle_pending(&mut self, submitted: Submitted) {
+        self.commit_attempts += submitted.attempts;
+        self.add_snapshots(&submitted.snapshots);
+        for report in submitted.objects {
+            let Some(index) = self.pending.iter().position(|p| p.id() == report.id) else {
+                continue;
+            };
+            let pending = &self.pending[index];
+            let location = pending.object.clone();
+            match report.state {
+                ObjectState::Pending {
+                    slices_done,
+                    next_attempt_ms,
+                    ..
+                } => {
+                    let pending = &mut self.pending[index];
+                    pending.slices_done = slices_done;
+                    pending.next_attempt_ms = next_attempt_ms;
+                    continue;
+                }
+                ObjectState::Committed { snapshot_id } => {
+                    self.snapshot_id = Some(snapshot_id);
+                    self.data_files += pending.data_files;
+                    self.rows += pending.rows;
+                    self.bytes += pending.bytes;
+                    self.objects.push(location);
+                }
+                ObjectState::AlreadyHeld => self.skipped.push(location),
+                ObjectState::Superseded { load, by_load } => self.superseded.push(
+                    SupersededObject::new(location, &report.id, &load, &by_load),
+                ),
+                ObjectState::Failed { reason } => self.failed.push(ObjectFailure {
+                    object: location,
+                    key: report.id.key.clone(),
+                    etag: report.id.etag.clone(),
+                    kind: FailureKind::Permanent,
+                    reason,
+                }),
+                ObjectState::Reconvert { reason } => self.failed.push(ObjectFailure {
+                    object: location,
+                    key: report.id.key.clone(),
+                    etag: report.id.etag.clone(),
+                    kind: FailureKind::Transient,
+                    reason: format!("{reason}; converted again on the next delivery"),
+                }),
+                ObjectState::Unknown => self.failed.push(ObjectFailure {
+                    object: location,
+                    key: report.id.key.clone(),
+                    etag: report.id.etag.clone(),
+                    kind: FailureKind::Transient,
+                    reason: "the commit coordinator no longer knows it (its storage was reset); converted again on the next delivery".into(),
+                }),
+            }
+            self.pending.remove(index);
+        }
+    }
+
+    /// What the snapshots that committed this call's objects did besides adding them.
+    fn add_snapshots(&mut self, snapshots: &[SnapshotSummary]) {
+        for snapshot in snapshots {
+            self.removed_files += snapshot.removed_files;
+            self.removed_rows += snapshot.removed_rows;
+            if snapshot.replace_load_id.is_some() {
+                self.replace_load_id = snapshot.replace_load_id.clone();
+            }
+        }
+    }
 }
 
 /// What one conversion did to one table.
@@ -323,14 +408,7 @@ impl Converter {
             .await?;
         round.outcome.timings_ms.commit = self.clock.now_ms() - started;
         round.outcome.commit_attempts = submitted.attempts;
-        for snapshot in &submitted.snapshots {
-            let outcome = &mut round.outcome;
-            outcome.removed_files += snapshot.removed_files;
-            outcome.removed_rows += snapshot.removed_rows;
-            if snapshot.replace_load_id.is_some() {
-                outcome.replace_load_id = snapshot.replace_load_id.clone();
-            }
-        }
+        round.outcome.add_snapshots(&submitted.snapshots);
         round.settle(&slices, submitted.objects);
         Ok(round)
     }
@@ -515,6 +593,9 @@ impl Round {
                 slices_done: *slices_done,
                 slices: *slices,
                 next_attempt_ms: *next_attempt_ms,
+                data_files: 0,
+                rows: 0,
+                bytes: 0,
             }),
             ObjectState::Reconvert { .. } | ObjectState::Unknown => {
                 self.reconvert.push(object.id())
@@ -533,15 +614,30 @@ impl Round {
             let Some(object) = objects.get(&report.id) else {
                 continue;
             };
-            if let ObjectState::Committed { snapshot_id } = report.state {
-                self.outcome.snapshot_id = Some(snapshot_id);
-                for (_, h) in slices.iter().filter(|(_, h)| h.id == report.id) {
-                    self.outcome.data_files += h.data_files.len();
-                    self.outcome.rows += h.rows;
-                    self.outcome.bytes += h.bytes;
-                }
-            }
             self.record(object, &report.state);
+            let handed: Vec<&HandoffObject> = slices
+                .iter()
+                .filter(|(_, h)| h.id == report.id)
+                .map(|(_, h)| h)
+                .collect();
+            let files = handed.iter().map(|h| h.data_files.len()).sum::<usize>();
+            let rows = handed.iter().map(|h| h.rows).sum::<u64>();
+            let bytes = handed.iter().map(|h| h.bytes).sum::<u64>();
+            match report.state {
+                ObjectState::Committed { .. } => {
+                    self.outcome.data_files += files;
+                    self.outcome.rows += rows;
+                    self.outcome.bytes += bytes;
+                }
+                ObjectState::Pending { .. } => {
+                    if let Some(pending) = self.outcome.pending.last_mut() {
+                        pending.data_files = files;
+                        pending.rows = rows;
+                        pending.bytes = bytes;
+                    }
+                }
+                _ => {}
+            }
         }
     }
 
