@@ -281,11 +281,17 @@ mod tests {
             settings(&pairs)
         };
         let err = with("2").unwrap_err().0;
-        assert!(err.contains(COMMIT_INTERVAL_SECONDS) && err.contains("21st"), "{err}");
+        assert!(
+            err.contains(COMMIT_INTERVAL_SECONDS) && err.contains("21st"),
+            "{err}"
+        );
         assert_eq!(with("3").unwrap().coordination.committer.interval_ms, 3_000);
         let mut pairs = BASE.to_vec();
         pairs.push((CATALOG_WRITES_PER_MINUTE, "0"));
-        assert!(settings(&pairs).unwrap_err().0.contains(CATALOG_WRITES_PER_MINUTE));
+        assert!(settings(&pairs)
+            .unwrap_err()
+            .0
+            .contains(CATALOG_WRITES_PER_MINUTE));
     }
 
     #[test]

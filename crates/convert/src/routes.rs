@@ -87,8 +87,7 @@ async fn tables(env: &Env) -> (u16, Value) {
             let mut table = json!(summary);
             match status {
                 Some(Ok(status)) => {
-                    table["commits_last_minute"] =
-                        json!(status.counters.requests_last_minute(now));
+                    table["commits_last_minute"] = json!(status.counters.requests_last_minute(now));
                     table["coordinator"] = json!(status);
                 }
                 Some(Err(e)) => table["coordinator_error"] = json!(e.to_string()),

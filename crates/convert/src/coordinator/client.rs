@@ -61,7 +61,10 @@ impl DurableCommitter {
         .await
     }
 
-    async fn call<T: DeserializeOwned>(&self, request: CommitterRequest) -> Result<T, CommitterError> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: CommitterRequest,
+    ) -> Result<T, CommitterError> {
         let table = request.table().clone();
         let unavailable = |reason: String| CommitterError::Unavailable {
             table: table.to_string(),

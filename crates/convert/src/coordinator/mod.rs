@@ -6,4 +6,3 @@ pub mod budget_object;
 pub mod client;
 pub mod sql_store;
 pub mod table_object;
-

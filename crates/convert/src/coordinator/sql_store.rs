@@ -173,12 +173,7 @@ impl CommitterStore for SqlCommitterStore {
             .transpose()
     }
 
-    fn put_decision(
-        &self,
-        id: &RawObjectId,
-        state: &ObjectState,
-        now_ms: i64,
-    ) -> StoreResult<()> {
+    fn put_decision(&self, id: &RawObjectId, state: &ObjectState, now_ms: i64) -> StoreResult<()> {
         let json = serde_json::to_string(state).map_err(|e| corrupt("record a decision", e))?;
         let mut bindings = id_bindings(id);
         bindings.push(json.into());

@@ -31,8 +31,8 @@ use worker::{durable_object, DurableObject, Env, Request, Response, Result, Stat
 
 use super::client::DurableGate;
 use super::sql_store::SqlCommitterStore;
-use icepipe_core::committer::status::{CommitCounters, CommitterStatus};
 use crate::wiring::Wiring;
+use icepipe_core::committer::status::{CommitCounters, CommitterStatus};
 
 const TABLE: &str = "table";
 const COUNTERS: &str = "counters";
@@ -97,7 +97,9 @@ impl DurableObject for TableCommitterObject {
             // Never told which table it is: nothing was ever handed over.
             Ok(None) => return Response::ok("idle"),
             Err(e) => {
-                emit(&to_line(&json!({"event": "committer_error", "error": e.to_string()})));
+                emit(&to_line(
+                    &json!({"event": "committer_error", "error": e.to_string()}),
+                ));
                 self.schedule_in(Duration::from_secs(30)).await;
                 return Response::ok("storage error");
             }
@@ -108,7 +110,10 @@ impl DurableObject for TableCommitterObject {
 }
 
 impl TableCommitterObject {
-    async fn handle(&self, request: CommitterRequest) -> std::result::Result<serde_json::Value, CommitterError> {
+    async fn handle(
+        &self,
+        request: CommitterRequest,
+    ) -> std::result::Result<serde_json::Value, CommitterError> {
         let table = request.table().clone();
         let committer = self.committer(Some(&table))?.expect("a table was given");
         let now = worker::Date::now().as_millis() as i64;
@@ -156,7 +161,10 @@ impl TableCommitterObject {
     }
 
     /// The table's committer, opened on first use (`table` is remembered for the alarm).
-    fn committer(&self, table: Option<&TableIdent>) -> std::result::Result<Option<Rc<Committer>>, CommitterError> {
+    fn committer(
+        &self,
+        table: Option<&TableIdent>,
+    ) -> std::result::Result<Option<Rc<Committer>>, CommitterError> {
         if let Some(committer) = self.committer.borrow().as_ref() {
             return Ok(Some(committer.clone()));
         }
@@ -198,7 +206,9 @@ impl TableCommitterObject {
         let wiring = match self.wiring(&table) {
             Ok(wiring) => wiring,
             Err(e) => {
-                emit(&to_line(&json!({"event": "committer_error", "table": table.to_string(), "error": e.to_string()})));
+                emit(&to_line(
+                    &json!({"event": "committer_error", "table": table.to_string(), "error": e.to_string()}),
+                ));
                 self.schedule_in(Duration::from_secs(60)).await;
                 return;
             }
@@ -206,7 +216,9 @@ impl TableCommitterObject {
         let (catalog, file_io) = match self.open_catalog(&wiring).await {
             Ok(connected) => connected,
             Err(e) => {
-                emit(&to_line(&json!({"event": "committer_error", "table": table.to_string(), "error": e.to_string()})));
+                emit(&to_line(
+                    &json!({"event": "committer_error", "table": table.to_string(), "error": e.to_string()}),
+                ));
                 self.schedule_in(Duration::from_secs(30)).await;
                 return;
             }
@@ -240,7 +252,9 @@ impl TableCommitterObject {
         let current = storage.get_alarm().await.ok().flatten();
         if current.is_none_or(|at| at > next) {
             if let Err(e) = storage.set_alarm(next.max(now)).await {
-                emit(&to_line(&json!({"event": "committer_error", "error": format!("cannot set the alarm: {e}")})));
+                emit(&to_line(
+                    &json!({"event": "committer_error", "error": format!("cannot set the alarm: {e}")}),
+                ));
             }
         }
     }
@@ -288,7 +302,10 @@ impl TableCommitterObject {
         let now = worker::Date::now().as_millis() as i64;
         Ok(Submitted {
             objects: committer.lookup(&ids, now)?,
-            snapshots: waiter.as_ref().map(|w| w.snapshots.clone()).unwrap_or_default(),
+            snapshots: waiter
+                .as_ref()
+                .map(|w| w.snapshots.clone())
+                .unwrap_or_default(),
             attempts: waiter.map_or(0, |w| w.attempts),
         })
     }
@@ -314,7 +331,10 @@ impl TableCommitterObject {
     /// Logs the round and adds it to the counters `GET /tables` shows.
     fn record(&self, report: &RoundReport) {
         if report.outcome != RoundOutcome::Idle && report.outcome != RoundOutcome::Waiting {
-            emit(&to_line(&RoundLine { event: "commit_round", report }));
+            emit(&to_line(&RoundLine {
+                event: "commit_round",
+                report,
+            }));
         }
         let now = worker::Date::now().as_millis() as i64;
         self.count(|c| c.add_round(report, now));
@@ -325,12 +345,17 @@ impl TableCommitterObject {
             return;
         };
         let store = committer.store();
-        let mut counters: CommitCounters = store.get_meta(COUNTERS).ok().flatten().unwrap_or_default();
+        let mut counters: CommitCounters =
+            store.get_meta(COUNTERS).ok().flatten().unwrap_or_default();
         update(&mut counters);
         let _ = store.set_meta(COUNTERS, Some(&counters));
     }
 
-    fn status(&self, committer: &Committer, now: i64) -> std::result::Result<CommitterStatus, CommitterError> {
+    fn status(
+        &self,
+        committer: &Committer,
+        now: i64,
+    ) -> std::result::Result<CommitterStatus, CommitterError> {
         let store = committer.store();
         Ok(CommitterStatus {
             table: committer.table().to_string(),
@@ -366,7 +391,10 @@ fn context<'a>(
 fn all_settled(reports: &[ObjectReport]) -> bool {
     reports.iter().all(|r| {
         r.state.is_decided()
-            || matches!(r.state, icepipe_core::committer::ObjectState::Reconvert { .. })
+            || matches!(
+                r.state,
+                icepipe_core::committer::ObjectState::Reconvert { .. }
+            )
             || matches!(r.state, icepipe_core::committer::ObjectState::Unknown)
     })
 }

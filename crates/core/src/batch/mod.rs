@@ -13,7 +13,7 @@
 
 pub mod run;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -86,6 +86,12 @@ pub enum AckReason {
     Gone,
     /// Its permanent failure is recorded under `_errors/`.
     ErrorRecorded,
+    /// Its work was sent on as a new message (a slice of a large object, or an object past the
+    /// invocation's budget): that message carries it now.
+    HandedOn,
+    /// Its slice is converted and held by the table's coordinator, which commits the object once
+    /// every slice is there (the object's first message waits for that).
+    HandedOver,
 }
 
 /// What happens to one message.
@@ -119,9 +125,9 @@ pub enum KeyStatus {
         reason: String,
     },
     /// Handed to the table's coordinator, not committed yet: come back when it expects to have
-    /// committed (the message is retried then; the ledger or the coordinator answers).
+    /// committed (`None`: other slices are still being converted, so after the usual backoff).
     Pending {
-        retry_after_seconds: u32,
+        retry_after_seconds: Option<u32>,
         reason: String,
     },
 }
@@ -165,13 +171,14 @@ impl BatchPlan {
         BatchPlan { messages }
     }
 
-    /// The objects to convert, per table: each key once, with the first message's target.
+    /// The work to convert, per table: each object (or slice of one) once, with the first
+    /// message's target.
     pub fn tables(&self) -> BTreeMap<TableName, Vec<ConvertTarget>> {
         let mut tables: BTreeMap<TableName, Vec<ConvertTarget>> = BTreeMap::new();
         for (_, _, planned) in &self.messages {
             if let Planned::Convert(target) = planned {
                 let targets = tables.entry(target.table.clone()).or_default();
-                if !targets.iter().any(|t| t.key == target.key) {
+                if !targets.iter().any(|t| t.work() == target.work()) {
                     targets.push(target.clone());
                 }
             }
@@ -179,10 +186,11 @@ impl BatchPlan {
         tables
     }
 
-    /// Every message's decision, given what became of each raw key.
+    /// Every message's decision, given what became of each raw key and which work was sent on.
     pub fn decide(
         &self,
         statuses: &HashMap<String, KeyStatus>,
+        handed_on: &HashSet<(String, Option<u32>)>,
         backoff: &Backoff,
         now_ms: i64,
     ) -> Vec<Decision> {
@@ -195,7 +203,16 @@ impl BatchPlan {
                         delay_seconds: backoff.delay_seconds(*attempts),
                         reason,
                     };
+                    let (key, slice) = target.work();
+                    if handed_on.contains(&(key.to_string(), slice)) {
+                        return Decision::Ack(AckReason::HandedOn);
+                    }
                     match statuses.get(&target.key) {
+                        // A continuation's slice is with the coordinator; the object's first
+                        // message stays until the whole object is decided.
+                        Some(KeyStatus::Pending { .. }) if slice.is_some() => {
+                            Decision::Ack(AckReason::HandedOver)
+                        }
                         Some(KeyStatus::Committed) => Decision::Ack(AckReason::Committed),
                         Some(KeyStatus::AlreadyHeld) => Decision::Ack(AckReason::AlreadyHeld),
                         Some(KeyStatus::Superseded) => Decision::Ack(AckReason::Superseded),
@@ -224,12 +241,16 @@ impl BatchPlan {
                         }) => retry(reason.clone()),
                         Some(KeyStatus::Unavailable { reason }) => retry(reason.clone()),
                         Some(KeyStatus::Pending {
-                            retry_after_seconds,
+                            retry_after_seconds: Some(seconds),
                             reason,
                         }) => Decision::Retry {
-                            delay_seconds: (*retry_after_seconds).clamp(1, MAX_QUEUE_DELAY_SECONDS),
+                            delay_seconds: (*seconds).clamp(1, MAX_QUEUE_DELAY_SECONDS),
                             reason: reason.clone(),
                         },
+                        Some(KeyStatus::Pending {
+                            retry_after_seconds: None,
+                            reason,
+                        }) => retry(reason.clone()),
                         None => retry("the conversion did not report this object".into()),
                     }
                 }
@@ -335,23 +356,24 @@ pub fn key_statuses(
                 }
             }
             for pending in &outcome.pending {
-                // A little after the coordinator's next attempt, so the commit has landed.
-                let wait_ms = (pending.next_attempt_ms - now_ms).max(0) + 5_000;
-                let reason = if pending.slices_done < pending.slices {
-                    format!(
-                        "waiting for the rest of the object: {} of {} slices converted",
-                        pending.slices_done, pending.slices
-                    )
-                } else {
-                    "handed to the table's commit coordinator, not committed yet".to_string()
-                };
-                statuses.insert(
-                    pending.key.clone(),
+                let status = if pending.slices_done < pending.slices {
                     KeyStatus::Pending {
-                        retry_after_seconds: (wait_ms / 1000) as u32,
-                        reason,
-                    },
-                );
+                        retry_after_seconds: None,
+                        reason: format!(
+                            "converting in slices: {} of {} handed to the table's commit coordinator",
+                            pending.slices_done, pending.slices
+                        ),
+                    }
+                } else {
+                    // A little after the coordinator's next attempt, so the commit has landed.
+                    let wait_ms = (pending.next_attempt_ms - now_ms).max(0) + 5_000;
+                    KeyStatus::Pending {
+                        retry_after_seconds: Some((wait_ms / 1000) as u32),
+                        reason: "handed to the table's commit coordinator, not committed yet"
+                            .to_string(),
+                    }
+                };
+                statuses.insert(pending.key.clone(), status);
             }
             for failure in &outcome.failed {
                 let created_ms = objects
@@ -412,6 +434,7 @@ mod tests {
             size: 100,
             etag: etag.into(),
             created_ms: 1_795_549_004_379,
+            slice: None,
         }
     }
 
@@ -476,7 +499,7 @@ mod tests {
             ..Default::default()
         };
         let statuses = key_statuses(&objects, &Ok(outcome), NOW);
-        let decisions = plan.decide(&statuses, &Backoff::default(), NOW);
+        let decisions = plan.decide(&statuses, &HashSet::new(), &Backoff::default(), NOW);
         assert_eq!(decisions, vec![Decision::Ack(AckReason::Committed); 3]);
 
         // Redelivered after the commit: the table holds it.
@@ -484,7 +507,12 @@ mod tests {
             skipped: vec![objects[0].location()],
             ..Default::default()
         };
-        let decisions = plan.decide(&key_statuses(&objects, &Ok(held), NOW), &Backoff::default(), NOW);
+        let decisions = plan.decide(
+            &key_statuses(&objects, &Ok(held), NOW),
+            &HashSet::new(),
+            &Backoff::default(),
+            NOW,
+        );
         assert_eq!(decisions, vec![Decision::Ack(AckReason::AlreadyHeld); 3]);
     }
 
@@ -501,7 +529,7 @@ mod tests {
         ];
         let plan = BatchPlan::new(&incoming, "analytics", NOW);
         assert!(plan.tables().is_empty());
-        let decisions = plan.decide(&HashMap::new(), &Backoff::default(), NOW);
+        let decisions = plan.decide(&HashMap::new(), &HashSet::new(), &Backoff::default(), NOW);
         assert_eq!(decisions[0], Decision::Ack(AckReason::Malformed));
         assert_eq!(decisions[1], Decision::Ack(AckReason::Deleted));
         assert_eq!(decisions[2], Decision::Ack(AckReason::Skipped));
@@ -563,6 +591,7 @@ mod tests {
         };
         let decisions = plan.decide(
             &key_statuses(&objects, &Ok(outcome), NOW),
+            &HashSet::new(),
             &Backoff::default(),
             NOW,
         );
@@ -599,7 +628,12 @@ mod tests {
             table: "analytics.shop.orders".into(),
             reason: "boom".into(),
         });
-        let decisions = plan.decide(&key_statuses(&objects, &down, NOW), &Backoff::default(), NOW);
+        let decisions = plan.decide(
+            &key_statuses(&objects, &down, NOW),
+            &HashSet::new(),
+            &Backoff::default(),
+            NOW,
+        );
         let delays: Vec<u32> = decisions
             .iter()
             .map(|d| match d {
@@ -633,6 +667,7 @@ mod tests {
         };
         let decisions = plan.decide(
             &key_statuses(&objects, &Ok(outcome), NOW),
+            &HashSet::new(),
             &Backoff::default(),
             NOW,
         );
@@ -645,7 +680,7 @@ mod tests {
         let plan = BatchPlan::new(&incoming, "analytics", NOW);
         let statuses = HashMap::from([(key("orders", 1), KeyStatus::Gone)]);
         assert_eq!(
-            plan.decide(&statuses, &Backoff::default(), NOW),
+            plan.decide(&statuses, &HashSet::new(), &Backoff::default(), NOW),
             [Decision::Ack(AckReason::Gone)]
         );
     }

@@ -1,6 +1,6 @@
 //! Runs one batch: HEAD the raw objects, convert each table, decide, write error records.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -13,8 +13,8 @@ use crate::commit::ledger::RawObjectId;
 use crate::convert::{
     ConvertError, Converter, FailureKind, PendingObjectOutcome, RawObject, TableOutcome,
 };
-use crate::layout::TableName;
 use crate::error_record::ErrorRecord;
+use crate::layout::TableName;
 use crate::notification::ConvertTarget;
 use crate::storage::{ObjectStore, StorageError};
 
@@ -174,6 +174,7 @@ where
     };
     let tables = plan.tables();
     let mut statuses: HashMap<String, KeyStatus> = HashMap::new();
+    let mut handed_on: HashSet<(String, Option<u32>)> = HashSet::new();
 
     if !tables.is_empty() {
         let t = clock.now_ms();
@@ -220,13 +221,21 @@ where
                 report.timings_ms.commit_wait = clock.now_ms() - t;
                 for (table, objects, result) in converted {
                     statuses.extend(key_statuses(&objects, &result, clock.now_ms()));
+                    if let Ok(outcome) = &result {
+                        handed_on.extend(
+                            outcome
+                                .handed_on
+                                .iter()
+                                .map(|h| (h.key.clone(), h.slice.as_ref().map(|s| s.index))),
+                        );
+                    }
                     report.add_table(table.to_string(), result);
                 }
             }
         }
     }
 
-    let decisions = plan.decide(&statuses, &settings.backoff, clock.now_ms());
+    let decisions = plan.decide(&statuses, &handed_on, &settings.backoff, clock.now_ms());
     let t = clock.now_ms();
     let written = write_records(raw.as_ref(), &decisions).await;
     report.timings_ms.records = clock.now_ms() - t;
@@ -274,11 +283,21 @@ where
 /// Waits, for all tables at once, for the objects their coordinators still hold pending.
 async fn wait_for_commits(
     converter: &Converter,
-    converted: &mut [(TableName, Vec<RawObject>, Result<TableOutcome, ConvertError>)],
+    converted: &mut [(
+        TableName,
+        Vec<RawObject>,
+        Result<TableOutcome, ConvertError>,
+    )],
 ) {
     let waits = converted.iter().map(|(table, _, result)| async move {
+        // Objects whose every slice is handed over; the others wait for other invocations.
         let ids: Vec<RawObjectId> = match result {
-            Ok(outcome) => outcome.pending.iter().map(PendingObjectOutcome::id).collect(),
+            Ok(outcome) => outcome
+                .pending
+                .iter()
+                .filter(|p| p.slices_done >= p.slices)
+                .map(PendingObjectOutcome::id)
+                .collect(),
             Err(_) => Vec::new(),
         };
         if ids.is_empty() {
@@ -754,7 +773,7 @@ mod tests {
                 Note::Gone { key: gone.into() },
             ]
         );
-        let decisions = plan.decide(&statuses, &Backoff::default(), NOW);
+        let decisions = plan.decide(&statuses, &HashSet::new(), &Backoff::default(), NOW);
         assert_eq!(decisions[1], Decision::Ack(AckReason::Gone));
     }
 }

@@ -13,11 +13,14 @@ pub mod disposition;
 pub mod object;
 pub mod probe;
 pub mod reader;
+pub mod slicing;
 pub mod writer;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use iceberg::io::FileIO;
 use iceberg::spec::{serialize_data_file_to_json, Schema, Transform, UnboundPartitionSpec};
 use serde::Serialize;
@@ -26,8 +29,8 @@ use crate::catalog::{CatalogError, CreateTable, LoadedTable, RestCatalog};
 use crate::clock::Clock;
 use crate::commit::ledger::{committed_objects, RawObjectId};
 use crate::commit::replace::{triage, Offered};
-use crate::committer::local::{LocalCommitter, LocalSettings};
 use crate::committer::handoff::SnapshotSummary;
+use crate::committer::local::{LocalCommitter, LocalSettings};
 use crate::committer::{
     Committer, CommitterError, HandoffObject, ObjectReport, ObjectState, Slice, Submitted,
 };
@@ -35,6 +38,7 @@ use crate::layout::TableName;
 use crate::schema::{evolve, LOADED_AT_COLUMN};
 pub use object::{FailureKind, ObjectFailure, RawObject, SupersededObject};
 use probe::{probe, ProbedObject};
+use slicing::{plan_slices, row_group_bytes, ObjectSlice};
 use writer::TableWriter;
 
 /// Partition field name of new tables: `day(_loaded_at)`.
@@ -55,14 +59,39 @@ pub enum OnInvalid {
 #[derive(Debug, Clone)]
 pub struct ConvertOptions {
     pub on_invalid: OnInvalid,
+    /// Raw bytes (row groups as stored) one converter converts at most, over all its calls: a
+    /// larger object is split into slices ([`slicing`]) whose rest is handed on as
+    /// continuations, and objects past the budget are deferred to another invocation. `None`:
+    /// no limit (the CLI takes any size).
+    pub budget_bytes: Option<u64>,
 }
 
 impl Default for ConvertOptions {
     fn default() -> Self {
         Self {
             on_invalid: OnInvalid::Abort,
+            budget_bytes: None,
         }
     }
+}
+
+/// Where work a conversion leaves to other invocations goes (the convert Worker: its own queue).
+#[async_trait]
+pub trait Requeue: Send + Sync + std::fmt::Debug {
+    /// Sends the work on; only once this succeeds may the caller count it as handed on.
+    async fn send(&self, work: &[HandedOn]) -> Result<(), String>;
+}
+
+/// Work a conversion planned but left to other invocations (continuation messages).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HandedOn {
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+    pub created_ms: i64,
+    /// The slice to convert, or `None` for the whole object (deferred for lack of budget).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slice: Option<ObjectSlice>,
 }
 
 /// An object handed to the committer whose commit is still to come (the pace, the catalog's
@@ -178,6 +207,9 @@ pub struct TableOutcome {
     pub failed: Vec<ObjectFailure>,
     /// Objects handed to the committer and not committed yet.
     pub pending: Vec<PendingObjectOutcome>,
+    /// Slices and objects left for other invocations (the caller sends them on, then
+    /// acknowledges what it was given).
+    pub handed_on: Vec<HandedOn>,
     /// The replace load the snapshot applied (operation `overwrite`), if any.
     pub replace_load_id: Option<String>,
     /// Data files and rows the overwrite removed.
@@ -254,6 +286,10 @@ pub struct Converter {
     pub clock: Arc<dyn Clock>,
     pub committer: Arc<dyn Committer>,
     pub options: ConvertOptions,
+    /// Where slices and deferred objects go (`None`: nowhere, so no budget applies).
+    pub requeue: Option<Arc<dyn Requeue>>,
+    /// Raw bytes converted so far, against `options.budget_bytes`.
+    spent: Arc<AtomicU64>,
 }
 
 impl Converter {
@@ -284,7 +320,16 @@ impl Converter {
             clock,
             committer,
             options,
+            requeue: None,
+            spent: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Converts at most `options.budget_bytes` per converter and sends the rest on through
+    /// `requeue` (the convert Worker).
+    pub fn with_requeue(mut self, requeue: Arc<dyn Requeue>) -> Self {
+        self.requeue = Some(requeue);
+        self
     }
 
     /// Converts `objects` into `table`; every object of the call that commits does so in one
@@ -337,7 +382,7 @@ impl Converter {
             let id = object.id();
             if held.contains(&id) {
                 outcome.skipped.push(object.location());
-            } else if seen.insert(id) {
+            } else if seen.insert((id, object.slice_index())) {
                 unseen.push(object);
             }
         }
@@ -352,6 +397,8 @@ impl Converter {
         for (object, report) in unseen.into_iter().zip(known) {
             match report.state {
                 ObjectState::Unknown | ObjectState::Reconvert { .. } => todo.push(object),
+                // A continuation converts its slice whatever the others did (the same files).
+                ObjectState::Pending { .. } if object.slice.is_some() => todo.push(object),
                 ObjectState::Pending { .. } => round.waiting.push(object),
                 state => round.record(&object, &state),
             }
@@ -363,6 +410,12 @@ impl Converter {
         }
 
         let started = self.clock.now_ms();
+        // Objects converted in slices: a slice that fails for good fails the whole object.
+        let mut sliced: HashSet<RawObjectId> = todo
+            .iter()
+            .filter(|o| o.slice.is_some())
+            .map(RawObject::id)
+            .collect();
         let mut probed = Vec::new();
         for object in todo {
             match probe(object).await {
@@ -373,6 +426,13 @@ impl Converter {
         outcome.timings_ms.probe = self.clock.now_ms() - started;
         self.abort_if_rejected(outcome)?;
         let probed = drop_superseded(existing.as_ref(), probed, outcome);
+        let probed = self.fit_budget(probed, outcome).await;
+        sliced.extend(
+            probed
+                .iter()
+                .filter(|p| p.object.slice.is_some())
+                .map(|p| p.object.id()),
+        );
 
         let mut slices = Vec::new();
         if let Some(first) = probed.first() {
@@ -394,6 +454,15 @@ impl Converter {
             slices = self.write(table, &base, &accepted, outcome).await?;
             outcome.timings_ms.write = self.clock.now_ms() - started;
             self.abort_if_rejected(outcome)?;
+        }
+        for failure in &round.outcome.failed {
+            let id = RawObjectId {
+                key: failure.key.clone(),
+                etag: failure.etag.clone(),
+            };
+            if failure.kind == FailureKind::Permanent && sliced.contains(&id) {
+                self.committer.fail(&ident, &id, &failure.reason).await?;
+            }
         }
         if slices.is_empty() && round.waiting.is_empty() {
             return Ok(round);
@@ -457,7 +526,11 @@ impl Converter {
             let handoff = HandoffObject {
                 id: p.object.id(),
                 replace_load: p.load.replace_load().map(str::to_string),
-                slice: Slice::WHOLE,
+                slice: p
+                    .object
+                    .slice
+                    .as_ref()
+                    .map_or(Slice::WHOLE, ObjectSlice::slice),
                 schema_id: schema.schema_id(),
                 spec_id: spec.spec_id(),
                 data_files,
@@ -467,6 +540,65 @@ impl Converter {
             slices.push((p.object.clone(), handoff));
         }
         Ok(slices)
+    }
+
+    /// Keeps what fits this converter's budget: a whole object too large for one invocation
+    /// becomes its first slice (the others are sent on as continuations), and work past the
+    /// budget is sent on as it came (a whole object whole, a slice as that slice). The first
+    /// piece of work always fits, so every invocation makes progress. Work that cannot be sent
+    /// on is a transient failure of its object (the message is retried and planned again).
+    async fn fit_budget(
+        &self,
+        probed: Vec<ProbedObject>,
+        outcome: &mut TableOutcome,
+    ) -> Vec<ProbedObject> {
+        let (Some(budget), Some(requeue)) = (self.options.budget_bytes, &self.requeue) else {
+            return probed;
+        };
+        let mut kept = Vec::new();
+        for mut p in probed {
+            let sizes = row_group_bytes(p.reader_metadata.metadata());
+            let mut plan = match &p.object.slice {
+                Some(_) => Vec::new(),
+                None => plan_slices(&sizes, budget),
+            };
+            let first = (plan.len() > 1).then(|| plan.remove(0));
+            let cost: u64 = match first.as_ref().or(p.object.slice.as_ref()) {
+                Some(slice) => sizes[slice.row_groups()].iter().sum(),
+                None => sizes.iter().sum(),
+            };
+            let spent = self.spent.load(Ordering::Relaxed);
+            let deferring = spent > 0 && spent + cost > budget;
+            let work: Vec<HandedOn> = if deferring {
+                vec![handed_on(&p.object, p.object.slice.clone())]
+            } else {
+                plan.into_iter()
+                    .map(|s| handed_on(&p.object, Some(s)))
+                    .collect()
+            };
+            if !work.is_empty() {
+                if let Err(reason) = requeue.send(&work).await {
+                    outcome.failed.push(ObjectFailure::new(
+                        &p.object,
+                        FailureKind::Transient,
+                        format!(
+                            "cannot hand the rest of the object on to another invocation: {reason}"
+                        ),
+                    ));
+                    continue;
+                }
+                outcome.handed_on.extend(work);
+                if deferring {
+                    continue;
+                }
+            }
+            self.spent.fetch_add(cost, Ordering::Relaxed);
+            if first.is_some() {
+                p.object.slice = first;
+            }
+            kept.push(p);
+        }
+        kept
     }
 
     fn abort_if_rejected(&self, outcome: &TableOutcome) -> Result<(), ConvertError> {
@@ -540,6 +672,16 @@ impl Converter {
         let ident = table.to_ident();
         self.committer.create_table(&ident, create).await?;
         Ok(self.catalog.load_table(&ident).await?)
+    }
+}
+
+fn handed_on(object: &RawObject, slice: Option<ObjectSlice>) -> HandedOn {
+    HandedOn {
+        key: object.key.clone(),
+        etag: object.etag.clone(),
+        size: object.size,
+        created_ms: object.created_ms,
+        slice,
     }
 }
 
@@ -650,6 +792,7 @@ impl Round {
         a.superseded.extend(b.superseded);
         a.failed.extend(b.failed);
         a.pending.extend(b.pending);
+        a.handed_on.extend(b.handed_on);
         a.data_files += b.data_files;
         a.removed_files += b.removed_files;
         a.removed_rows += b.removed_rows;

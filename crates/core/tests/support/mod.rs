@@ -75,6 +75,7 @@ pub async fn converter_over(http: Arc<dyn HttpClient>) -> Converter {
         local_settings(),
         ConvertOptions {
             on_invalid: OnInvalid::Skip,
+            budget_bytes: None,
         },
     )
 }
