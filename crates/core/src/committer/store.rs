@@ -136,3 +136,40 @@ impl CommitterStore for MemoryCommitterStore {
         self.with(|s| s.pacer = *pacer)
     }
 }
+
+/// A store shared by several committers over time (tests restart a committer on the same state).
+impl<T: CommitterStore> CommitterStore for std::sync::Arc<T> {
+    fn pending(&self) -> StoreResult<Vec<HandoffObject>> {
+        (**self).pending()
+    }
+    fn put_pending(&self, slice: &HandoffObject) -> StoreResult<()> {
+        (**self).put_pending(slice)
+    }
+    fn remove_pending(&self, id: &RawObjectId) -> StoreResult<()> {
+        (**self).remove_pending(id)
+    }
+    fn decision(&self, id: &RawObjectId) -> StoreResult<Option<(ObjectState, i64)>> {
+        (**self).decision(id)
+    }
+    fn put_decision(&self, id: &RawObjectId, state: &ObjectState, now_ms: i64) -> StoreResult<()> {
+        (**self).put_decision(id, state, now_ms)
+    }
+    fn forget_decision(&self, id: &RawObjectId) -> StoreResult<()> {
+        (**self).forget_decision(id)
+    }
+    fn forget_decisions_before(&self, before_ms: i64) -> StoreResult<()> {
+        (**self).forget_decisions_before(before_ms)
+    }
+    fn in_flight(&self) -> StoreResult<Option<InFlight>> {
+        (**self).in_flight()
+    }
+    fn set_in_flight(&self, attempt: Option<&InFlight>) -> StoreResult<()> {
+        (**self).set_in_flight(attempt)
+    }
+    fn pacer(&self) -> StoreResult<Pacer> {
+        (**self).pacer()
+    }
+    fn set_pacer(&self, pacer: &Pacer) -> StoreResult<()> {
+        (**self).set_pacer(pacer)
+    }
+}

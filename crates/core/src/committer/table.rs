@@ -468,7 +468,9 @@ impl<S: CommitterStore> TableCommitter<S> {
         if ready.is_empty() && in_flight.is_none() {
             return Ok(RoundReport::new(&self.table, RoundOutcome::Idle));
         }
-        if !pacer.ready(now, self.settings.interval_ms) {
+        let paced = !pacer.ready(now, self.settings.interval_ms);
+        // An attempt whose answer was lost is looked up at once (a read, not paced).
+        if paced && in_flight.is_none() {
             return Ok(self.waiting(pacer.next_slot(now, self.settings.interval_ms)));
         }
         loaded.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -499,6 +501,9 @@ impl<S: CommitterStore> TableCommitter<S> {
             }
             _ => (new_snapshot_id(meta), 1, false),
         };
+        if paced && !applied_earlier {
+            return Ok(self.waiting(pacer.next_slot(now, self.settings.interval_ms)));
+        }
 
         let (pending, misfits) = self.pending_commit(&base.metadata, &ready)?;
         if !misfits.is_empty() {

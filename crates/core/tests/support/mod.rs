@@ -53,6 +53,9 @@ pub fn http() -> Arc<dyn HttpClient> {
     Arc::new(ReqwestHttpClient::with_timeout(Duration::from_secs(30)))
 }
 
+/// The system clock as a `&'static dyn Clock` (committer contexts borrow their clock).
+pub static SYSTEM_CLOCK: SystemClock = SystemClock;
+
 pub fn clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
@@ -139,6 +142,11 @@ pub enum Fault {
     ApplyThenTimeout,
     /// Do not send the commit; answer this status.
     RejectWith(u16),
+    /// Do not send the commit; answer as R2 Data Catalog does over a rate limit.
+    RateLimited { retry_after_seconds: u64 },
+    /// Do not send the commit; answer as R2 Data Catalog does when it lost a race after its
+    /// requirement checks passed.
+    ConcurrentUpdate,
 }
 
 /// Wraps a real client; the first commit (POST .../tables/<name>) meets the fault.
@@ -218,6 +226,22 @@ impl HttpClient for FaultyHttp {
                 Err(HttpError::Timeout { url })
             }
             Some(Fault::RejectWith(status)) => Ok(failed(status)),
+            Some(Fault::RateLimited {
+                retry_after_seconds,
+            }) => Ok(HttpResponse {
+                status: 429,
+                headers: vec![("Retry-After".into(), retry_after_seconds.to_string())],
+                body: Bytes::from_static(
+                    b"{\"error\":{\"message\":\"Too many requests\",\"type\":\"TooManyRequestsException\",\"code\":429}}",
+                ),
+            }),
+            Some(Fault::ConcurrentUpdate) => Ok(HttpResponse {
+                status: 400,
+                headers: vec![],
+                body: Bytes::from_static(
+                    b"{\"error\":{\"message\":\"Concurrent update to the table\",\"type\":\"ConcurrentUpdateError\",\"code\":400}}",
+                ),
+            }),
         }
     }
 }
