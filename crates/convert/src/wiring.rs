@@ -19,6 +19,7 @@ use worker::{Env, Queue};
 
 use crate::config::{Settings, TableStorage, CATALOG_BINDING, RAW_BINDING, RAW_EVENTS_BINDING};
 use crate::coordinator::client::DurableCommitter;
+use crate::requeue::QueueRequeue;
 
 const WRANGLER_FILE: &str = "wrangler.convert.toml";
 
@@ -95,15 +96,25 @@ impl Wiring {
     /// A converter that skips (and reports) objects it cannot convert and hands what it writes
     /// to the tables' commit coordinators (Durable Objects).
     pub async fn converter(&self, env: &Env) -> Result<Converter, ConvertError> {
-        Ok(Converter::with_committer(
+        let converter = Converter::with_committer(
             self.catalog().await?,
             iceberg_io::file_io(self.tables.clone()),
             self.clock.clone(),
             Arc::new(self.committer(env)),
             ConvertOptions {
                 on_invalid: OnInvalid::Skip,
+                budget_bytes: Some(self.settings.convert_budget_bytes),
             },
-        ))
+        );
+        // Without the producer binding nothing can be handed on: convert whatever comes whole.
+        Ok(match raw_events(env) {
+            Ok(queue) => converter.with_requeue(Arc::new(QueueRequeue::new(
+                queue,
+                &self.settings.account_id,
+                &self.settings.raw_bucket,
+            ))),
+            Err(_) => converter,
+        })
     }
 
     /// The tables' commit coordinators: a submit hands over and returns; the batch then waits

@@ -8,6 +8,7 @@ use futures::{StreamExt, TryFutureExt};
 use serde::Serialize;
 
 use super::{key_statuses, AckReason, Backoff, BatchPlan, Decision, Incoming, KeyStatus};
+use crate::catalog::OpCounts;
 use crate::clock::Clock;
 use crate::commit::ledger::RawObjectId;
 use crate::convert::{
@@ -82,6 +83,13 @@ pub struct TableReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub schema_changes: Vec<String>,
     pub commit_attempts: u32,
+    /// Catalog operations this batch's conversion of the table made (reads and, for new tables,
+    /// creates); its commits are the coordinator's (`commit_attempts`).
+    pub catalog_ops: OpCounts,
+    /// Slices and objects sent on to other invocations.
+    pub handed_on: usize,
+    /// Objects handed to the coordinator and not committed yet (their messages come back).
+    pub pending: usize,
     /// Why the whole table failed (its messages are retried).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -128,6 +136,7 @@ pub struct BatchReport {
     pub bytes: u64,
     pub timings_ms: BatchTimings,
     pub commit_attempts: u32,
+    pub catalog_ops: OpCounts,
     pub acked: usize,
     pub retried: usize,
     pub errors: Vec<BatchError>,
@@ -213,13 +222,26 @@ where
                     if objects.is_empty() {
                         continue;
                     }
+                    let before = converter.catalog.ops();
                     let result = converter.convert(&table, objects.clone()).await;
-                    converted.push((table, objects, result));
+                    let ops = converter.catalog.ops().since(&before);
+                    converted.push(ConvertedTable {
+                        table,
+                        objects,
+                        result,
+                        ops,
+                    });
                 }
                 let t = clock.now_ms();
                 wait_for_commits(&converter, &mut converted).await;
                 report.timings_ms.commit_wait = clock.now_ms() - t;
-                for (table, objects, result) in converted {
+                for ConvertedTable {
+                    table,
+                    objects,
+                    result,
+                    ops,
+                } in converted
+                {
                     statuses.extend(key_statuses(&objects, &result, clock.now_ms()));
                     if let Ok(outcome) = &result {
                         handed_on.extend(
@@ -229,7 +251,7 @@ where
                                 .map(|h| (h.key.clone(), h.slice.as_ref().map(|s| s.index))),
                         );
                     }
-                    report.add_table(table.to_string(), result);
+                    report.add_table(table.to_string(), result, ops);
                 }
             }
         }
@@ -281,33 +303,37 @@ where
 }
 
 /// Waits, for all tables at once, for the objects their coordinators still hold pending.
-async fn wait_for_commits(
-    converter: &Converter,
-    converted: &mut [(
-        TableName,
-        Vec<RawObject>,
-        Result<TableOutcome, ConvertError>,
-    )],
-) {
-    let waits = converted.iter().map(|(table, _, result)| async move {
-        // Objects whose every slice is handed over; the others wait for other invocations.
-        let ids: Vec<RawObjectId> = match result {
-            Ok(outcome) => outcome
-                .pending
-                .iter()
-                .filter(|p| p.slices_done >= p.slices)
-                .map(PendingObjectOutcome::id)
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        if ids.is_empty() {
-            return None;
-        }
-        Some(converter.committer.wait(&table.to_ident(), &ids).await)
-    });
+/// One table's part of a batch, converted and waiting for its commit.
+struct ConvertedTable {
+    table: TableName,
+    objects: Vec<RawObject>,
+    result: Result<TableOutcome, ConvertError>,
+    /// Catalog operations the conversion made.
+    ops: OpCounts,
+}
+
+async fn wait_for_commits(converter: &Converter, converted: &mut [ConvertedTable]) {
+    let waits = converted
+        .iter()
+        .map(|ConvertedTable { table, result, .. }| async move {
+            // Objects whose every slice is handed over; the others wait for other invocations.
+            let ids: Vec<RawObjectId> = match result {
+                Ok(outcome) => outcome
+                    .pending
+                    .iter()
+                    .filter(|p| p.slices_done >= p.slices)
+                    .map(PendingObjectOutcome::id)
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            if ids.is_empty() {
+                return None;
+            }
+            Some(converter.committer.wait(&table.to_ident(), &ids).await)
+        });
     let answers = futures::future::join_all(waits).await;
-    for ((_, _, result), answer) in converted.iter_mut().zip(answers) {
-        if let (Ok(outcome), Some(Ok(submitted))) = (result, answer) {
+    for (converted, answer) in converted.iter_mut().zip(answers) {
+        if let (Ok(outcome), Some(Ok(submitted))) = (&mut converted.result, answer) {
             outcome.settle_pending(submitted);
         }
     }
@@ -420,7 +446,9 @@ impl BatchReport {
         &mut self,
         table: String,
         result: Result<crate::convert::TableOutcome, ConvertError>,
+        catalog_ops: OpCounts,
     ) {
+        self.catalog_ops.add(&catalog_ops);
         match result {
             Ok(outcome) => {
                 self.files += outcome.data_files;
@@ -470,6 +498,9 @@ impl BatchReport {
                     created: outcome.created_table,
                     schema_changes: outcome.schema_changes,
                     commit_attempts: outcome.commit_attempts,
+                    catalog_ops,
+                    handed_on: outcome.handed_on.len(),
+                    pending: outcome.pending.len(),
                     error: None,
                 });
             }
@@ -478,6 +509,7 @@ impl BatchReport {
                 self.errors.push(table_error(&table, &e, &reason));
                 self.tables.push(TableReport {
                     table,
+                    catalog_ops,
                     error: Some(reason),
                     ..Default::default()
                 });

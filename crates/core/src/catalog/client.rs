@@ -8,6 +8,7 @@ use iceberg::{NamespaceIdent, TableIdent, TableRequirement, TableUpdate};
 use super::auth::TokenSource;
 use super::config::{CatalogConfig, RetryPolicy};
 use super::error::CatalogError;
+use super::ops::{CatalogOp, CatalogOps, OpCounts};
 use super::paths::{encode_namespace, encode_segment, query};
 use super::transport::{error_message, SendError, Subject, Transport};
 use super::types::{
@@ -37,6 +38,7 @@ struct Inner {
     prefix: Option<String>,
     /// Server defaults, then the client's warehouse, then server overrides (the spec's order).
     properties: HashMap<String, String>,
+    ops: CatalogOps,
 }
 
 impl RestCatalog {
@@ -107,6 +109,7 @@ impl RestCatalog {
                 base,
                 prefix,
                 properties,
+                ops: CatalogOps::default(),
             }),
         };
         catalog.probe_warehouse().await?;
@@ -129,6 +132,15 @@ impl RestCatalog {
 
     pub fn warehouse(&self) -> &str {
         &self.inner.transport.warehouse
+    }
+
+    /// Operations this client (and its clones) has sent so far, by kind.
+    pub fn ops(&self) -> OpCounts {
+        self.inner.ops.read()
+    }
+
+    fn count(&self, op: CatalogOp) {
+        self.inner.ops.count(op);
     }
 
     /// Creates every missing level of `namespace` (`a`, then `a.b`, ...). A concurrent creator
@@ -170,6 +182,7 @@ impl RestCatalog {
     }
 
     async fn namespace_exists(&self, namespace: &NamespaceIdent) -> Result<bool, CatalogError> {
+        self.count(CatalogOp::NamespaceRead);
         let operation = format!("look up namespace {namespace}");
         let url = format!(
             "{}/namespaces/{}",
@@ -193,6 +206,7 @@ impl RestCatalog {
 
     /// Creates one namespace level (its parent must exist); one that exists already is success.
     pub async fn create_namespace(&self, namespace: &NamespaceIdent) -> Result<(), CatalogError> {
+        self.count(CatalogOp::NamespaceWrite);
         let operation = format!("create namespace {namespace}");
         let body = serde_json::to_vec(&CreateNamespaceRequest {
             namespace,
@@ -217,6 +231,7 @@ impl RestCatalog {
         &self,
         parent: Option<&NamespaceIdent>,
     ) -> Result<Vec<NamespaceIdent>, CatalogError> {
+        self.count(CatalogOp::List);
         let operation = match parent {
             Some(parent) => format!("list namespaces under {parent}"),
             None => "list namespaces".to_string(),
@@ -253,6 +268,7 @@ impl RestCatalog {
         &self,
         namespace: &NamespaceIdent,
     ) -> Result<Vec<TableIdent>, CatalogError> {
+        self.count(CatalogOp::List);
         let operation = format!("list tables in namespace {namespace}");
         let base = format!(
             "{}/namespaces/{}/tables",
@@ -304,6 +320,7 @@ impl RestCatalog {
     /// Loads the current metadata. A missing namespace also reads as [`CatalogError::TableNotFound`]:
     /// either way the table does not exist.
     pub async fn load_table(&self, table: &TableIdent) -> Result<LoadedTable, CatalogError> {
+        self.count(CatalogOp::LoadTable);
         let operation = format!("load table {table}");
         let t = &self.inner.transport;
         let subject = Subject::Table(table);
@@ -323,6 +340,7 @@ impl RestCatalog {
         table: &TableIdent,
         create: CreateTable,
     ) -> Result<LoadedTable, CatalogError> {
+        self.count(CatalogOp::CreateTable);
         let operation = format!("create table {table}");
         let t = &self.inner.transport;
         let body = serde_json::to_vec(&CreateTableRequest {
@@ -398,6 +416,7 @@ impl RestCatalog {
         requirements: Vec<TableRequirement>,
         updates: Vec<TableUpdate>,
     ) -> Result<CommitResult, CatalogError> {
+        self.count(CatalogOp::Commit);
         let operation = format!("commit to table {table}");
         let t = &self.inner.transport;
         let body = serde_json::to_vec(&CommitTableRequest {
