@@ -521,3 +521,17 @@ async fn a_slice_failing_for_good_fails_the_object_and_commits_none_of_it() {
             .all(|s| matches!(s, ObjectState::Failed { .. }))
     );
 }
+
+#[tokio::test]
+async fn a_small_object_within_the_budget_is_converted_whole() {
+    let rig = Rig::new("within_budget", 200).await;
+    let queue = Arc::new(Collect::default());
+    let outcome = rig
+        .converter(Some((1 << 30, queue.clone())))
+        .convert(&rig.table, objects("within_budget", 2, 1).await)
+        .await
+        .unwrap();
+    assert!(queue.0.lock().unwrap().is_empty(), "{:?}", queue.0.lock().unwrap());
+    assert!(outcome.handed_on.is_empty());
+    assert_eq!(outcome.pending.len(), 2);
+}

@@ -558,11 +558,15 @@ impl Converter {
         let mut kept = Vec::new();
         for mut p in probed {
             let sizes = row_group_bytes(p.reader_metadata.metadata());
+            // Only a whole object is planned; one that fits is one slice, i.e. not sliced.
             let mut plan = match &p.object.slice {
                 Some(_) => Vec::new(),
                 None => plan_slices(&sizes, budget),
             };
-            let first = (plan.len() > 1).then(|| plan.remove(0));
+            if plan.len() < 2 {
+                plan.clear();
+            }
+            let first = (!plan.is_empty()).then(|| plan.remove(0));
             let cost: u64 = match first.as_ref().or(p.object.slice.as_ref()) {
                 Some(slice) => sizes[slice.row_groups()].iter().sum(),
                 None => sizes.iter().sum(),
