@@ -249,9 +249,11 @@ impl TableCommitterObject {
             return;
         };
         let storage = self.state.storage();
+        // get_alarm answers a time; set_alarm takes an offset from now (an i64 is an offset).
         let current = storage.get_alarm().await.ok().flatten();
         if current.is_none_or(|at| at > next) {
-            if let Err(e) = storage.set_alarm(next.max(now)).await {
+            let delay = Duration::from_millis((next - now).max(0) as u64);
+            if let Err(e) = storage.set_alarm(delay).await {
                 emit(&to_line(
                     &json!({"event": "committer_error", "error": format!("cannot set the alarm: {e}")}),
                 ));
@@ -260,8 +262,7 @@ impl TableCommitterObject {
     }
 
     async fn schedule_in(&self, delay: Duration) {
-        let at = worker::Date::now().as_millis() as i64 + delay.as_millis() as i64;
-        let _ = self.state.storage().set_alarm(at).await;
+        let _ = self.state.storage().set_alarm(delay).await;
     }
 
     /// Waits until every object in `ids` is decided, or `wait_ms` has passed.
