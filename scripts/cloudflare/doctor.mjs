@@ -123,8 +123,7 @@ async function main(argv) {
     }
   }
 
-  // The Workers: deployed, their secrets, the deployed vars.
-  const deployed = {};
+  // The Workers: deployed with what the config says (bindings, vars), and their secrets.
   for (const s of [convert, ingest]) {
     const w = await tryApi(report, `Worker ${s.name}`, () => api.worker(s.name));
     if (w === undefined) continue;
@@ -132,19 +131,18 @@ async function main(argv) {
       report.fail(`Worker ${s.name}`, "not deployed", deployCmd(s.stage));
       continue;
     }
-    deployed[s.stage] = true;
-    report.ok(`Worker ${s.name}`, `deployed, last modified ${w.default_environment?.script?.modified_on ?? "?"}`);
+    const settings = await tryApi(report, `Worker ${s.name}`, () => api.get(`@/workers/scripts/${s.name}/settings`));
+    if (settings === undefined) continue;
+    const drift = bindingDrift(s.config, settings.bindings ?? []);
+    if (drift.length) {
+      report.fail(`Worker ${s.name}`, `deployed, but not as configured: ${drift.join("; ")}`, deployCmd(s.stage));
+    } else {
+      report.ok(`Worker ${s.name}`, `deployed as configured, last modified ${w.default_environment?.script?.modified_on ?? "?"}`);
+    }
     const names = new Set((await api.secretNames(s.name)) ?? []);
     const missing = s.secrets.filter((n) => !names.has(n));
     if (missing.length) report.fail(`secrets of ${s.name}`, `missing: ${missing.join(", ")}`, setup);
     else report.ok(`secrets of ${s.name}`, s.secrets.join(", "));
-  }
-  if (deployed.convert && varsRight) {
-    const settings = await tryApi(report, "deployed vars", () => api.get(`@/workers/scripts/${convert.name}/settings`));
-    const live = Object.fromEntries((settings?.bindings ?? []).filter((b) => b.type === "plain_text").map((b) => [b.name, b.text]));
-    const stale = ["CATALOG_URI", "WAREHOUSE"].filter((n) => settings && live[n] !== convert.vars[n]);
-    if (stale.length) report.fail("deployed vars", `${convert.name} runs with ${stale.map((n) => `${n}=${live[n] ?? "(unset)"}`).join(", ")}, not what ${table} says`, deployCmd("convert"));
-    else if (settings) report.ok("deployed vars", `${convert.name} runs with the configured CATALOG_URI and WAREHOUSE`);
   }
 
   // The catalog token: valid, with storage and catalog permissions, accepted by the catalog.
@@ -308,6 +306,30 @@ function finish(report, args) {
   return failed ? 1 : 0;
 }
 
+/**
+ * How a deployed Worker's bindings differ from its config: bindings missing (setup's empty
+ * placeholder Worker has none) and vars with other values (deployed from an older config).
+ */
+function bindingDrift(config, bindings) {
+  const byName = new Map(bindings.map((b) => [b.name, b]));
+  const expected = [
+    ...(config.r2_buckets ?? []).map((b) => b.binding),
+    ...(config.queues?.producers ?? []).map((p) => p.binding),
+    ...(config.durable_objects?.bindings ?? []).map((b) => b.name),
+  ];
+  if (!bindings.some((b) => b.type !== "secret_text")) return ["only secrets: setup's placeholder, the code was never deployed"];
+  const problems = [];
+  const missing = expected.filter((n) => !byName.has(n));
+  if (missing.length) problems.push(`bindings missing: ${missing.join(", ")}`);
+  const differ = Object.entries(config.vars ?? {}).filter(([name, value]) => {
+    const live = byName.get(name);
+    const text = typeof value === "string" ? value : JSON.stringify(value);
+    return (live?.type === "plain_text" ? live.text : live?.type === "json" ? JSON.stringify(live.json) : undefined) !== text;
+  });
+  if (differ.length) problems.push(`vars that differ from the config: ${differ.map(([n]) => n).join(", ")}`);
+  return problems;
+}
+
 /** Runs an API read; an API failure is reported as the check's failure (undefined returned). */
 async function tryApi(report, check, fn) {
   try {
@@ -348,16 +370,18 @@ async function permission(api, token, route) {
   }
 }
 
-/** The fix for a failed catalog REST call, told apart as the seed guide's troubleshooting does. */
+/**
+ * The fix for a failed catalog REST call, told apart as the seed guide's troubleshooting does:
+ * catalog not enabled, wrong account or bucket in the URI (both known from the API and the config
+ * before the call), then by status: wrong token (401), no catalog access (403), unknown warehouse.
+ */
 function restFix(e, { catalogEnabled, varsRight, setup, bucket }) {
   if (!(e instanceof CatalogHttpError)) return undefined;
+  if (!catalogEnabled) return `catalog not enabled: npx wrangler r2 bucket catalog enable ${bucket} (or ${setup})`;
+  if (!varsRight) return `wrong account or bucket in CATALOG_URI / WAREHOUSE (see the catalog URI check): ${setup}`;
   if (e.status === 401) return "wrong token: the catalog rejects CATALOG_TOKEN; create one with R2 Data Catalog + R2 Storage permissions and " + setup + " --rotate CATALOG_TOKEN";
   if (e.status === 403) return "the token has no R2 Data Catalog access to this account (another account's token, or the permission is missing): " + setup + " --rotate CATALOG_TOKEN";
-  if (e.status === 404 || e.status === 400) {
-    if (!catalogEnabled) return `catalog not enabled: npx wrangler r2 bucket catalog enable ${bucket}`;
-    if (!varsRight) return "wrong account or bucket in CATALOG_URI / WAREHOUSE (see the catalog URI check): " + setup;
-    return "the catalog does not know this warehouse: " + setup;
-  }
+  if (e.status === 404 || e.status === 400) return "the catalog does not know this warehouse: " + setup;
   if (e.status === 0) return "the catalog host cannot be reached: check CATALOG_URI and the network";
   return undefined;
 }

@@ -31,9 +31,9 @@ export function setVars(file, env, vars) {
       if (currentValue(lines[at]) === String(value)) continue;
       lines[at] = wanted;
     } else {
-      // After the table's last non-blank line.
+      // After the table's last key (comments below it introduce what follows the table).
       let last = end - 1;
-      while (last > start && lines[last].trim() === "") last--;
+      while (last > start && (lines[last].trim() === "" || lines[last].trim().startsWith("#"))) last--;
       lines.splice(last + 1, 0, wanted);
       end++;
     }
