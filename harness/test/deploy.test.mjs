@@ -195,7 +195,7 @@ describe("deploy scripts against a stand-in Cloudflare API (real wrangler)", () 
       assert.equal(convert.secrets.get("CATALOG_TOKEN"), CATALOG_TOKEN, "secrets survive redeploys");
 
       // Doctor, with both Workers running in workerd against the catalog setup configured.
-      await withWorkers(cfg, async (urls) => {
+      await withWorkers(cfg, admin, async (urls) => {
         const doctor = await script("doctor", ["--env", env, "--json", "--canary-timeout", "120"], { ...urls, ADMIN_TOKEN: admin });
         const result = JSON.parse(doctor.stdout);
         const failed = result.checks.filter((c) => c.status !== "ok");
@@ -299,10 +299,11 @@ describe("deploy scripts against a stand-in Cloudflare API (real wrangler)", () 
  * convert Worker's catalog is the stand-in's R2 Data Catalog route (CATALOG_URI and WAREHOUSE as
  * setup wrote them, the catalog token as a bearer token), table files go through S3 (local stack).
  */
-async function withWorkers(cfg, fn) {
+async function withWorkers(cfg, adminToken, fn) {
   const convertPort = await freePort();
   const ingestPort = await freePort();
   const p = await startPipeline({
+    adminToken,
     namespaceRoot: cfg.vars.NAMESPACE_ROOT,
     port: convertPort,
     ingestPort,

@@ -76,7 +76,7 @@ export class CloudflareApi {
       auth.type === "api_key" ? { "X-Auth-Key": auth.key, "X-Auth-Email": auth.email } : { authorization: `Bearer ${auth.token}` };
     const api = new CloudflareApi(headers, null);
     api.authType = auth.type;
-    api.accountId = process.env.CLOUDFLARE_ACCOUNT_ID ?? configAccountId ?? (await api.onlyAccount());
+    api.accountId = process.env.CLOUDFLARE_ACCOUNT_ID || configAccountId || (await api.onlyAccount());
     return api;
   }
 

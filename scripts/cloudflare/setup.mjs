@@ -5,7 +5,7 @@ import path from "node:path";
 import { CloudflareApi, hasRawRule, wranglerOk } from "./cloudflare.mjs";
 import { catalogVars, CREATE_ACTIONS, readDeployment, RULE } from "./deployment.mjs";
 import { parseArgs, run } from "./cli.mjs";
-import { SecretValues } from "./secrets.mjs";
+import { savedAdminToken, SecretValues } from "./secrets.mjs";
 import { setVars } from "./toml_vars.mjs";
 
 const USAGE = `scripts/setup [--env ENV] [--rotate NAME]... [--no-compaction]
@@ -93,10 +93,19 @@ async function main(argv) {
   // Secrets of both Workers (a Worker that does not exist yet is created empty to hold them;
   // scripts/deploy uploads its code).
   const rotate = new Set(args.rotate ?? []);
+  const present = {};
+  for (const stage of Object.values(d.stages)) present[stage.stage] = new Set((await api.secretNames(stage.name)) ?? []);
+  // Both Workers take one ADMIN_TOKEN. When one has it and the other not, and its value is not to
+  // be had here (it cannot be read back), a new one goes to both.
+  const holders = Object.values(d.stages).filter((s) => present[s.stage].has("ADMIN_TOKEN"));
+  if (holders.length === 1 && !process.env.ADMIN_TOKEN && !savedAdminToken(args.env)) {
+    process.stderr.write(`  note: ADMIN_TOKEN is set on ${holders[0].name} only and its value is unknown here: a new one goes to both Workers\n`);
+    rotate.add("ADMIN_TOKEN");
+  }
   for (const stage of Object.values(d.stages)) {
-    const present = new Set((await api.secretNames(stage.name)) ?? []);
+    const had = present[stage.stage];
     for (const name of stage.secrets) {
-      if (present.has(name) && !rotate.has(name)) {
+      if (had.has(name) && !rotate.has(name)) {
         say("exists", `secret ${name} of ${stage.name}`);
         continue;
       }
@@ -107,10 +116,10 @@ async function main(argv) {
             (SECRET_PURPOSE[name] ? ` (${SECRET_PURPOSE[name]})` : "") + " or run setup at a terminal",
         );
       }
-      say(present.has(name) ? "rotate" : "create", `secret ${name} of ${stage.name}`);
+      say(had.has(name) ? "rotate" : "create", `secret ${name} of ${stage.name}`);
       const envFlag = args.env ? ["--env", args.env] : [];
       await wranglerOk(["secret", "put", name, "-c", stage.file, ...envFlag], { input: value });
-      changes.push(`${present.has(name) ? "replaced" : "put"} secret ${name} of ${stage.name}`);
+      changes.push(`${had.has(name) ? "replaced" : "put"} secret ${name} of ${stage.name}`);
     }
   }
 
