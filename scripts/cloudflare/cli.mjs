@@ -45,6 +45,9 @@ export function run(main) {
       // Expected failures say what to do in their message; a stack only for the unexpected.
       const detail = known || !process.env.ICEPIPE_DEBUG ? e?.message ?? e : e?.stack ?? e;
       process.stderr.write(`error: ${detail}\n`);
+      if (e instanceof CloudflareError && (e.status === 401 || e.status === 403)) {
+        process.stderr.write("(the API token is invalid or lacks a permission: README.md, \"Deploy to Cloudflare\", lists the ones needed)\n");
+      }
       if (e instanceof UsageError) process.stderr.write("(try --help)\n");
       process.exit(e instanceof UsageError ? 2 : 1);
     },

@@ -90,11 +90,9 @@ async function main(argv) {
   }
   const catalog = await tryApi(report, "R2 Data Catalog", () => api.catalog(d.catalogBucket));
   const catalogEnabled = catalog?.status === "active";
-  if (catalog === undefined) {
-    // reported
-  } else if (catalogEnabled) {
+  if (catalogEnabled) {
     report.ok("R2 Data Catalog", `enabled on ${d.catalogBucket}, warehouse ${catalog.name}`);
-  } else {
+  } else if (catalog !== undefined) {
     report.fail("R2 Data Catalog", `not enabled on ${d.catalogBucket}`, `npx wrangler r2 bucket catalog enable ${d.catalogBucket} (or ${setup})`);
   }
 
@@ -165,9 +163,8 @@ async function main(argv) {
       if (uri && warehouse) {
         rest = new IcebergRest(uri, warehouse, catalogToken);
         try {
-          const c = await rest.config();
+          await rest.config();
           report.ok("catalog REST", `${uri} serves warehouse ${warehouse} (prefix ${rest.prefix || "none"})`);
-          void c;
         } catch (e) {
           rest = null;
           report.fail("catalog REST", e.message, restFix(e, { catalogEnabled, varsRight, setup, bucket: d.catalogBucket }));
@@ -359,13 +356,14 @@ async function verifyToken(api, token) {
   }
 }
 
-/** true when `token` can GET `route`, else what the API said. */
+/** true when `token` can GET `route` (a 404 passed the permission check too), else what the API said. */
 async function permission(api, token, route) {
   try {
     await api.get(route, { token });
     return true;
   } catch (e) {
     if (!(e instanceof CloudflareError)) throw e;
+    if (e.status === 404) return true;
     return e.status === 403 ? `the token is refused (HTTP 403, code ${e.code}): it lacks the permission` : e.message;
   }
 }
