@@ -56,25 +56,23 @@ after(async () => {
 
 /** Runs scripts/<name> against the stand-in; resolves { code, out (stdout + stderr), stdout }. */
 function script(name, args, env = {}) {
+  const childEnv = {
+    ...process.env,
+    CLOUDFLARE_API_BASE_URL: cf.apiUrl,
+    CLOUDFLARE_API_TOKEN: DEPLOY_TOKEN,
+    CATALOG_TOKEN,
+    ADMIN_TOKEN: "",
+    ICEPIPE_CONFIG_DIR: dir,
+    ICEPIPE_DEPLOY_STATE_DIR: path.join(dir, "state"),
+    ICEPIPE_CATALOG_HOST: cf.catalogHost,
+    // scripts/test built the Workers just before: deploy need not build them again.
+    ICEPIPE_PREBUILT: "convert,ingest",
+    ...env,
+  };
+  // The account is found from the token (GET /accounts, wrangler: GET /memberships).
+  delete childEnv.CLOUDFLARE_ACCOUNT_ID;
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(ROOT, "scripts", name), args, {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        CLOUDFLARE_API_BASE_URL: cf.apiUrl,
-        CLOUDFLARE_API_TOKEN: DEPLOY_TOKEN,
-        CLOUDFLARE_ACCOUNT_ID: "",
-        CATALOG_TOKEN,
-        ADMIN_TOKEN: "",
-        ICEPIPE_CONFIG_DIR: dir,
-        ICEPIPE_DEPLOY_STATE_DIR: path.join(dir, "state"),
-        ICEPIPE_CATALOG_HOST: cf.catalogHost,
-        // scripts/test built the Workers just before: deploy need not build them again.
-        ICEPIPE_PREBUILT: "convert,ingest",
-        ...env,
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(path.join(ROOT, "scripts", name), args, { cwd: ROOT, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let stdout = "";
     child.stdout.on("data", (d) => ((out += d), (stdout += d)));
