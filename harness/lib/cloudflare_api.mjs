@@ -16,6 +16,29 @@
 //
 // Errors use the codes wrangler branches on: 10007 Worker not found, 10006 bucket not found,
 // 40401 catalog not enabled, 10000 authentication, 10057 invalid inherit binding.
+//
+// What wrangler 4.86.0 requests (recorded from this stand-in; paths under /accounts/<id>):
+//   r2 bucket create B              POST /r2/buckets {name}
+//   r2 bucket catalog enable B      POST /r2-catalog/B/enable -> {id, name: "<account>_<B>"}
+//   queues create Q                 POST /queues {queue_name}
+//   r2 bucket notification create   GET /queues?name=Q, PUT /event_notifications/r2/B/configuration/queues/<queue id> {rules}
+//   secret put NAME                 PUT /workers/scripts/W/secrets {name, text, type}; on 10007 first
+//                                   PUT /workers/scripts/W (an empty Worker), then the secret again
+//   deploy (new Worker, or with     GET /workers/services/W, /workers/scripts/W/deployments, /workers/scripts
+//     a migration to apply)         (migration tag), /workers/scripts/W/settings, /queues?name= (each queue),
+//                                   PUT /workers/scripts/W?excludeScript=true&bindings_inherit=strict (multipart:
+//                                   metadata {main_module, bindings, migrations, keep_bindings, ...} + modules),
+//                                   GET /workers/subdomain, GET+POST /workers/scripts/W/subdomain,
+//                                   PUT /workers/scripts/W/schedules [{cron}] (when crons are set),
+//                                   POST /queues/<id>/consumers (or PUT .../consumers/<consumer id> when it exists)
+//   deploy (existing Worker)        as above, but POST /workers/scripts/W/versions?bindings_inherit=strict,
+//                                   POST /workers/scripts/W/deployments, PATCH /workers/scripts/W/script-settings
+//   whoami --json                   GET /user/tokens/verify, /user, /accounts
+//   (no CLOUDFLARE_ACCOUNT_ID)      GET /memberships
+// The scripts' own reads: /accounts, /r2/buckets/B, /r2-catalog/B, /queues?name=,
+// /event_notifications/r2/B/configuration, /workers/scripts/W/secrets, /workers/services/W,
+// /workers/scripts/W/settings, /queues/<id>/metrics, /workers/subdomain, /user/tokens/verify; and
+// setup's writes POST /r2-catalog/B/credential and /r2-catalog/B/maintenance-configs.
 import { randomBytes, randomUUID } from "node:crypto";
 import http from "node:http";
 
