@@ -309,3 +309,45 @@ export async function startConvert(opts = {}) {
     },
   };
 }
+
+/**
+ * Starts Miniflare with the ingest Worker alone (no stack, no convert Worker): for tests of what
+ * the ingest Worker fetches and lands. Options: baseUrls (BASE_URL_OVERRIDES, as ingestWorker),
+ * adminToken (default random), bindings, echo.
+ * Returns { mf, raw (the RAW bucket), logs, fetch(path, init) with the admin token, dispose() }.
+ */
+export async function startIngest(opts = {}) {
+  const adminToken = opts.adminToken ?? `test-${randomBytes(12).toString("hex")}`;
+  const persistDir = mkdtempSync(path.join(os.tmpdir(), "icepipe-mf-ingest-"));
+  const capture = new ConsoleCapture({ echo: opts.echo });
+  const mf = new Miniflare({
+    workers: [ingestWorker({ adminToken, baseUrls: opts.baseUrls, bindings: opts.bindings })],
+    cf: false,
+    host: "127.0.0.1",
+    port: 0,
+    defaultPersistRoot: persistDir,
+    r2Persist: path.join(persistDir, "r2"),
+    log: new Log(LogLevel.WARN),
+    handleStructuredLogs: (entry) => capture.push(entry),
+  });
+  await mf.ready;
+  const worker = await mf.getWorker(INGEST);
+  return {
+    mf,
+    adminToken,
+    logs: capture,
+    raw: await mf.getR2Bucket("RAW"),
+    fetch: (p, init = {}) =>
+      worker.fetch(`http://ingest.local${p}`, {
+        ...init,
+        headers: { ...(init.headers ?? {}), authorization: `Bearer ${adminToken}` },
+      }),
+    async dispose() {
+      try {
+        await mf.dispose();
+      } finally {
+        rmSync(persistDir, { recursive: true, force: true });
+      }
+    },
+  };
+}

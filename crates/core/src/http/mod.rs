@@ -130,6 +130,10 @@ impl HttpError {
 
 /// Sends one request and reads the whole response. Implementations apply their own timeout.
 ///
+/// Implementations never follow redirects: a 3xx is returned as it is, so that the caller
+/// decides (the ingest follows them only within the configured host, where its credentials
+/// may go), and the native and Worker runtimes behave the same.
+///
 /// Futures are `Send` so the trait fits the `iceberg` crate's `Send` storage traits; single-threaded
 /// runtimes (Workers) wrap their futures to satisfy that.
 #[async_trait]

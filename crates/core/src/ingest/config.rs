@@ -30,6 +30,11 @@ pub struct SourceConfig {
     pub resources: BTreeMap<String, ResourceConfig>,
 }
 
+/// Pages one run may fetch of a resource unless `max_pages` says otherwise: enough for any sane
+/// API (10,000 pages of 100 records is a million records per run), small enough that an API
+/// that never stops paging ends the run in minutes instead of never.
+pub const DEFAULT_MAX_PAGES: u64 = 10_000;
+
 impl SourceConfig {
     /// Whether the cron trigger `cron` (as the runtime reports it) is this source's.
     pub fn is_due(&self, cron: &str) -> bool {
@@ -152,6 +157,9 @@ pub struct ResourceConfig {
     pub nesting: Nesting,
     /// The resource's own paginator, else the source's, else single page.
     pub paginator: Paginator,
+    /// Most pages one run fetches (the resource's `max_pages`, else the source's, else
+    /// [`DEFAULT_MAX_PAGES`]); a resource with more pages fails naming the URL and the limit.
+    pub max_pages: u64,
 }
 
 /// A config error: the dotted key at fault and what is wrong with it.
@@ -371,6 +379,7 @@ fn parse_source(name: &str, node: &Node) -> Result<SourceConfig, ConfigError> {
         "auth",
         "paginator",
         "schedule",
+        "max_pages",
         "resources",
     ])?;
     let base_url = parse_base_url(&node.str("base_url")?).map_err(|e| node.err("base_url", e))?;
@@ -379,6 +388,7 @@ fn parse_source(name: &str, node: &Node) -> Result<SourceConfig, ConfigError> {
         .table("paginator")?
         .map(|n| parse_paginator(&n))
         .transpose()?;
+    let default_max_pages = parse_max_pages(node)?.unwrap_or(DEFAULT_MAX_PAGES);
     let resources_node = node
         .table("resources")?
         .ok_or_else(|| node.err("resources", "missing: define at least one resource"))?;
@@ -387,7 +397,12 @@ fn parse_source(name: &str, node: &Node) -> Result<SourceConfig, ConfigError> {
         let rnode = resources_node.table(resource)?.expect("key exists");
         resources.insert(
             resource.clone(),
-            parse_resource(resource, &rnode, default_paginator.as_ref())?,
+            parse_resource(
+                resource,
+                &rnode,
+                default_paginator.as_ref(),
+                default_max_pages,
+            )?,
         );
     }
     if resources.is_empty() {
@@ -401,6 +416,14 @@ fn parse_source(name: &str, node: &Node) -> Result<SourceConfig, ConfigError> {
         schedule: node.opt_str("schedule")?,
         resources,
     })
+}
+
+/// `max_pages`: at least 1 when set.
+fn parse_max_pages(node: &Node) -> Result<Option<u64>, ConfigError> {
+    match node.opt_u64("max_pages")? {
+        Some(0) => Err(node.err("max_pages", "must be at least 1")),
+        other => Ok(other),
+    }
 }
 
 fn parse_auth(node: &Node) -> Result<Auth, ConfigError> {
@@ -551,6 +574,7 @@ fn parse_resource(
     name: &str,
     node: &Node,
     default: Option<&Paginator>,
+    default_max_pages: u64,
 ) -> Result<ResourceConfig, ConfigError> {
     check_name(node, name)?;
     node.only(&[
@@ -562,6 +586,7 @@ fn parse_resource(
         "write_disposition",
         "nesting",
         "paginator",
+        "max_pages",
     ])?;
     let primary_key = match node.table.get("primary_key") {
         None => Vec::new(),
@@ -604,6 +629,7 @@ fn parse_resource(
             Nesting::ChildTables,
         )?,
         paginator,
+        max_pages: parse_max_pages(node)?.unwrap_or(default_max_pages),
     })
 }
 

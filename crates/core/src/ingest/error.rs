@@ -31,4 +31,15 @@ pub enum ExtractError {
     Pagination { url: String, reason: String },
     #[error("refused next link {link}: it leaves the configured base_url host {base_url}")]
     ForeignHost { link: String, base_url: String },
+    /// A redirect off the configured host: never followed, so no credential goes there and
+    /// nothing it answers lands. `target` is the other origin only (its path may hold secrets).
+    #[error("GET {url} answered HTTP {status} redirecting to another host {target}: refused (only redirects within the configured base_url host {base_url} are followed)")]
+    ForeignRedirect {
+        url: String,
+        status: u16,
+        target: String,
+        base_url: String,
+    },
+    #[error("GET {url}: {reason}")]
+    Redirect { url: String, reason: String },
 }

@@ -66,11 +66,34 @@ impl WireAuth {
         &self.headers
     }
 
-    /// Adds the query key, if auth goes in the query.
+    /// Sets the query key (replacing any value already there), if auth goes in the query.
     pub fn apply_query(&self, url: &mut Url) {
         if let Some((name, value)) = &self.query {
-            url.query_pairs_mut().append_pair(name, value);
+            set_params(url, &[(name.clone(), value.clone())]);
         }
+    }
+
+    /// The URL without the query key, for URLs a server hands back (a redirect's `Location`
+    /// may echo it): the key is added again only when the request is sent.
+    pub fn strip_query(&self, url: &Url) -> Url {
+        let Some((secret_name, _)) = &self.query else {
+            return url.clone();
+        };
+        if !url.query_pairs().any(|(k, _)| &k == secret_name) {
+            return url.clone();
+        }
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != secret_name)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut stripped = url.clone();
+        if pairs.is_empty() {
+            stripped.set_query(None);
+        } else {
+            stripped.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        stripped
     }
 
     /// The URL for messages: the query key's value replaced by `***`.
@@ -126,6 +149,12 @@ pub fn set_params(url: &mut Url, params: &[(String, String)]) {
         .collect();
     pairs.extend(params.iter().cloned());
     url.query_pairs_mut().clear().extend_pairs(pairs);
+}
+
+/// `scheme://host[:port]` of a URL: what messages name of a host we refused (its path and
+/// query may carry secrets).
+pub fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 /// True when `url` is on the same origin (scheme, host, port) as the base URL.
@@ -185,6 +214,12 @@ mod tests {
         wire.apply_query(&mut url);
         assert!(url.as_str().contains("s3cr3t"));
         assert_eq!(wire.redact(&url), "https://h/x?a=1&api_key=***");
+        // Applied twice (a redirect target echoing the key): one key, not two.
+        wire.apply_query(&mut url);
+        assert_eq!(wire.redact(&url), "https://h/x?a=1&api_key=***");
+        assert_eq!(wire.strip_query(&url).as_str(), "https://h/x?a=1");
+        let only_key = Url::parse("https://h/x?api_key=echoed").unwrap();
+        assert_eq!(wire.strip_query(&only_key).as_str(), "https://h/x");
         let missing = Auth::Bearer {
             secret: "NOPE".into(),
         };
