@@ -1,8 +1,8 @@
 //! HTTP: `GET /health` (open), `GET /tables` and `POST /replay` (bearer `ADMIN_TOKEN`).
 
 use iceberg::NamespaceIdent;
-use icepipe_core::notification::Notification;
-use icepipe_core::replay::{plan_replay, ReplayError, ReplayRequest};
+use icepipe_core::batch::replay::{plan_replay, ReplayError, ReplayRequest};
+use icepipe_core::raw::notification::Notification;
 use serde_json::{json, Value};
 use worker::{event, Context, Env, Method, Request, Response, Result};
 

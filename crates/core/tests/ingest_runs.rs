@@ -407,7 +407,7 @@ async fn files_follow_the_raw_layout_roll_at_the_part_size_and_carry_metadata() 
         ))
     );
     for key in files {
-        icepipe_core::layout::RawKey::parse(key).unwrap();
+        icepipe_core::raw::key::RawKey::parse(key).unwrap();
         let (batches, metadata) = read_parquet(&harness.store, key).await;
         assert_eq!(rows(&batches), 50);
         assert_eq!(metadata["icepipe.write_disposition"], "replace");

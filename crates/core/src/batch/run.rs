@@ -5,142 +5,26 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryFutureExt};
-use serde::Serialize;
 
-use super::{key_statuses, AckReason, Backoff, BatchPlan, Decision, Incoming, KeyStatus};
+use super::plan::{key_statuses, AckReason, BatchPlan, Decision, Incoming, KeyStatus};
+use super::redelivery::RedeliveryDelay;
+use super::report::{table_error, BatchError, BatchReport, BatchTable, Disposition, Note};
 use crate::clock::Clock;
-use crate::convert::{ConvertError, Converter, FailureKind, RawObject};
-use crate::error_record::ErrorRecord;
-use crate::notification::ConvertTarget;
+use crate::convert::{ConvertError, Converter};
+use crate::raw::error_record::{ErrorRecord, FailureKind};
+use crate::raw::notification::ConvertTarget;
+use crate::raw::object::RawObject;
 use crate::storage::{ObjectStore, StorageError};
 
 /// Concurrent HEAD requests on the raw bucket (Workers allow 6 open connections).
 const HEAD_CONCURRENCY: usize = 6;
-
-/// What the Worker does with one message once the batch is done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Disposition {
-    Ack,
-    Retry { delay_seconds: u32 },
-}
-
-/// Things worth a log line of their own (one JSON object each, tagged `event`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Note {
-    /// The body is not an R2 event notification (acknowledged).
-    Malformed { message_id: String, reason: String },
-    /// A delete notification (acknowledged; the table keeps its rows).
-    Deleted { key: String, action: String },
-    /// Not ours (acknowledged).
-    Skipped { key: String, reason: String },
-    /// A key under `sources/` off the layout (error record, acknowledged).
-    Rejected { key: String, reason: String },
-    /// The object was deleted before it could be converted (acknowledged).
-    Gone { key: String },
-    /// The object was overwritten since the notification: its current content is converted.
-    Replaced {
-        key: String,
-        notified_etag: String,
-        current_etag: String,
-    },
-    /// The object belongs to a replace load a newer load superseded (acknowledged, not committed).
-    Superseded {
-        key: String,
-        etag: String,
-        load_id: String,
-        by_load_id: String,
-        reason: String,
-    },
-}
-
-/// One table's part of the batch.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TableReport {
-    pub table: String,
-    pub snapshot_id: Option<i64>,
-    /// Objects committed by this batch.
-    pub objects: usize,
-    /// Objects the table already held.
-    pub skipped: usize,
-    /// Objects of a superseded replace load (acknowledged, never committed).
-    pub superseded: usize,
-    pub failed: usize,
-    /// The replace load the snapshot applied (an overwrite), and what it removed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replace_load_id: Option<String>,
-    pub removed_files: usize,
-    pub removed_rows: u64,
-    pub files: usize,
-    pub rows: u64,
-    pub bytes: u64,
-    pub created: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub schema_changes: Vec<String>,
-    pub commit_attempts: u32,
-    /// Why the whole table failed (its messages are retried).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// A failure worth reporting: one object, or a whole table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BatchError {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
-    pub kind: FailureKind,
-    pub reason: String,
-    /// The error record written for it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub record: Option<String>,
-}
-
-/// Milliseconds per step (by the runtime's clock; a Worker's clock moves only across I/O).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct BatchTimings {
-    pub connect: i64,
-    pub head: i64,
-    pub load: i64,
-    pub probe: i64,
-    pub write: i64,
-    pub commit: i64,
-    pub records: i64,
-    pub total: i64,
-}
-
-/// What one batch did: the batch log line, plus what to do with each message.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct BatchReport {
-    pub messages: usize,
-    pub tables: Vec<TableReport>,
-    pub files: usize,
-    pub rows: u64,
-    pub bytes: u64,
-    pub timings_ms: BatchTimings,
-    pub commit_attempts: u32,
-    pub acked: usize,
-    pub retried: usize,
-    pub errors: Vec<BatchError>,
-    /// Per message, in the order received.
-    #[serde(skip)]
-    pub dispositions: Vec<Disposition>,
-    /// Per message, in the order received: the reason of the disposition.
-    #[serde(skip)]
-    pub reasons: Vec<String>,
-    #[serde(skip)]
-    pub notes: Vec<Note>,
-}
 
 /// How a batch is run.
 #[derive(Debug, Clone)]
 pub struct BatchSettings {
     /// First namespace level(s) of the tables (`analytics`).
     pub namespace_root: String,
-    pub backoff: Backoff,
+    pub redelivery: RedeliveryDelay,
 }
 
 /// Runs one batch end to end. Never fails: every failure ends up in a message's disposition.
@@ -180,11 +64,9 @@ where
                     report
                         .errors
                         .push(table_error(&table.to_string(), &e, &reason));
-                    report.tables.push(TableReport {
-                        table: table.to_string(),
-                        error: Some(reason.clone()),
-                        ..Default::default()
-                    });
+                    report
+                        .tables
+                        .push(BatchTable::failed(table.to_string(), reason.clone()));
                     for target in targets {
                         statuses.insert(
                             target.key.clone(),
@@ -211,7 +93,7 @@ where
         }
     }
 
-    let decisions = plan.decide(&statuses, &settings.backoff, clock.now_ms());
+    let decisions = plan.decide(&statuses, &settings.redelivery, clock.now_ms());
     let t = clock.now_ms();
     let written = write_records(raw.as_ref(), &decisions).await;
     report.timings_ms.records = clock.now_ms() - t;
@@ -232,13 +114,13 @@ where
                 Some(Ok(())) => (Disposition::Ack, ack_reason(AckReason::ErrorRecorded)),
                 Some(Err(e)) => (
                     Disposition::Retry {
-                        delay_seconds: settings.backoff.delay_seconds(*attempts),
+                        delay_seconds: settings.redelivery.delay_seconds(*attempts),
                     },
                     format!("cannot write the error record: {e}"),
                 ),
                 None => (
                     Disposition::Retry {
-                        delay_seconds: settings.backoff.delay_seconds(*attempts),
+                        delay_seconds: settings.redelivery.delay_seconds(*attempts),
                     },
                     "the error record was not written".to_string(),
                 ),
@@ -261,21 +143,6 @@ fn ack_reason(reason: AckReason) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
-}
-
-fn table_error(table: &str, e: &ConvertError, reason: &str) -> BatchError {
-    BatchError {
-        table: Some(table.to_string()),
-        key: None,
-        etag: None,
-        kind: if e.is_transient() {
-            FailureKind::Transient
-        } else {
-            FailureKind::Permanent
-        },
-        reason: reason.to_string(),
-        record: None,
-    }
 }
 
 /// HEADs every target (the content to convert is the object's current one) and returns the
@@ -358,111 +225,6 @@ async fn write_records(
     written
 }
 
-impl BatchReport {
-    fn add_table(
-        &mut self,
-        table: String,
-        result: Result<crate::convert::TableOutcome, ConvertError>,
-    ) {
-        match result {
-            Ok(outcome) => {
-                self.files += outcome.data_files;
-                self.rows += outcome.rows;
-                self.bytes += outcome.bytes;
-                self.commit_attempts += outcome.commit_attempts;
-                let t = &outcome.timings_ms;
-                self.timings_ms.load += t.load;
-                self.timings_ms.probe += t.probe;
-                self.timings_ms.write += t.write;
-                self.timings_ms.commit += t.commit;
-                self.notes
-                    .extend(outcome.superseded.iter().map(|s| Note::Superseded {
-                        key: s.key.clone(),
-                        etag: s.etag.clone(),
-                        load_id: s.load_id.clone(),
-                        by_load_id: s.by_load_id.clone(),
-                        reason: s.reason.clone(),
-                    }));
-                for failure in outcome
-                    .failed
-                    .iter()
-                    .filter(|f| f.kind == FailureKind::Transient)
-                {
-                    self.errors.push(BatchError {
-                        table: Some(table.clone()),
-                        key: Some(failure.key.clone()),
-                        etag: Some(failure.etag.clone()),
-                        kind: failure.kind,
-                        reason: failure.reason.clone(),
-                        record: None,
-                    });
-                }
-                self.tables.push(TableReport {
-                    table,
-                    snapshot_id: outcome.snapshot_id,
-                    objects: outcome.objects.len(),
-                    skipped: outcome.skipped.len(),
-                    superseded: outcome.superseded.len(),
-                    failed: outcome.failed.len(),
-                    replace_load_id: outcome.replace_load_id,
-                    removed_files: outcome.removed_files,
-                    removed_rows: outcome.removed_rows,
-                    files: outcome.data_files,
-                    rows: outcome.rows,
-                    bytes: outcome.bytes,
-                    created: outcome.created_table,
-                    schema_changes: outcome.schema_changes,
-                    commit_attempts: outcome.commit_attempts,
-                    error: None,
-                });
-            }
-            Err(e) => {
-                let reason = e.to_string();
-                self.errors.push(table_error(&table, &e, &reason));
-                self.tables.push(TableReport {
-                    table,
-                    error: Some(reason),
-                    ..Default::default()
-                });
-            }
-        }
-    }
-
-    /// Permanent failures, once per record, with the record's key (or why it is missing).
-    fn add_record_errors(
-        &mut self,
-        decisions: &[Decision],
-        written: &HashMap<String, Result<(), StorageError>>,
-    ) {
-        let mut seen = std::collections::HashSet::new();
-        for decision in decisions {
-            let Decision::RecordErrorThenAck(record) = decision else {
-                continue;
-            };
-            let key = record.object_key();
-            if !seen.insert(key.clone()) {
-                continue;
-            }
-            let (record_key, reason) = match written.get(&key) {
-                Some(Ok(())) => (Some(key), record.reason.clone()),
-                Some(Err(e)) => (
-                    None,
-                    format!("{} (error record not written: {e})", record.reason),
-                ),
-                None => (None, record.reason.clone()),
-            };
-            self.errors.push(BatchError {
-                table: record.table.clone(),
-                key: Some(record.key.clone()),
-                etag: Some(record.etag.clone()),
-                kind: record.kind,
-                reason,
-                record: record_key,
-            });
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
@@ -473,7 +235,7 @@ mod tests {
 
     use super::*;
     use crate::catalog::CatalogError;
-    use crate::notification::{Notification, DELETE_OBJECT};
+    use crate::raw::notification::{Notification, DELETE_OBJECT};
     use crate::storage::memory::MemoryStore;
     use crate::storage::{ObjectMeta, ObjectWriter, StorageResult};
 
@@ -528,7 +290,7 @@ mod tests {
     fn settings() -> BatchSettings {
         BatchSettings {
             namespace_root: "analytics".into(),
-            backoff: Backoff::default(),
+            redelivery: RedeliveryDelay::default(),
         }
     }
 
@@ -716,7 +478,7 @@ mod tests {
                 Note::Gone { key: gone.into() },
             ]
         );
-        let decisions = plan.decide(&statuses, &Backoff::default(), NOW);
+        let decisions = plan.decide(&statuses, &RedeliveryDelay::default(), NOW);
         assert_eq!(decisions[1], Decision::Ack(AckReason::Gone));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use iceberg::{NamespaceIdent, TableIdent, TableRequirement, TableUpdate};
 
 use super::auth::TokenSource;
-use super::config::{CatalogConfig, RetryPolicy};
+use super::config::CatalogConfig;
 use super::error::CatalogError;
 use super::paths::{encode_namespace, encode_segment, query};
 use super::transport::{error_message, SendError, Subject, Transport};
@@ -16,6 +16,7 @@ use super::types::{
     LoadedTable,
 };
 use crate::clock::Clock;
+use crate::http::retry::RetryPolicy;
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, Method};
 
 /// A guard against a server that keeps handing out page tokens.
@@ -47,7 +48,7 @@ impl RestCatalog {
         clock: Arc<dyn Clock>,
         config: CatalogConfig,
     ) -> Result<RestCatalog, CatalogError> {
-        Self::connect_with_retry(http, clock, config, RetryPolicy::default()).await
+        Self::connect_with_retry(http, clock, config, RetryPolicy::catalog_default()).await
     }
 
     /// [`Self::connect`] with a custom backoff for idempotent requests.
@@ -339,8 +340,8 @@ impl RestCatalog {
                     let subject = Subject::Namespace(&table.namespace);
                     return Err(t.status_error(&operation, subject, &response, attempt));
                 }
-                Err(SendError::Catalog(error)) => return Err(error),
-                Err(SendError::Http(error)) => {
+                Err(SendError::Fatal(error)) => return Err(error),
+                Err(SendError::Transport(error)) => {
                     let never_sent = error.never_sent();
                     let failure = t.transport_error(&operation, error, attempt);
                     if never_sent {
@@ -401,12 +402,12 @@ impl RestCatalog {
 
         let response = match t.send_authed(request).await {
             Ok(response) => response,
-            Err(SendError::Catalog(error)) => return Err(error),
+            Err(SendError::Fatal(error)) => return Err(error),
             // Connect errors are the one transport failure where the request never left.
-            Err(SendError::Http(error @ HttpError::Connect { .. })) => {
+            Err(SendError::Transport(error @ HttpError::Connect { .. })) => {
                 return Err(t.transport_error(&operation, error, 1))
             }
-            Err(SendError::Http(error)) => return Err(unknown(error.to_string())),
+            Err(SendError::Transport(error)) => return Err(unknown(error.to_string())),
         };
         match response.status {
             200..=299 => {

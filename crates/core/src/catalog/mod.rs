@@ -14,7 +14,7 @@ mod transport;
 mod types;
 
 pub use client::RestCatalog;
-pub use config::{CatalogAuth, CatalogConfig, RetryPolicy};
+pub use config::{CatalogAuth, CatalogConfig};
 pub use error::CatalogError;
 pub use tables::TableSummary;
 pub use types::{CommitResult, CreateTable, LoadedTable};

@@ -8,6 +8,8 @@
 //! written and working out again what an overwrite removes.
 
 pub mod ledger;
+mod manifest;
+pub mod outcome;
 pub mod overwrite;
 pub mod replace;
 pub mod schema_plan;
@@ -26,7 +28,10 @@ use uuid::Uuid;
 
 use crate::catalog::{CatalogError, LoadedTable, RestCatalog};
 use crate::clock::Clock;
-use ledger::{in_ancestry, RawObjectId};
+use crate::raw::object::RawObjectId;
+use crate::raw::summary::REPLACE_LOAD_PROPERTY;
+use ledger::in_ancestry;
+use outcome::{SupersededObject, TableOutcome};
 use overwrite::{remove_files, Removal};
 use replace::{current_replace_load, snapshots_of_load, triage, Offered, Triage};
 use snapshot::{parent_manifests, write_manifest, write_snapshot, SnapshotPlan};
@@ -38,6 +43,8 @@ pub const DEFAULT_COMMIT_ATTEMPTS: u32 = 6;
 #[derive(Debug, Clone)]
 pub struct PendingObject {
     pub id: RawObjectId,
+    /// Where the object is, for the outcome (`s3://bucket/key`, a path).
+    pub location: String,
     /// `Some(load id)` when the object belongs to a replace load, `None` for an append.
     pub replace_load: Option<String>,
     pub files: Vec<DataFile>,
@@ -60,32 +67,6 @@ pub struct PendingCommit {
     pub schema: SchemaRef,
     pub spec: PartitionSpecRef,
     pub objects: Vec<PendingObject>,
-}
-
-/// An object of a replace load that a newer load supersedes: never committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SupersededObject {
-    pub id: RawObjectId,
-    pub load: String,
-    pub by_load: String,
-}
-
-/// What the commit did.
-#[derive(Debug, Clone)]
-pub struct Committed {
-    /// `None` when nothing new was committed (every object held or superseded).
-    pub snapshot_id: Option<i64>,
-    pub metadata: TableMetadata,
-    pub metadata_location: Option<String>,
-    pub added: Vec<RawObjectId>,
-    pub already_present: Vec<RawObjectId>,
-    pub superseded: Vec<SupersededObject>,
-    /// The replace load the snapshot applied (an overwrite).
-    pub replace_load: Option<String>,
-    /// Data files (and their rows) the overwrite removed.
-    pub removed_files: usize,
-    pub removed_rows: u64,
-    pub attempts: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +99,9 @@ impl CommitError {
     }
 }
 
-/// Commits `pending` on top of `base` (the table as last loaded).
+/// Commits `pending` on top of `base` (the table as last loaded) and records in `outcome` what
+/// became of each object (added, already held, superseded) and of the table (snapshot, attempts,
+/// what an overwrite removed).
 pub async fn commit(
     catalog: &RestCatalog,
     file_io: &FileIO,
@@ -126,7 +109,8 @@ pub async fn commit(
     mut base: LoadedTable,
     pending: &PendingCommit,
     max_attempts: u32,
-) -> Result<Committed, CommitError> {
+    outcome: &mut TableOutcome,
+) -> Result<(), CommitError> {
     let table = pending.table.to_string();
     let metadata_error = |source| CommitError::Metadata {
         table: table.clone(),
@@ -139,31 +123,17 @@ pub async fn commit(
     for attempt in 1..=max_attempts {
         let meta = &base.metadata;
         let sorted = triage(Some(meta), &offered);
+        outcome.commit_attempts = attempt;
         if in_ancestry(meta, snapshot_id) {
             // An earlier attempt whose outcome was unknown did apply: its summary says what it did.
-            return Ok(applied_earlier(
-                &base,
-                pending,
-                &sorted,
-                snapshot_id,
-                attempt,
-            ));
+            applied_earlier(&base, pending, &sorted, snapshot_id, outcome);
+            return Ok(());
         }
-        let outcome = |snapshot_id, metadata: &TableMetadata, location| Committed {
-            snapshot_id,
-            metadata: metadata.clone(),
-            metadata_location: location,
-            added: vec![],
-            already_present: ids(pending, &sorted.present),
-            superseded: superseded(pending, &sorted),
-            replace_load: None,
-            removed_files: 0,
-            removed_rows: 0,
-            attempts: attempt,
-        };
         if sorted.fresh.is_empty() {
             // A duplicate delivery, a concurrent converter won, or only superseded objects.
-            return Ok(outcome(None, meta, base.metadata_location.clone()));
+            outcome.metadata_location = base.metadata_location.clone();
+            record_objects(outcome, pending, &sorted, &[]);
+            return Ok(());
         }
         let Some(schema_plan) = schema_plan::plan(meta, &pending.schema) else {
             return Err(CommitError::SchemaChanged { table });
@@ -261,17 +231,13 @@ pub async fn commit(
             .await
         {
             Ok(result) => {
-                return Ok(Committed {
-                    added: fresh_ids,
-                    replace_load: sorted.replace_load.clone(),
-                    removed_files: removal.removed.len(),
-                    removed_rows: removal.removed.iter().map(|r| r.file.record_count()).sum(),
-                    ..outcome(
-                        Some(snapshot_id),
-                        &result.metadata,
-                        Some(result.metadata_location),
-                    )
-                })
+                outcome.snapshot_id = Some(snapshot_id);
+                outcome.metadata_location = Some(result.metadata_location);
+                outcome.replace_load_id = sorted.replace_load.clone();
+                outcome.removed_files = removal.removed.len();
+                outcome.removed_rows = removal.removed.iter().map(|r| r.file.record_count()).sum();
+                record_objects(outcome, pending, &sorted, &fresh_ids);
+                return Ok(());
             }
             Err(e) if retry_after(&e) => last_error = e.to_string(),
             Err(e) => return Err(e.into()),
@@ -288,14 +254,14 @@ pub async fn commit(
     })
 }
 
-/// The outcome of our snapshot found applied on reload (its summary is the record).
+/// Records our snapshot found applied on reload (its summary is the record).
 fn applied_earlier(
     base: &LoadedTable,
     pending: &PendingCommit,
     sorted: &Triage,
     snapshot_id: i64,
-    attempt: u32,
-) -> Committed {
+    outcome: &mut TableOutcome,
+) {
     let meta = &base.metadata;
     let added = ledger::snapshot_objects(meta, snapshot_id);
     let summary = meta.snapshot_by_id(snapshot_id).map(|s| s.summary());
@@ -305,26 +271,50 @@ fn applied_earlier(
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    let superseded = superseded(pending, sorted);
-    Committed {
-        snapshot_id: Some(snapshot_id),
-        metadata: meta.clone(),
-        metadata_location: base.metadata_location.clone(),
-        already_present: pending
-            .objects
-            .iter()
-            .map(|o| o.id.clone())
-            .filter(|id| !added.contains(id) && !superseded.iter().any(|s| &s.id == id))
-            .collect(),
-        added,
-        superseded,
-        replace_load: summary
-            .filter(|s| s.operation == Operation::Overwrite)
-            .and_then(|s| s.additional_properties.get(replace::REPLACE_LOAD_PROPERTY))
-            .cloned(),
-        removed_files: count("deleted-data-files") as usize,
-        removed_rows: count("deleted-records"),
-        attempts: attempt,
+    outcome.snapshot_id = Some(snapshot_id);
+    outcome.metadata_location = base.metadata_location.clone();
+    outcome.replace_load_id = summary
+        .filter(|s| s.operation == Operation::Overwrite)
+        .and_then(|s| s.additional_properties.get(REPLACE_LOAD_PROPERTY))
+        .cloned();
+    outcome.removed_files = count("deleted-data-files") as usize;
+    outcome.removed_rows = count("deleted-records");
+    record_objects(outcome, pending, sorted, &added);
+}
+
+/// What became of each pending object: superseded, added by our snapshot (its files, rows and
+/// bytes count), or already held by the table.
+fn record_objects(
+    outcome: &mut TableOutcome,
+    pending: &PendingCommit,
+    sorted: &Triage,
+    added: &[RawObjectId],
+) {
+    for s in &sorted.superseded {
+        let object = &pending.objects[s.index];
+        outcome.superseded.push(SupersededObject::new(
+            object.location.clone(),
+            &object.id,
+            &s.load,
+            &s.by_load,
+        ));
+    }
+    for (index, object) in pending.objects.iter().enumerate() {
+        if sorted.superseded.iter().any(|s| s.index == index) {
+            continue;
+        }
+        if added.contains(&object.id) {
+            outcome.objects.push(object.location.clone());
+            outcome.data_files += object.files.len();
+            outcome.rows += object.files.iter().map(|f| f.record_count()).sum::<u64>();
+            outcome.bytes += object
+                .files
+                .iter()
+                .map(|f| f.file_size_in_bytes())
+                .sum::<u64>();
+        } else {
+            outcome.skipped.push(object.location.clone());
+        }
     }
 }
 
@@ -332,18 +322,6 @@ fn ids(pending: &PendingCommit, indices: &[usize]) -> Vec<RawObjectId> {
     indices
         .iter()
         .map(|&i| pending.objects[i].id.clone())
-        .collect()
-}
-
-fn superseded(pending: &PendingCommit, sorted: &Triage) -> Vec<SupersededObject> {
-    sorted
-        .superseded
-        .iter()
-        .map(|s| SupersededObject {
-            id: pending.objects[s.index].id.clone(),
-            load: s.load.clone(),
-            by_load: s.by_load.clone(),
-        })
         .collect()
 }
 

@@ -8,8 +8,6 @@
 //! stops the whole call before anything is committed.
 
 mod compression;
-pub mod disposition;
-pub mod object;
 pub mod probe;
 pub mod reader;
 pub mod writer;
@@ -17,18 +15,18 @@ pub mod writer;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use iceberg::io::FileIO;
-use iceberg::spec::{Schema, Transform, UnboundPartitionSpec};
-use serde::Serialize;
-
 use crate::catalog::{CatalogError, CreateTable, LoadedTable, RestCatalog};
 use crate::clock::Clock;
-use crate::commit::ledger::{committed_objects, RawObjectId};
+use crate::commit::ledger::committed_objects;
+use crate::commit::outcome::{ObjectFailure, SupersededObject, TableOutcome};
 use crate::commit::replace::{triage, Offered};
 use crate::commit::{commit, CommitError, PendingCommit, PendingObject, DEFAULT_COMMIT_ATTEMPTS};
-use crate::layout::TableName;
+use crate::raw::error_record::FailureKind;
+use crate::raw::key::TableName;
+use crate::raw::object::{RawObject, RawObjectId};
 use crate::schema::{evolve, LOADED_AT_COLUMN};
-pub use object::{FailureKind, ObjectFailure, RawObject, SupersededObject};
+use iceberg::io::FileIO;
+use iceberg::spec::{Schema, Transform, UnboundPartitionSpec};
 use probe::{probe, ProbedObject};
 use writer::TableWriter;
 
@@ -59,42 +57,6 @@ impl Default for ConvertOptions {
             commit_attempts: DEFAULT_COMMIT_ATTEMPTS,
         }
     }
-}
-
-/// What one conversion did to one table.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TableOutcome {
-    pub table: String,
-    /// The new snapshot, or `None` when nothing new was committed.
-    pub snapshot_id: Option<i64>,
-    pub metadata_location: Option<String>,
-    /// Objects whose rows this call committed.
-    pub objects: Vec<String>,
-    /// Objects the table already held (duplicate deliveries): nothing written for them.
-    pub skipped: Vec<String>,
-    /// Objects of a replace load older than the table's (or than another in the call): skipped.
-    pub superseded: Vec<SupersededObject>,
-    pub failed: Vec<ObjectFailure>,
-    /// The replace load the snapshot applied (operation `overwrite`), if any.
-    pub replace_load_id: Option<String>,
-    /// Data files and rows the overwrite removed.
-    pub removed_files: usize,
-    pub removed_rows: u64,
-    pub data_files: usize,
-    pub rows: u64,
-    pub bytes: u64,
-    pub created_table: bool,
-    pub schema_changes: Vec<String>,
-    pub commit_attempts: u32,
-    pub timings_ms: Timings,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Timings {
-    pub load: i64,
-    pub probe: i64,
-    pub write: i64,
-    pub commit: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -234,13 +196,12 @@ impl Converter {
                 reason: format!("cannot set up the data file writer: {e}"),
             })?;
         let mut written: Vec<PendingObject> = Vec::new();
-        let mut locations: HashMap<RawObjectId, String> = HashMap::new();
         for p in &accepted {
             match writer.write(p).await {
                 Ok(files) => {
-                    locations.insert(p.object.id(), p.object.location());
                     written.push(PendingObject {
                         id: p.object.id(),
+                        location: p.object.location(),
                         replace_load: p.load.replace_load().map(str::to_string),
                         files,
                     });
@@ -261,42 +222,17 @@ impl Converter {
             spec: writer.spec().clone(),
             objects: written,
         };
-        let committed = commit(
+        commit(
             &self.catalog,
             &self.file_io,
             self.clock.as_ref(),
             base,
             &pending,
             self.options.commit_attempts,
+            &mut outcome,
         )
         .await?;
         outcome.timings_ms.commit = self.clock.now_ms() - started;
-        outcome.snapshot_id = committed.snapshot_id;
-        outcome.metadata_location = committed.metadata_location;
-        outcome.commit_attempts = committed.attempts;
-        outcome.replace_load_id = committed.replace_load;
-        outcome.removed_files = committed.removed_files;
-        outcome.removed_rows = committed.removed_rows;
-        let location =
-            |id: &RawObjectId| locations.get(id).cloned().unwrap_or_else(|| id.key.clone());
-        for s in &committed.superseded {
-            let object = SupersededObject::new(location(&s.id), &s.id, &s.load, &s.by_load);
-            outcome.superseded.push(object);
-        }
-        for PendingObject { id, files, .. } in &pending.objects {
-            let location = location(id);
-            if committed.superseded.iter().any(|s| &s.id == id) {
-                continue;
-            }
-            if committed.added.contains(id) {
-                outcome.objects.push(location);
-                outcome.data_files += files.len();
-                outcome.rows += files.iter().map(|f| f.record_count()).sum::<u64>();
-                outcome.bytes += files.iter().map(|f| f.file_size_in_bytes()).sum::<u64>();
-            } else {
-                outcome.skipped.push(location);
-            }
-        }
         Ok(outcome)
     }
 

@@ -1,8 +1,10 @@
-//! The HTTP seam of the core: the catalog client and the S3 store speak to the world only through
-//! [`HttpClient`], so the same code runs natively (reqwest) and in a Worker (`worker::Fetch`).
+//! The HTTP seam of the core: the catalog client, the S3 store and the ingest's API extractor speak
+//! to the world only through [`HttpClient`], so the same code runs natively (reqwest) and in a
+//! Worker (`worker::Fetch`). [`retry`]: the one retry policy and loop for requests safe to repeat.
 
 #[cfg(feature = "native")]
 mod reqwest_client;
+pub mod retry;
 #[cfg(feature = "native")]
 pub use reqwest_client::ReqwestHttpClient;
 

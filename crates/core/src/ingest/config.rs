@@ -10,7 +10,8 @@ use serde_json::Value;
 use url::Url;
 
 use super::jsonpath::JsonPath;
-use crate::layout::is_valid_name;
+use crate::raw::footer::WriteDisposition;
+use crate::raw::key::is_valid_name;
 
 /// Every source in a config file, by name.
 #[derive(Debug, Clone)]
@@ -112,21 +113,6 @@ pub enum Paginator {
 }
 
 const PAGINATORS: &str = "single_page, json_link, header_link, offset, page_number, cursor";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteDisposition {
-    Append,
-    Replace,
-}
-
-impl WriteDisposition {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteDisposition::Append => "append",
-            WriteDisposition::Replace => "replace",
-        }
-    }
-}
 
 /// Where arrays of objects go: child tables (dlt's default) or nested list/struct columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,7 +234,7 @@ impl<'a> Node<'a> {
 
     fn opt_path(&self, field: &str) -> Result<Option<JsonPath>, ConfigError> {
         self.opt_str(field)?
-            .map(|text| JsonPath::parse(&text).map_err(|e| self.err(field, e)))
+            .map(|text| JsonPath::parse(&text).map_err(|e| self.err(field, e.to_string())))
             .transpose()
     }
 
@@ -342,18 +328,20 @@ impl IngestConfig {
 impl SourceConfig {
     /// Points the source at another server (a local sample API, a test double).
     pub fn with_base_url(mut self, base_url: &str) -> Result<Self, ConfigError> {
-        self.base_url = parse_base_url(base_url).map_err(|message| ConfigError {
-            key: "--base-url-override".into(),
-            message,
-        })?;
+        self.base_url = parse_base_url(base_url, "--base-url-override")?;
         Ok(self)
     }
 }
 
-fn parse_base_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+/// An http(s) URL with a host; the error names `key`.
+fn parse_base_url(text: &str, key: &str) -> Result<Url, ConfigError> {
+    let fail = |message: String| ConfigError {
+        key: key.to_string(),
+        message,
+    };
+    let url = Url::parse(text).map_err(|e| fail(format!("not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err("must be an http(s) URL with a host".into());
+        return Err(fail("must be an http(s) URL with a host".into()));
     }
     Ok(url)
 }
@@ -382,7 +370,7 @@ fn parse_source(name: &str, node: &Node) -> Result<SourceConfig, ConfigError> {
         "max_pages",
         "resources",
     ])?;
-    let base_url = parse_base_url(&node.str("base_url")?).map_err(|e| node.err("base_url", e))?;
+    let base_url = parse_base_url(&node.str("base_url")?, &node.child_key("base_url"))?;
     let auth = node.table("auth")?.map(|n| parse_auth(&n)).transpose()?;
     let default_paginator = node
         .table("paginator")?

@@ -43,3 +43,18 @@ pub enum ExtractError {
     #[error("GET {url}: {reason}")]
     Redirect { url: String, reason: String },
 }
+
+impl ExtractError {
+    /// Whether the same run may succeed later: the API was down, overloaded or unreachable.
+    /// Anything else (a 4xx, a body that is not JSON, a refused host or redirect, pages that never
+    /// end) needs the API or the config to change.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ExtractError::Status { status, .. } => {
+                *status == 408 || *status == 429 || (500..600).contains(status)
+            }
+            ExtractError::Transport { .. } => true,
+            _ => false,
+        }
+    }
+}

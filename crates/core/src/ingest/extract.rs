@@ -23,8 +23,10 @@ use super::cursor;
 use super::error::ExtractError;
 use super::jsonpath::JsonPath;
 use super::request::{origin_of, resource_url, same_origin, set_params, WireAuth};
-use super::retry::{is_retryable_status, RetryPolicy};
 use crate::clock::Clock;
+use crate::http::retry::{
+    retry_when_overloaded_or_failing, send_with_retries, AttemptError, Exhausted, RetryPolicy,
+};
 use crate::http::{HttpClient, HttpRequest, HttpResponse, Method};
 
 /// Redirect hops followed for one page request (same host only).
@@ -38,7 +40,7 @@ fn digest(bytes: &[u8]) -> Digest {
     sha2::Sha256::digest(bytes).into()
 }
 
-/// What the pager needs from the outside.
+/// What the pager needs from the outside (`retry`: usually [`RetryPolicy::api_default`]).
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     pub http: Arc<dyn HttpClient>,
@@ -91,8 +93,7 @@ impl<'a> Pager<'a> {
         if let (Some(incremental), Some(start)) = (&resource.incremental, start) {
             params.push((incremental.param.clone(), cursor::as_param(start)));
         }
-        let first_url = resource_url(source, &resource.path, &params)
-            .map_err(|reason| ExtractError::Config { reason })?;
+        let first_url = resource_url(source, &resource.path, &params)?;
         let position = match &resource.paginator {
             Paginator::PageNumber { base_page, .. } => *base_page,
             _ => 0,
@@ -350,44 +351,53 @@ impl<'a> Pager<'a> {
         let mut wire_url = url.clone();
         self.auth.apply_query(&mut wire_url);
         let shown = self.auth.redact(&wire_url);
-        let retry = &self.fetcher.retry;
-        let mut attempt = 1;
-        loop {
-            let mut request = HttpRequest::new(Method::Get, wire_url.as_str());
-            for (name, value) in self.source.headers.iter().chain(self.auth.headers()) {
-                request = request.header(name.clone(), value.clone());
-            }
-            let retry_after = match self.fetcher.http.send(request).await {
-                Ok(response) if response.is_success() || redirect_location(&response).is_some() => {
-                    return Ok(response)
-                }
-                Ok(response)
-                    if is_retryable_status(response.status) && attempt < retry.max_attempts =>
-                {
-                    response.header("retry-after").map(str::to_string)
-                }
-                Ok(response) => {
-                    return Err(ExtractError::Status {
-                        url: shown,
-                        status: response.status,
-                        attempts: attempt,
-                        snippet: response.body_snippet(),
-                    })
+        let sent = send_with_retries::<_, _, std::convert::Infallible>(
+            self.fetcher.clock.as_ref(),
+            &self.fetcher.retry,
+            retry_when_overloaded_or_failing,
+            || {
+                let mut request = HttpRequest::new(Method::Get, wire_url.as_str());
+                for (name, value) in self.source.headers.iter().chain(self.auth.headers()) {
+                    request = request.header(name.clone(), value.clone());
                 }
                 // Transport failures are retried too: a GET is safe to repeat.
-                Err(_) if attempt < retry.max_attempts => None,
-                Err(e) => {
-                    return Err(ExtractError::Transport {
-                        url: shown,
-                        attempts: attempt,
-                        reason: e.to_string(),
-                    })
+                async move {
+                    self.fetcher
+                        .http
+                        .send(request)
+                        .await
+                        .map_err(AttemptError::Transport)
                 }
-            };
-            let delay = retry.delay(attempt, retry_after.as_deref(), self.fetcher.clock.now_ms());
-            self.fetcher.clock.sleep(delay).await;
-            attempt += 1;
+            },
+        )
+        .await;
+        match sent {
+            Ok(answered)
+                if answered.response.is_success()
+                    || redirect_location(&answered.response).is_some() =>
+            {
+                Ok(answered.response)
+            }
+            Ok(answered) => Err(status_error(shown, answered.response, answered.attempts)),
+            Err(Exhausted::Status { response, attempts }) => {
+                Err(status_error(shown, response, attempts))
+            }
+            Err(Exhausted::Transport { error, attempts }) => Err(ExtractError::Transport {
+                url: shown,
+                attempts,
+                reason: error.to_string(),
+            }),
+            Err(Exhausted::Fatal(never)) => match never {},
         }
+    }
+}
+
+fn status_error(url: String, response: HttpResponse, attempts: u32) -> ExtractError {
+    ExtractError::Status {
+        url,
+        status: response.status,
+        attempts,
+        snippet: response.body_snippet(),
     }
 }
 

@@ -6,7 +6,15 @@
 use url::Url;
 
 use super::config::{Auth, KeyLocation, SourceConfig};
+use super::error::ExtractError;
 use super::secrets::Secrets;
+
+/// A source's auth names a secret that is not set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("secret {name} is not set")]
+pub struct MissingSecret {
+    pub name: String,
+}
 
 /// Auth resolved to what goes on the wire, plus the query key to hide in messages.
 #[derive(Debug, Clone, Default)]
@@ -17,12 +25,14 @@ pub struct WireAuth {
 
 impl WireAuth {
     /// Looks the secret up; a missing secret is an error naming it (never its value).
-    pub fn resolve(auth: Option<&Auth>, secrets: &dyn Secrets) -> Result<Self, String> {
+    pub fn resolve(auth: Option<&Auth>, secrets: &dyn Secrets) -> Result<Self, MissingSecret> {
         let lookup = |name: &str| {
             secrets
                 .get(name)
                 .filter(|v| !v.is_empty())
-                .ok_or_else(|| format!("secret {name} is not set"))
+                .ok_or_else(|| MissingSecret {
+                    name: name.to_string(),
+                })
         };
         Ok(match auth {
             None => Self::default(),
@@ -123,7 +133,7 @@ pub fn resource_url(
     source: &SourceConfig,
     path: &str,
     params: &[(String, String)],
-) -> Result<Url, String> {
+) -> Result<Url, ExtractError> {
     // Join relative to the base *directory* so `https://h/api` + `posts` gives `https://h/api/posts`.
     let mut base = source.base_url.clone();
     if !base.path().ends_with('/') {
@@ -132,7 +142,9 @@ pub fn resource_url(
     }
     let mut url = base
         .join(path.trim_start_matches('/'))
-        .map_err(|e| format!("path {path:?} does not make a URL with the base URL: {e}"))?;
+        .map_err(|e| ExtractError::Config {
+            reason: format!("path {path:?} does not make a URL with the base URL: {e}"),
+        })?;
     set_params(&mut url, params);
     Ok(url)
 }
@@ -224,7 +236,9 @@ mod tests {
             secret: "NOPE".into(),
         };
         assert_eq!(
-            WireAuth::resolve(Some(&missing), &secrets).unwrap_err(),
+            WireAuth::resolve(Some(&missing), &secrets)
+                .unwrap_err()
+                .to_string(),
             "secret NOPE is not set"
         );
     }

@@ -10,8 +10,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{Array, RecordBatch};
 use icepipe_core::clock::ManualClock;
+use icepipe_core::http::retry::RetryPolicy;
 use icepipe_core::http::ReqwestHttpClient;
-use icepipe_core::ingest::retry::RetryPolicy;
 use icepipe_core::ingest::{
     run_source, Fetcher, IngestConfig, IngestContext, RunReport, StaticSecrets,
 };
@@ -69,7 +69,7 @@ impl Harness {
             fetcher: Fetcher {
                 http: Arc::new(ReqwestHttpClient::with_timeout(Duration::from_secs(10))),
                 clock: self.clock.clone(),
-                retry: RetryPolicy::default(),
+                retry: RetryPolicy::api_default(),
             },
             store: Arc::new(self.store.clone()),
             secrets: Arc::new(self.secrets.clone()),

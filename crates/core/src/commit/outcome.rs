@@ -1,70 +1,48 @@
-//! A raw object to convert, and what can go wrong with one.
+//! What converting raw objects did to one table: one type, filled by the commit (snapshot,
+//! objects added, held or superseded, attempts, what an overwrite removed) and by the converter
+//! (failures, table creation, schema changes, timings), printed by the CLI and logged per batch by
+//! the convert Worker as it is.
 
-use std::sync::Arc;
+use serde::Serialize;
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use crate::raw::error_record::FailureKind;
+use crate::raw::object::{RawObject, RawObjectId};
+use crate::storage::StorageError;
 
-use crate::commit::ledger::RawObjectId;
-use crate::storage::{ObjectMeta, ObjectStore, StorageError};
-
-/// One raw Parquet object, as a notification or a listing describes it.
-#[derive(Debug, Clone)]
-pub struct RawObject {
-    pub store: Arc<dyn ObjectStore>,
-    pub key: String,
-    pub size: u64,
-    pub etag: String,
-    /// When the object was created (notification `eventTime` or `Last-Modified`): the
-    /// `_loaded_at` of its rows when the file does not carry one.
-    pub created_ms: i64,
+/// What one conversion did to one table.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TableOutcome {
+    pub table: String,
+    /// The new snapshot, or `None` when nothing new was committed.
+    pub snapshot_id: Option<i64>,
+    pub metadata_location: Option<String>,
+    /// Objects whose rows this call committed.
+    pub objects: Vec<String>,
+    /// Objects the table already held (duplicate deliveries): nothing written for them.
+    pub skipped: Vec<String>,
+    /// Objects of a replace load older than the table's (or than another in the call): skipped.
+    pub superseded: Vec<SupersededObject>,
+    pub failed: Vec<ObjectFailure>,
+    /// The replace load the snapshot applied (operation `overwrite`), if any.
+    pub replace_load_id: Option<String>,
+    /// Data files and rows the overwrite removed.
+    pub removed_files: usize,
+    pub removed_rows: u64,
+    pub data_files: usize,
+    pub rows: u64,
+    pub bytes: u64,
+    pub created_table: bool,
+    pub schema_changes: Vec<String>,
+    pub commit_attempts: u32,
+    pub timings_ms: Timings,
 }
 
-impl RawObject {
-    pub fn from_meta(store: Arc<dyn ObjectStore>, meta: ObjectMeta) -> Self {
-        Self {
-            store,
-            key: meta.key,
-            size: meta.size,
-            etag: meta.etag,
-            created_ms: meta.last_modified_ms,
-        }
-    }
-
-    pub fn id(&self) -> RawObjectId {
-        RawObjectId {
-            key: self.key.clone(),
-            etag: self.etag.clone(),
-        }
-    }
-
-    /// Where the object is, for messages: `s3://bucket/key`, a path, ...
-    pub fn location(&self) -> String {
-        self.store.describe(&self.key)
-    }
-
-    /// A short stable digest of (key, eTag): names this object's data files and its default
-    /// `_load_id`, so a redelivery rewrites the same files instead of leaving orphans.
-    pub fn digest(&self) -> String {
-        let mut hash = Sha256::new();
-        hash.update(self.key.as_bytes());
-        hash.update([0u8]);
-        hash.update(self.etag.as_bytes());
-        hash.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-}
-
-/// Whether trying again later can help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailureKind {
-    /// The object itself is the problem (not Parquet, corrupt, lossy schema change, layout).
-    Permanent,
-    /// Storage or catalog trouble: the same object may convert on a later attempt.
-    Transient,
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub load: i64,
+    pub probe: i64,
+    pub write: i64,
+    pub commit: i64,
 }
 
 /// Why one raw object was not converted.

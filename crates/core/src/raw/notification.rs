@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::layout::{RawKey, TableName, SOURCES_PREFIX};
+use super::key::{RawKey, TableName, SOURCES_PREFIX};
 
 /// `PutObject`: a single-request upload.
 pub const PUT_OBJECT: &str = "PutObject";
