@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use super::note::Note;
 use super::redelivery::RedeliveryDelay;
-use super::report::Note;
 use crate::commit::outcome::TableOutcome;
 use crate::convert::ConvertError;
 use crate::raw::error_record::{ErrorRecord, FailureKind};

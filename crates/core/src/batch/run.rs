@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryFutureExt};
 
+use super::note::Note;
 use super::plan::{key_statuses, AckReason, BatchPlan, Decision, Incoming, KeyStatus};
 use super::redelivery::RedeliveryDelay;
-use super::report::{table_error, BatchError, BatchReport, BatchTable, Disposition, Note};
+use super::report::{table_error, BatchError, BatchReport, BatchTable, Disposition};
 use crate::clock::Clock;
 use crate::convert::{ConvertError, Converter};
 use crate::raw::error_record::{ErrorRecord, FailureKind};
