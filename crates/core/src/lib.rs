@@ -16,7 +16,8 @@
 //! - [`batch`]: the queue side of the convert Worker (a batch of notifications becomes commits,
 //!   error records and retries; replay), runtime-agnostic.
 //!
-//! Dependencies point down this list and never back: `ingest` and `convert` share only `raw`.
+//! Each module uses only modules above it in this list (no import cycles, at module or file level):
+//! `ingest` and `convert` never use each other; what they share is `raw`.
 
 pub mod clock;
 pub mod http;
