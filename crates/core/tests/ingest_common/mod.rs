@@ -64,8 +64,9 @@ impl Harness {
         }
     }
 
-    pub async fn run(&self, config: &IngestConfig, resource: Option<&str>) -> RunReport {
-        let ctx = IngestContext {
+    /// What a run or a push talks to: this harness's store, clock and secrets.
+    pub fn context(&self) -> IngestContext {
+        IngestContext {
             fetcher: Fetcher {
                 http: Arc::new(ReqwestHttpClient::with_timeout(Duration::from_secs(10))),
                 clock: self.clock.clone(),
@@ -74,10 +75,17 @@ impl Harness {
             store: Arc::new(self.store.clone()),
             secrets: Arc::new(self.secrets.clone()),
             part_bytes: self.part_bytes,
-        };
-        run_source(&ctx, config.source("api_test").unwrap(), resource)
-            .await
-            .unwrap()
+        }
+    }
+
+    pub async fn run(&self, config: &IngestConfig, resource: Option<&str>) -> RunReport {
+        run_source(
+            &self.context(),
+            config.source("api_test").unwrap(),
+            resource,
+        )
+        .await
+        .unwrap()
     }
 
     /// Runs every resource and asserts that all of them succeeded.
