@@ -51,7 +51,10 @@ async fn consume(batch: MessageBatchSys, env: Env) {
         Ok(wiring) => wiring,
         Err(reason) => {
             // A configuration problem: retry everything (after max_retries: the dead-letter queue).
-            emit(&event_line("config_error", json!({ "reason": reason })));
+            emit(&event_line(
+                "config_error",
+                json!({ "reason": reason.to_string() }),
+            ));
             let redelivery = icepipe_core::batch::RedeliveryDelay::default();
             for (message, m) in messages.iter().zip(&incoming) {
                 retry(message, redelivery.delay_seconds(m.attempts));

@@ -55,7 +55,7 @@ pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response
 async fn tables(env: &Env) -> (u16, Value) {
     let wiring = match Wiring::from_env(env) {
         Ok(wiring) => wiring,
-        Err(reason) => return (500, json!({ "error": reason })),
+        Err(reason) => return (500, json!({ "error": reason.to_string() })),
     };
     let root = match NamespaceIdent::from_strs(wiring.settings.namespace_root.split('.')) {
         Ok(root) => root,
@@ -91,11 +91,11 @@ async fn replay(req: &mut Request, env: &Env) -> (u16, Value) {
     };
     let wiring = match Wiring::from_env(env) {
         Ok(wiring) => wiring,
-        Err(reason) => return (500, json!({ "error": reason })),
+        Err(reason) => return (500, json!({ "error": reason.to_string() })),
     };
     let queue = match raw_events(env) {
         Ok(queue) => queue,
-        Err(reason) => return (500, json!({ "error": reason })),
+        Err(reason) => return (500, json!({ "error": reason.to_string() })),
     };
     let settings = &wiring.settings;
     let plan = match plan_replay(

@@ -17,7 +17,7 @@ pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Err(reason) => {
             emit(&event_line(
                 "cron_error",
-                json!({ "cron": cron, "error": reason }),
+                json!({ "cron": cron, "error": reason.to_string() }),
             ));
             return;
         }

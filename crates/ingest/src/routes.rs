@@ -73,7 +73,7 @@ pub fn run_line(report: &RunReport, trigger: &str) -> String {
 async fn run(env: &Env, source: &str, resource: Option<&str>) -> (u16, Value) {
     let wiring = match Wiring::from_env(env) {
         Ok(wiring) => wiring,
-        Err(reason) => return (500, json!({ "error": reason })),
+        Err(reason) => return (500, json!({ "error": reason.to_string() })),
     };
     match run_named_source(&wiring.ingest, &wiring.settings.sources, source, resource).await {
         Ok(report) => {
@@ -90,7 +90,7 @@ async fn run(env: &Env, source: &str, resource: Option<&str>) -> (u16, Value) {
 async fn events(req: &mut Request, env: &Env, source: &str, resource: &str) -> (u16, Value) {
     let wiring = match Wiring::from_env(env) {
         Ok(wiring) => wiring,
-        Err(reason) => return (500, json!({ "error": reason })),
+        Err(reason) => return (500, json!({ "error": reason.to_string() })),
     };
     let settings = wiring.push_settings();
     let header = |name: &str| req.headers().get(name).ok().flatten();

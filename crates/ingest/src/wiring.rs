@@ -12,7 +12,7 @@ use icepipe_edge::http::FetchClient;
 use icepipe_edge::r2::R2Store;
 use worker::Env;
 
-use crate::config::{source_secrets, Settings, RAW_BINDING};
+use crate::config::{source_secrets, ConfigError, Settings, RAW_BINDING};
 
 /// Everything a handler needs.
 pub struct Wiring {
@@ -23,8 +23,8 @@ pub struct Wiring {
 impl Wiring {
     /// Reads the settings, the embedded sources and the raw bucket binding; the error names what
     /// is missing or wrong.
-    pub fn from_env(env: &Env) -> Result<Wiring, String> {
-        let settings = Settings::from_lookup(|name| env_string(env, name)).map_err(|e| e.0)?;
+    pub fn from_env(env: &Env) -> Result<Wiring, ConfigError> {
+        let settings = Settings::from_lookup(|name| env_string(env, name))?;
         let clock: Arc<dyn Clock> = Arc::new(WorkerClock);
         let raw = R2Store::new(
             bucket(env, RAW_BINDING, "the raw bucket", "wrangler.ingest.toml")?,
