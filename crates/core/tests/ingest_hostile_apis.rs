@@ -247,72 +247,68 @@ async fn a_page_that_repeats_the_previous_one_stops_the_paging() {
     assert!(!landed(&harness).iter().any(|k| k.starts_with("_state/")));
 }
 
-#[tokio::test]
-async fn a_cursor_that_does_not_advance_stops_the_paging() {
+/// A two-page API: the first page (without `param`) leads to `param=value`, whose page leads
+/// back to a URL already requested. The paging stops there with an error; both pages land.
+async fn paging_that_leads_back(
+    param: &str,
+    value: &str,
+    first: serde_json::Value,
+    second: serde_json::Value,
+    paginator: &str,
+) -> (MockServer, String) {
     let server = MockServer::start().await;
     Mock::given(path("/items"))
-        .and(query_param_is_missing("cursor"))
-        .respond_with(ok(json!({"data": [{"id": 1}], "next": "abc"})))
+        .and(query_param_is_missing(param))
+        .respond_with(ok(first))
         .mount(&server)
         .await;
-    // Different records, but the same cursor again.
-    serve_page(
-        &server,
-        "cursor",
-        "abc",
-        json!({"data": [{"id": 2}], "next": "abc"}),
-    )
-    .await;
+    serve_page(&server, param, value, second).await;
     let config = config(
         &server.uri(),
-        "[sources.api_test.resources.items]\ndata_selector = \"data\"\npaginator = { type = \"cursor\", cursor_path = \"next\" }\n",
+        &format!("[sources.api_test.resources.items]\ndata_selector = \"data\"\npaginator = {paginator}\n"),
     );
     let harness = Harness::new();
-    let report = harness.run(&config, None).await;
-    let error = only_error(&report);
-    assert!(
-        error.contains(&format!(
-            "pagination stopped at {}/items?cursor=abc: this URL was already requested in this run",
-            server.uri()
-        )),
-        "{error}"
-    );
+    let error = only_error(&harness.run(&config, None).await);
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
     assert_eq!(
         ints(&harness.read_table("items").await, "id"),
         [Some(1), Some(2)]
     );
+    (server, error)
 }
 
 #[tokio::test]
-async fn a_next_link_back_to_an_earlier_page_stops_the_paging() {
-    let server = MockServer::start().await;
-    Mock::given(path("/items"))
-        .and(query_param_is_missing("after"))
-        .respond_with(ok(json!({"data": [{"id": 1}], "next": "/items?after=1"})))
-        .mount(&server)
-        .await;
-    serve_page(
-        &server,
-        "after",
-        "1",
-        json!({"data": [{"id": 2}], "next": "/items"}),
-    )
-    .await;
-    let config = config(
-        &server.uri(),
-        "[sources.api_test.resources.items]\ndata_selector = \"data\"\npaginator = { type = \"json_link\", next_url_path = \"next\" }\n",
-    );
-    let harness = Harness::new();
-    let error = only_error(&harness.run(&config, None).await);
-    assert!(
-        error.contains(&format!(
-            "pagination stopped at {}/items: this URL was already requested",
-            server.uri()
-        )),
-        "{error}"
-    );
-    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+async fn a_cursor_or_next_link_that_does_not_advance_stops_the_paging() {
+    let cases = [
+        // Different records, but the same cursor again.
+        (
+            "cursor",
+            "abc",
+            json!({"data": [{"id": 1}], "next": "abc"}),
+            json!({"data": [{"id": 2}], "next": "abc"}),
+            "{ type = \"cursor\", cursor_path = \"next\" }",
+            "/items?cursor=abc",
+        ),
+        // A next link back to the first page.
+        (
+            "after",
+            "1",
+            json!({"data": [{"id": 1}], "next": "/items?after=1"}),
+            json!({"data": [{"id": 2}], "next": "/items"}),
+            "{ type = \"json_link\", next_url_path = \"next\" }",
+            "/items",
+        ),
+    ];
+    for (param, value, first, second, paginator, repeated) in cases {
+        let (server, error) = paging_that_leads_back(param, value, first, second, paginator).await;
+        assert!(
+            error.contains(&format!(
+                "pagination stopped at {}{repeated}: this URL was already requested in this run",
+                server.uri()
+            )),
+            "{error}"
+        );
+    }
 }
 
 /// An endless API: page N holds record N.

@@ -6,18 +6,14 @@
 
 mod ingest_common;
 
-use std::ops::Range;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use bytes::Bytes;
 use icepipe_core::ingest::idempotency::{claim, Claim, IdempotencyKey};
 use icepipe_core::ingest::push::{
     check_declared_size, push_events, PushError, PushRequest, PushSettings, Pushed,
 };
-use icepipe_core::ingest::{run_named_source, IngestConfig, RunError};
-use icepipe_core::storage::memory::MemoryStore;
-use icepipe_core::storage::{ObjectMeta, ObjectStore, ObjectWriter, StorageError, StorageResult};
+use icepipe_core::ingest::{run_named_source, IngestConfig, IngestContext};
+use icepipe_core::storage::memory::{FailingWrites, MemoryStore};
 use ingest_common::{config, Harness};
 use serde_json::json;
 use wiremock::matchers::path;
@@ -38,6 +34,16 @@ async fn push(
     body: &str,
     key: Option<&str>,
 ) -> Result<Pushed, PushError> {
+    push_with(&harness.context(), source, "clicks", body, key).await
+}
+
+async fn push_with(
+    ctx: &IngestContext,
+    source: &str,
+    resource: &str,
+    body: &str,
+    key: Option<&str>,
+) -> Result<Pushed, PushError> {
     let sources = sources();
     let settings = PushSettings {
         sources: &sources,
@@ -46,11 +52,11 @@ async fn push(
     };
     let request = PushRequest {
         source,
-        resource: "clicks",
+        resource,
         body: body.as_bytes(),
         idempotency_key: key,
     };
-    push_events(&harness.context(), &settings, request).await
+    push_events(ctx, &settings, request).await
 }
 
 fn landed(harness: &Harness) -> Vec<String> {
@@ -162,52 +168,11 @@ async fn a_key_still_landing_is_a_409_that_may_be_retried() {
     assert!(landed(&harness).is_empty());
 }
 
-/// A raw bucket whose writes fail with a 503 (reads work).
-#[derive(Debug)]
-struct Unwritable(MemoryStore);
-
-#[async_trait]
-impl ObjectStore for Unwritable {
-    fn describe(&self, key: &str) -> String {
-        self.0.describe(key)
-    }
-    async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
-        self.0.head(key).await
-    }
-    async fn get_range(&self, key: &str, range: Range<u64>) -> StorageResult<Bytes> {
-        self.0.get_range(key, range).await
-    }
-    async fn get(&self, key: &str) -> StorageResult<Bytes> {
-        self.0.get(key).await
-    }
-    async fn put(&self, key: &str, _: Bytes) -> StorageResult<()> {
-        Err(StorageError::other(self.describe(key), "HTTP 503"))
-    }
-    async fn put_if_absent(&self, key: &str, body: Bytes) -> StorageResult<()> {
-        self.put(key, body).await
-    }
-    async fn writer(&self, key: &str) -> StorageResult<Box<dyn ObjectWriter>> {
-        self.0.writer(key).await
-    }
-    async fn delete(&self, key: &str) -> StorageResult<()> {
-        self.0.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
-        self.0.list(prefix).await
-    }
-}
-
 #[tokio::test]
 async fn a_raw_bucket_that_fails_is_a_transient_502() {
     let harness = Harness::new();
-    let sources = sources();
-    let settings = PushSettings {
-        sources: &sources,
-        max_bytes: LIMIT,
-        raw_bucket: "icepipe-raw",
-    };
     let mut ctx = harness.context();
-    ctx.store = Arc::new(Unwritable(MemoryStore::new("raw")));
+    ctx.store = Arc::new(FailingWrites(MemoryStore::new("raw")));
     for (key, message) in [
         (None, "events for app/clicks not stored: storage error"),
         (
@@ -215,13 +180,9 @@ async fn a_raw_bucket_that_fails_is_a_transient_502() {
             "cannot check the Idempotency-Key: storage error",
         ),
     ] {
-        let request = PushRequest {
-            source: "app",
-            resource: "clicks",
-            body: b"{\"id\":1}",
-            idempotency_key: key,
-        };
-        let error = push_events(&ctx, &settings, request).await.unwrap_err();
+        let error = push_with(&ctx, "app", "clicks", "{\"id\":1}", key)
+            .await
+            .unwrap_err();
         assert_eq!(error.status(), 502, "{error}");
         assert!(error.to_string().contains(message), "{error}");
         assert!(error.is_transient(), "{error}");
@@ -231,21 +192,15 @@ async fn a_raw_bucket_that_fails_is_a_transient_502() {
 #[tokio::test]
 async fn a_declared_resource_shapes_pushed_records() {
     let harness = Harness::new();
-    let sources = sources();
-    let settings = PushSettings {
-        sources: &sources,
-        max_bytes: LIMIT,
-        raw_bucket: "icepipe-raw",
-    };
-    let request = PushRequest {
-        source: "api_test",
-        resource: "items",
-        body: b"{\"id\":1,\"lines\":[{\"q\":1}]}",
-        idempotency_key: None,
-    };
-    let pushed = push_events(&harness.context(), &settings, request)
-        .await
-        .unwrap();
+    let pushed = push_with(
+        &harness.context(),
+        "api_test",
+        "items",
+        "{\"id\":1,\"lines\":[{\"q\":1}]}",
+        None,
+    )
+    .await
+    .unwrap();
     // nesting = "nested": no child table.
     assert_eq!(pushed.answer.tables.keys().collect::<Vec<_>>(), ["items"]);
 }
@@ -268,23 +223,17 @@ async fn runs_of_unknown_names_are_404s_and_a_failed_resource_makes_a_502() {
     let harness = Harness::new();
     let ctx = harness.context();
 
-    let error = run_named_source(&ctx, &config, "nope", None)
-        .await
-        .unwrap_err();
-    assert!(matches!(error, RunError::UnknownSource(_)));
-    assert_eq!(error.status(), 404);
-    assert!(
-        error.to_string().contains("the config defines api_test"),
-        "{error}"
-    );
-    let error = run_named_source(&ctx, &config, "api_test", Some("nope"))
-        .await
-        .unwrap_err();
-    assert_eq!(error.status(), 404);
-    assert!(
-        error.to_string().contains("it has broken, items"),
-        "{error}"
-    );
+    for (source, resource, lists) in [
+        ("nope", None, "the config defines api_test"),
+        ("api_test", Some("nope"), "it has broken, items"),
+    ] {
+        let error = run_named_source(&ctx, &config, source, resource)
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), 404, "{error}");
+        assert!(!error.is_transient());
+        assert!(error.to_string().contains(lists), "{error}");
+    }
 
     let one = run_named_source(&ctx, &config, "api_test", Some("items"))
         .await

@@ -229,16 +229,13 @@ async fn write_records(
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
-    use std::ops::Range;
 
     use async_trait::async_trait;
-    use bytes::Bytes;
 
     use super::*;
     use crate::catalog::CatalogError;
     use crate::raw::notification::{Notification, DELETE_OBJECT};
-    use crate::storage::memory::MemoryStore;
-    use crate::storage::{ObjectMeta, ObjectWriter, StorageResult};
+    use crate::storage::memory::{FailingWrites, MemoryStore};
 
     const NOW: i64 = 1_795_549_100_000;
 
@@ -251,41 +248,6 @@ mod tests {
             NOW
         }
         async fn sleep(&self, _: std::time::Duration) {}
-    }
-
-    /// A raw bucket whose writes fail (error records cannot be written).
-    #[derive(Debug)]
-    struct ReadOnly(MemoryStore);
-
-    #[async_trait]
-    impl ObjectStore for ReadOnly {
-        fn describe(&self, key: &str) -> String {
-            self.0.describe(key)
-        }
-        async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
-            self.0.head(key).await
-        }
-        async fn get_range(&self, key: &str, range: Range<u64>) -> StorageResult<Bytes> {
-            self.0.get_range(key, range).await
-        }
-        async fn get(&self, key: &str) -> StorageResult<Bytes> {
-            self.0.get(key).await
-        }
-        async fn put(&self, key: &str, _: Bytes) -> StorageResult<()> {
-            Err(StorageError::other(self.describe(key), "HTTP 503"))
-        }
-        async fn put_if_absent(&self, key: &str, body: Bytes) -> StorageResult<()> {
-            self.put(key, body).await
-        }
-        async fn writer(&self, key: &str) -> StorageResult<Box<dyn ObjectWriter>> {
-            self.0.writer(key).await
-        }
-        async fn delete(&self, key: &str) -> StorageResult<()> {
-            self.0.delete(key).await
-        }
-        async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
-            self.0.list(prefix).await
-        }
     }
 
     fn settings() -> BatchSettings {
@@ -428,7 +390,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_error_record_that_cannot_be_written_means_a_retry() {
-        let raw = ReadOnly(MemoryStore::new("raw"));
+        let raw = FailingWrites(MemoryStore::new("raw"));
         let report = run_batch(
             vec![msg("lay", 2, put(OFF_LAYOUT))],
             Arc::new(raw),
