@@ -16,7 +16,7 @@ use super::types::{
     LoadedTable,
 };
 use crate::clock::Clock;
-use crate::http::retry::RetryPolicy;
+use crate::http::retry::{is_overloaded_or_failing, RetryPolicy};
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, Method};
 
 /// A guard against a server that keeps handing out page tokens.
@@ -332,7 +332,7 @@ impl RestCatalog {
                     return Ok(created.into());
                 }
                 Ok(response) if response.status == 409 => return self.load_table(table).await,
-                Ok(response) if is_server_error(response.status) => {
+                Ok(response) if is_overloaded_or_failing(response.status) => {
                     t.status_error(&operation, Subject::None, &response, attempt)
                 }
                 Ok(response) => {
@@ -492,8 +492,4 @@ fn json_request(method: Method, url: String) -> HttpRequest {
         Method::Post | Method::Put => request.header("Content-Type", "application/json"),
         _ => request,
     }
-}
-
-fn is_server_error(status: u16) -> bool {
-    status == 429 || (500..=599).contains(&status)
 }

@@ -12,7 +12,8 @@ use super::error::CatalogError;
 use super::types::{ErrorResponse, OAuthErrorResponse, TokenResponse};
 use crate::clock::Clock;
 use crate::http::retry::{
-    retry_when_overloaded_or_failing, send_with_retries, AttemptError, Exhausted, RetryPolicy,
+    is_overloaded_or_failing, retry_when_overloaded_or_failing, send_with_retries, AttemptError,
+    Exhausted, RetryPolicy,
 };
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, Method};
 
@@ -129,7 +130,7 @@ impl Transport {
         match (status, subject) {
             (404, Subject::Table(table)) => self.table_not_found(table),
             (404, Subject::Namespace(namespace)) => self.namespace_not_found(namespace),
-            (429 | 500..=599, _) => CatalogError::Server {
+            (status, _) if is_overloaded_or_failing(status) => CatalogError::Server {
                 uri: self.uri.clone(),
                 warehouse: self.warehouse.clone(),
                 operation: operation.to_string(),

@@ -99,9 +99,14 @@ pub enum Verdict {
     Retry { retry_after: Option<Duration> },
 }
 
+/// 429 (too many requests) or 5xx: the server may answer otherwise later.
+pub fn is_overloaded_or_failing(status: u16) -> bool {
+    status == 429 || (500..=599).contains(&status)
+}
+
 /// 429 and 5xx are worth another attempt (with the server's `Retry-After`); anything else stands.
 pub fn retry_when_overloaded_or_failing(response: &HttpResponse, now_ms: i64) -> Verdict {
-    if response.status == 429 || (500..=599).contains(&response.status) {
+    if is_overloaded_or_failing(response.status) {
         Verdict::Retry {
             retry_after: response
                 .header("retry-after")

@@ -1,6 +1,8 @@
 //! Errors of one resource's ingest. Messages name the URL (secrets redacted), the status and a
 //! snippet of the body, so a failed run report says what to fix.
 
+use crate::http::retry::is_overloaded_or_failing;
+
 /// Why a resource's pages stopped coming.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ExtractError {
@@ -51,7 +53,7 @@ impl ExtractError {
     pub fn is_transient(&self) -> bool {
         match self {
             ExtractError::Status { status, .. } => {
-                *status == 408 || *status == 429 || (500..600).contains(status)
+                *status == 408 || is_overloaded_or_failing(*status)
             }
             ExtractError::Transport { .. } => true,
             _ => false,
