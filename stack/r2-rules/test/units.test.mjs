@@ -7,6 +7,7 @@ import { configFromEnv } from "../config.mjs";
 import { Faults, parseFault } from "../faults.mjs";
 import { DOCUMENTED_LIMITS, maxInAnyWindow, RateLimiter, rulesFor, SlidingWindow } from "../limits.mjs";
 import { CommitSlots } from "../overlap.mjs";
+import { rates, replay, writesOf } from "../replay.mjs";
 import { classify, routeIdent, WRITE_OPERATIONS } from "../routes.mjs";
 import { forwardableHeaders } from "../upstream.mjs";
 import {
@@ -283,5 +284,26 @@ describe("faults and configuration", () => {
     assert.equal(tuned.oauth, false);
     assert.throws(() => configFromEnv({ ...base, ICEPIPE_STACK_R2_WRITES_PER_CATALOG: "0" }), /ICEPIPE_STACK_R2_WRITES_PER_CATALOG/);
     assert.throws(() => configFromEnv({ ...base, ICEPIPE_STACK_TOKEN: "" }), /ICEPIPE_STACK_TOKEN/);
+  });
+});
+
+describe("replay of a request log", () => {
+  const line = (t, method, path, op, tables, status = 200) => JSON.stringify({ t: new Date(t).toISOString(), method, path, op, tables, status });
+  const commitLine = (t) => line(t, "POST", "/v1/wh/namespaces/ns/tables/a", "updateTable", ["ns.a"]);
+
+  test("25 commits to one table, 1 s apart: all 25 in one window, one 429 and one 60 s wait on the documented limits", () => {
+    const lines = Array.from({ length: 25 }, (_, i) => commitLine(i * 1000));
+    lines.push(line(0, "GET", "/v1/wh/namespaces/ns/tables/a", "loadTable", ["ns.a"]), line(0, "POST", "/v1/wh/namespaces/ns/tables/a", "updateTable", ["ns.a"], 401), "not json");
+    const writes = writesOf(lines);
+    assert.equal(writes.length, 25, "reads, 401s and noise are not writes");
+    const r = rates(writes);
+    assert.equal(r.busiestTable.max, 25);
+    assert.equal(r.maxPerWindow["writes-per-catalog"], 25);
+    assert.deepEqual(replay(writes), { refused: { "updateTable-per-table": 1 }, waitSeconds: 60 });
+  });
+
+  test("creates: 12 createTable at once wait one window", () => {
+    const lines = Array.from({ length: 12 }, (_, i) => line(i, "POST", "/v1/wh/namespaces/ns/tables", "createTable", []));
+    assert.deepEqual(replay(writesOf(lines)), { refused: { "creates-per-catalog": 1 }, waitSeconds: 60 });
   });
 });
