@@ -52,6 +52,7 @@ function describeConfig(config, limiter) {
     countRejected: limiter.countRejected,
     retryAfterSeconds: limiter.retryAfterSeconds,
     commitLatencyMs: config.commitLatencyMs,
+    concurrentUpdateError: config.concurrentUpdateError,
     requestTimeoutMs: config.requestTimeoutMs,
     oauth: config.oauth,
     readOnlyToken: Boolean(config.readOnlyToken),

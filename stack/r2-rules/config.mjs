@@ -12,6 +12,7 @@ export const KNOBS = {
   ICEPIPE_STACK_R2_NAMESPACE_OPS_PER_CATALOG: ["limits.namespaceOpsPerCatalog", limit, "createNamespace/dropNamespace/dropTable/renameTable/dropView/renameView per catalog per window (20)"],
   ICEPIPE_STACK_R2_COUNT_REJECTED: ["countRejected", flag, "rejected requests count in the windows too (off)"],
   ICEPIPE_STACK_R2_COMMIT_LATENCY_MS: ["commitLatencyMs", millis, "emulated commit latency, ms (250)"],
+  ICEPIPE_STACK_R2_CONCURRENT_UPDATE_ERROR: ["concurrentUpdateError", flag, "overlapping commits to a table: the later one gets 400 ConcurrentUpdateError (on)"],
   ICEPIPE_STACK_R2_REQUEST_TIMEOUT_SECONDS: ["requestTimeoutMs", seconds, "request timeout (40)"],
   ICEPIPE_STACK_R2_OAUTH: ["oauth", flag, "serve POST /v1/oauth/tokens, which R2 does not have (on)"],
 };

@@ -37,6 +37,8 @@ export const DEFAULTS = Object.freeze({
   countRejected: false,
   // SeaweedFS commits in ~10 ms; R2 takes a few hundred. Without this, concurrent writers never overlap.
   commitLatencyMs: 250,
+  // Off only while a client cannot handle R2's answer yet: overlapping commits then both go upstream.
+  concurrentUpdateError: true,
   requestTimeoutMs: 40_000,
   oauth: true,
 });
@@ -164,6 +166,10 @@ async function catalogAnswer(state, request) {
   if (UNSUPPORTED_OPERATIONS.has(op)) {
     return icebergError(406, "UnsupportedOperationException", `${op} is not supported by R2 Data Catalog`);
   }
+  // getConfig: "The warehouse query parameter is required."
+  if (op === "getConfig" && !request.url.searchParams.get("warehouse")) {
+    return icebergError(400, "BadRequestException", "getConfig: the warehouse query parameter is required");
+  }
   // "Basin Catalog accepts the report and returns 204, but does not store it."
   if (op === "reportMetrics") return { status: 204, headers: {}, body: Buffer.alloc(0), note: "204 metrics discarded" };
   if (write) {
@@ -270,7 +276,7 @@ async function locationProblem(state, route, location) {
 
 async function commit(state, request) {
   const { route, tables } = request;
-  const claim = state.slots.claim(tables.map((t) => `${route.catalog}|${t}`));
+  const claim = state.config.concurrentUpdateError ? state.slots.claim(tables.map((t) => `${route.catalog}|${t}`)) : { won: true, release() {} };
   if (!claim.won) {
     await claim.settled;
     state.stats.concurrentUpdateError(tables);

@@ -145,6 +145,16 @@ describe("commits", () => {
     });
   });
 
+  test("with ICEPIPE_STACK_R2_CONCURRENT_UPDATE_ERROR=off, overlapping commits both go to SeaweedFS", async () => {
+    await withRules({ commitLatencyMs: 1000, concurrentUpdateError: false }, async ({ client }, ns) => {
+      await seed(ns, "a");
+      const results = await Promise.all([client.setProperty(ns, "a", "one", "x"), client.setProperty(ns, "a", "two", "x")]);
+      assert.deepEqual(results.map((r) => r.status), [200, 200]);
+      const props = await seaweed.properties(ns, "a");
+      assert.ok("one" in props && "two" in props, JSON.stringify(props));
+    });
+  });
+
   test("PyIceberg appends racing through the layer: one snapshot lands, the other writer gets the 400", async () => {
     await withRules({}, async ({ url, client, state }, ns) => {
       await seed(ns, "events");
@@ -282,9 +292,11 @@ describe("answers as R2 gives them", () => {
     });
   });
 
-  test("unsupported operations are 406, metrics reports 204 and go nowhere, encryption keys 501, R2's naming rules 400", async () => {
+  test("getConfig needs a warehouse, unsupported operations are 406, metrics reports 204 and go nowhere, encryption keys 501, R2's naming rules 400", async () => {
     await withRules({}, async ({ client }, ns) => {
       await seed(ns, "a");
+      assert.equal((await client.req("GET", "/v1/config")).status, 400, "getConfig without warehouse");
+      assert.equal((await client.req("GET", "/v1/config?warehouse=s3%3A%2F%2Fwarehouse")).status, 200);
       assert.equal((await client.req("POST", client.path(ns, "/tables/a/unregister"), { body: {} })).status, 406);
       assert.equal((await client.req("POST", client.path(ns, "/tables/a/plan"), { body: {} })).status, 406);
       assert.equal((await client.req("POST", client.path(ns, "/tables/a/metrics"), { body: { "report-type": "scan-report" } })).status, 204);

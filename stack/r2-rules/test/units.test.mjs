@@ -276,7 +276,9 @@ describe("faults and configuration", () => {
       ICEPIPE_STACK_R2_UPDATE_TABLE_PER_TABLE: "5",
       ICEPIPE_STACK_R2_COMMIT_LATENCY_MS: "0",
       ICEPIPE_STACK_R2_OAUTH: "off",
+      ICEPIPE_STACK_R2_CONCURRENT_UPDATE_ERROR: "off",
     });
+    assert.equal(tuned.concurrentUpdateError, false);
     assert.equal(tuned.limits.windowMs, 1500);
     assert.equal(tuned.limits.createsPerCatalog, null);
     assert.equal(tuned.limits.updateTablePerTable, 5);
