@@ -123,7 +123,7 @@ export class ConsoleCapture {
   }
 }
 
-/** Worker bindings for the local stack: vars and secrets of wrangler.convert.toml, pointed at SeaweedFS. */
+/** Worker bindings for the local stack: vars and secrets of wrangler.convert.toml, pointed at its catalog and S3. */
 export function convertBindings({ namespaceRoot, adminToken, stack = stackSettings(), extra = {} }) {
   return {
     CATALOG_URI: stack.catalogUri,

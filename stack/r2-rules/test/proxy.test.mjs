@@ -3,7 +3,7 @@
 // own limits, an ephemeral port) and its own namespace, and checks in SeaweedFS itself what did or
 // did not reach it.
 //
-// Needs the stack (scripts/stack start) and its venv. Run: node --test stack/r2-rules/test/
+// Needs the stack (scripts/stack start) and its venv. Run: node --test stack/r2-rules/test/*.test.mjs
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { maxInAnyWindow } from "../limits.mjs";

@@ -3,7 +3,7 @@
 // the layer running; start brings back a layer that died. Restarts the running stack (on its data)
 // and leaves it in the mode it found it in.
 //
-// Needs the stack (scripts/stack start). Run: node --test stack/r2-rules/test/
+// Needs the stack (scripts/stack start). Run: node --test stack/r2-rules/test/*.test.mjs
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";

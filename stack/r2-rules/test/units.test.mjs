@@ -1,6 +1,6 @@
 // The rules layer's decisions without a network: request classification, the rate-limit windows
 // on a fake clock, commit slots, request rules, fault parsing, configuration from the environment.
-// Run: node --test stack/r2-rules/test/
+// Run: node --test stack/r2-rules/test/*.test.mjs
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { configFromEnv } from "../config.mjs";
