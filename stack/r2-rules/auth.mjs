@@ -31,7 +31,10 @@ export class ClientAuth {
 
   /** A token SeaweedFS minted through the proxy, valid for `expiresInSeconds`. */
   rememberMinted(accessToken, expiresInSeconds) {
-    this.#minted.set(accessToken, this.now() + Math.max(0, Number(expiresInSeconds) || 3600) * 1000);
+    const now = this.now();
+    // Every process that authenticates with OAuth mints its own: forget the expired ones now and then.
+    if (this.#minted.size >= 1000) for (const [t, expires] of this.#minted) if (expires <= now) this.#minted.delete(t);
+    this.#minted.set(accessToken, now + Math.max(0, Number(expiresInSeconds) || 3600) * 1000);
   }
 
   /**

@@ -44,8 +44,8 @@ export const DEFAULTS = Object.freeze({
 });
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
-// Request headers R2 ignores: dropped so SeaweedFS cannot honour them either.
-const IGNORED_REQUEST_HEADERS = ["authorization", "idempotency-key", "if-none-match", "if-match"];
+// Request headers R2 ignores (and the client's token): dropped so SeaweedFS cannot honour them either.
+const IGNORED_REQUEST_HEADERS = ["authorization", "idempotency-key", "if-none-match"];
 // loadTable "always returns all snapshots": these query parameters have no effect.
 const IGNORED_LOAD_PARAMS = ["snapshots", "referenced-by"];
 

@@ -3,6 +3,7 @@
 // Run: node --test stack/r2-rules/test/*.test.mjs
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { ClientAuth } from "../auth.mjs";
 import { configFromEnv } from "../config.mjs";
 import { Faults, parseFault } from "../faults.mjs";
 import { DOCUMENTED_LIMITS, maxInAnyWindow, RateLimiter, rulesFor, SlidingWindow } from "../limits.mjs";
@@ -246,6 +247,23 @@ describe("request rules", () => {
       ["authorization", "idempotency-key", "if-none-match"],
     );
     assert.deepEqual(out, { "content-type": "application/json" });
+  });
+});
+
+describe("authentication", () => {
+  test("the static token; a read-only token may not write; minted tokens until they expire; else 401", () => {
+    const clock = new FakeClock();
+    const auth = new ClientAuth({ token: "static", readOnlyToken: "reader", now: clock.now });
+    assert.equal(auth.check("Bearer static", { write: true }), null);
+    assert.equal(auth.check("Bearer reader", { write: false }), null);
+    assert.equal(auth.check("Bearer reader", { write: true }).status, 403);
+    assert.equal(auth.check(undefined, { write: false }).status, 401);
+    assert.equal(auth.check("Basic c3RhdGlj", { write: false }).status, 401);
+    assert.equal(auth.check("Bearer statik", { write: false }).status, 401);
+    auth.rememberMinted("minted", 60);
+    assert.equal(auth.check("Bearer minted", { write: true }), null);
+    clock.advance(60_000);
+    assert.equal(auth.check("Bearer minted", { write: true }).status, 401, "expired");
   });
 });
 
