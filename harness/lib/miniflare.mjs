@@ -123,7 +123,7 @@ export class ConsoleCapture {
   }
 }
 
-/** Worker bindings for the local stack: vars and secrets of wrangler.convert.toml, pointed at SeaweedFS. */
+/** Worker bindings for the local stack: vars and secrets of wrangler.convert.toml, pointed at its catalog and S3. */
 export function convertBindings({ namespaceRoot, adminToken, stack = stackSettings(), extra = {} }) {
   return {
     CATALOG_URI: stack.catalogUri,
@@ -132,8 +132,9 @@ export function convertBindings({ namespaceRoot, adminToken, stack = stackSettin
     TABLE_STORAGE: "s3",
     S3_ENDPOINT: stack.s3Endpoint,
     S3_REGION: stack.region,
-    // Secrets (wrangler secret put) are plain string bindings locally.
-    CATALOG_CREDENTIAL: stack.credential,
+    // Secrets (wrangler secret put) are plain string bindings locally. The static token, as on R2,
+    // when the stack has one (the rules layer); OAuth client credentials otherwise.
+    ...(stack.token ? { CATALOG_TOKEN: stack.token } : { CATALOG_CREDENTIAL: stack.credential }),
     S3_ACCESS_KEY_ID: stack.accessKeyId,
     S3_SECRET_ACCESS_KEY: stack.secretAccessKey,
     ADMIN_TOKEN: adminToken,
