@@ -4,7 +4,8 @@
 # (CI, a new session) must install everything itself while a warm one should not pay for it twice.
 
 # Repo root, whatever the caller's working directory.
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Physical path: scripts/ may be reached through a symlink (the deploy tests do).
+ROOT="$(cd -P "$(dirname "${BASH_SOURCE[0]}")" && cd .. && pwd)"
 # Local state (venv, stack data, logs); git-ignored.
 STATE_DIR="$ROOT/.icepipe"
 VENV="$STATE_DIR/venv"

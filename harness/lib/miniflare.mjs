@@ -129,7 +129,7 @@ export const CONVERT_DURABLE_OBJECTS = {
   CATALOG_BUDGET: { className: "CatalogBudget", useSQLite: true },
 };
 
-/** Worker bindings for the local stack: vars and secrets of wrangler.convert.toml, pointed at SeaweedFS. */
+/** Worker bindings for the local stack: vars and secrets of wrangler.convert.toml, pointed at its catalog and S3. */
 export function convertBindings({ namespaceRoot, adminToken, stack = stackSettings(), extra = {} }) {
   return {
     CATALOG_URI: stack.catalogUri,
@@ -138,8 +138,9 @@ export function convertBindings({ namespaceRoot, adminToken, stack = stackSettin
     TABLE_STORAGE: "s3",
     S3_ENDPOINT: stack.s3Endpoint,
     S3_REGION: stack.region,
-    // Secrets (wrangler secret put) are plain string bindings locally.
-    CATALOG_CREDENTIAL: stack.credential,
+    // Secrets (wrangler secret put) are plain string bindings locally. The static token, as on R2,
+    // when the stack has one (the rules layer); OAuth client credentials otherwise.
+    ...(stack.token ? { CATALOG_TOKEN: stack.token } : { CATALOG_CREDENTIAL: stack.credential }),
     S3_ACCESS_KEY_ID: stack.accessKeyId,
     S3_SECRET_ACCESS_KEY: stack.secretAccessKey,
     ADMIN_TOKEN: adminToken,
@@ -313,6 +314,48 @@ export async function startConvert(opts = {}) {
         await mf.dispose();
       } finally {
         if (ownPersist) rmSync(persistDir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/**
+ * Starts Miniflare with the ingest Worker alone (no stack, no convert Worker): for tests of what
+ * the ingest Worker fetches and lands. Options: baseUrls (BASE_URL_OVERRIDES, as ingestWorker),
+ * adminToken (default random), bindings, echo.
+ * Returns { mf, raw (the RAW bucket), logs, fetch(path, init) with the admin token, dispose() }.
+ */
+export async function startIngest(opts = {}) {
+  const adminToken = opts.adminToken ?? `test-${randomBytes(12).toString("hex")}`;
+  const persistDir = mkdtempSync(path.join(os.tmpdir(), "icepipe-mf-ingest-"));
+  const capture = new ConsoleCapture({ echo: opts.echo });
+  const mf = new Miniflare({
+    workers: [ingestWorker({ adminToken, baseUrls: opts.baseUrls, bindings: opts.bindings })],
+    cf: false,
+    host: "127.0.0.1",
+    port: 0,
+    defaultPersistRoot: persistDir,
+    r2Persist: path.join(persistDir, "r2"),
+    log: new Log(LogLevel.WARN),
+    handleStructuredLogs: (entry) => capture.push(entry),
+  });
+  await mf.ready;
+  const worker = await mf.getWorker(INGEST);
+  return {
+    mf,
+    adminToken,
+    logs: capture,
+    raw: await mf.getR2Bucket("RAW"),
+    fetch: (p, init = {}) =>
+      worker.fetch(`http://ingest.local${p}`, {
+        ...init,
+        headers: { ...(init.headers ?? {}), authorization: `Bearer ${adminToken}` },
+      }),
+    async dispose() {
+      try {
+        await mf.dispose();
+      } finally {
+        rmSync(persistDir, { recursive: true, force: true });
       }
     },
   };

@@ -56,15 +56,9 @@ export function parseEnvFile(file) {
 export function stackSettings() {
   const file = parseEnvFile(STACK_ENV_FILE);
   const get = (k) => process.env[k] ?? file[k];
-  const required = [
-    "ICEPIPE_CATALOG_URI",
-    "ICEPIPE_WAREHOUSE",
-    "ICEPIPE_CATALOG_CREDENTIAL",
-    "ICEPIPE_S3_ENDPOINT",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-  ];
+  const required = ["ICEPIPE_CATALOG_URI", "ICEPIPE_WAREHOUSE", "ICEPIPE_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
   const missing = required.filter((k) => !get(k));
+  if (!get("ICEPIPE_CATALOG_TOKEN") && !get("ICEPIPE_CATALOG_CREDENTIAL")) missing.push("ICEPIPE_CATALOG_TOKEN or ICEPIPE_CATALOG_CREDENTIAL");
   if (missing.length) {
     throw new Error(
       `stack settings missing: ${missing.join(", ")} (neither in the environment nor in ${STACK_ENV_FILE}); run scripts/stack start`,
@@ -75,7 +69,9 @@ export function stackSettings() {
   return {
     catalogUri: get("ICEPIPE_CATALOG_URI").replace(/\/+$/, ""),
     warehouse: get("ICEPIPE_WAREHOUSE"),
-    credential: get("ICEPIPE_CATALOG_CREDENTIAL"),
+    // The static token (R2's way, the rules layer's) wins over OAuth client credentials, as in icepipe.
+    token: get("ICEPIPE_CATALOG_TOKEN") || null,
+    credential: get("ICEPIPE_CATALOG_CREDENTIAL") || null,
     s3Endpoint: get("ICEPIPE_S3_ENDPOINT").replace(/\/+$/, ""),
     accessKeyId: get("AWS_ACCESS_KEY_ID"),
     secretAccessKey: get("AWS_SECRET_ACCESS_KEY"),
@@ -142,6 +138,10 @@ export class Catalog {
   }
 
   async #getToken() {
+    if (this.s.token) {
+      this.token = this.s.token;
+      return;
+    }
     const [id, secret] = this.s.credential.split(/:(.*)/s);
     const body = new URLSearchParams({ grant_type: "client_credentials", client_id: id, client_secret: secret, scope: "PRINCIPAL_ROLE:ALL" });
     const r = await fetch(`${this.s.catalogUri}/v1/oauth/tokens`, { method: "POST", body, signal: AbortSignal.timeout(10_000) });
@@ -162,7 +162,7 @@ export class Catalog {
     }
     const base = this.prefix ? `${this.s.catalogUri}/v1/${encodeURIComponent(this.prefix)}` : `${this.s.catalogUri}/v1`;
     const r = await fetch(base + pathname, { headers: { authorization: `Bearer ${this.token}` }, signal: AbortSignal.timeout(15_000) });
-    if (r.status === 401 && retryAuth) {
+    if (r.status === 401 && retryAuth && !this.s.token) {
       this.token = null;
       return this.#request(pathname, { retryAuth: false });
     }

@@ -7,12 +7,17 @@ use std::sync::Arc;
 
 use clap::Args;
 use icepipe_core::clock::{Clock, SystemClock};
+use icepipe_core::commit::outcome::TableOutcome;
 use icepipe_core::committer::local::{LocalCommitter, LocalSettings};
 use icepipe_core::committer::table::{RoundOutcome, RoundReport};
-use icepipe_core::convert::{ConvertOptions, Converter, OnInvalid, RawObject, TableOutcome};
-use icepipe_core::layout::{RawKey, TableName, DEFAULT_NAMESPACE_ROOT};
+use icepipe_core::convert::{ConvertError, ConvertOptions, Converter, OnInvalid};
+use icepipe_core::raw::key::{
+    LayoutError, RawKey, TableName, DEFAULT_NAMESPACE_ROOT, SOURCES_PREFIX,
+};
+use icepipe_core::raw::object::RawObject;
 use icepipe_core::storage::{iceberg_io, ObjectStore, ObjectUrl, StoreResolver};
 
+use crate::error::CliError;
 use crate::local_store::LocalStore;
 use crate::settings::{Connection, Context};
 
@@ -44,17 +49,21 @@ pub struct ConvertArgs {
     inputs: Vec<String>,
 }
 
-pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode, String> {
+pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode, CliError> {
     let explicit_table = match &args.table {
         Some(text) => Some(TableName::parse(text).ok_or_else(|| {
-            format!("--table {text:?} must be namespace.table (namespaces may have several levels)")
+            CliError::usage(format!(
+                "--table {text:?} must be namespace.table (namespaces may have several levels)"
+            ))
         })?),
         None => None,
     };
     let context = connection.connect().await?;
     let objects = resolve_inputs(&context, &args.inputs).await?;
     if objects.is_empty() {
-        return Err("no .parquet objects found in the given inputs".into());
+        return Err(CliError::usage(
+            "no .parquet objects found in the given inputs",
+        ));
     }
 
     let mut by_table: BTreeMap<TableName, Vec<RawObject>> = BTreeMap::new();
@@ -70,11 +79,11 @@ pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode
         }
     }
     if !layout_errors.is_empty() && !args.skip_invalid {
-        return Err(format!(
+        return Err(CliError::usage(format!(
             "cannot tell the table of {} object(s) (pass --table, or use the raw layout); nothing committed:\n  {}",
             layout_errors.len(),
             layout_errors.join("\n  ")
-        ));
+        )));
     }
     for error in &layout_errors {
         eprintln!("icepipe: skipped {error}");
@@ -99,6 +108,7 @@ pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode
             } else {
                 OnInvalid::Abort
             },
+            budget_bytes: None,
         },
     );
     let mut partial = !layout_errors.is_empty();
@@ -107,21 +117,20 @@ pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode
         match converter.convert(&table, objects).await {
             Ok(outcome) if !outcome.pending.is_empty() => {
                 report(&outcome, args.json);
-                failed.push(format!(
-                    "{}: {} object(s) written but not committed: the catalog did not take a commit within the wait (see the notes above); run the same command again to finish",
-                    outcome.table,
-                    outcome.pending.len()
-                ));
+                failed.push(ConvertError::Uncommitted {
+                    table: outcome.table.clone(),
+                    objects: outcome.pending.len(),
+                });
             }
             Ok(outcome) => {
                 partial |= !outcome.failed.is_empty();
                 report(&outcome, args.json);
             }
-            Err(e) => failed.push(e.to_string()),
+            Err(e) => failed.push(e),
         }
     }
     if !failed.is_empty() {
-        return Err(failed.join("\n"));
+        return Err(CliError::Convert(failed));
     }
     Ok(if partial {
         ExitCode::from(3)
@@ -130,15 +139,17 @@ pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode
     })
 }
 
-fn commit_settings(args: &ConvertArgs) -> Result<LocalSettings, String> {
+fn commit_settings(args: &ConvertArgs) -> Result<LocalSettings, CliError> {
     if !(args.commit_interval >= 0.0 && args.commit_interval.is_finite()) {
-        return Err(format!(
+        return Err(CliError::usage(format!(
             "--commit-interval {} must be a number of seconds, 0 or more",
             args.commit_interval
-        ));
+        )));
     }
     if args.catalog_writes_per_minute == 0 {
-        return Err("--catalog-writes-per-minute must be at least 1".into());
+        return Err(CliError::usage(
+            "--catalog-writes-per-minute must be at least 1",
+        ));
     }
     let mut settings = LocalSettings::default();
     settings.committer.interval_ms = (args.commit_interval * 1000.0).round() as i64;
@@ -241,29 +252,27 @@ fn report(outcome: &TableOutcome, json: bool) {
 }
 
 /// `<root>.<source>.<resource>` from the part of the key starting at `sources/`.
-fn table_from_layout(key: &str, namespace_root: &str) -> Result<TableName, String> {
-    let start = if key.starts_with("sources/") {
+fn table_from_layout(key: &str, namespace_root: &str) -> Result<TableName, LayoutError> {
+    let start = if key.starts_with(SOURCES_PREFIX) {
         0
     } else {
-        key.find("/sources/").map(|i| i + 1).ok_or_else(|| {
-            format!("{key} is not under sources/<source>/<resource>/year=YYYY/month=MM/day=DD/")
-        })?
+        key.find("/sources/")
+            .map(|i| i + 1)
+            .ok_or_else(|| LayoutError {
+                key: key.to_string(),
+                reason: format!("it is not under {SOURCES_PREFIX}"),
+            })?
     };
-    RawKey::parse(&key[start..])
-        .map(|raw| raw.table(namespace_root))
-        .map_err(|e| e.to_string())
+    RawKey::parse(&key[start..]).map(|raw| raw.table(namespace_root))
 }
 
-async fn resolve_inputs(context: &Context, inputs: &[String]) -> Result<Vec<RawObject>, String> {
+async fn resolve_inputs(context: &Context, inputs: &[String]) -> Result<Vec<RawObject>, CliError> {
     let mut objects = Vec::new();
     for input in inputs {
         if input.starts_with("s3://") {
             let url = ObjectUrl::parse(input)
-                .ok_or_else(|| format!("{input} is not an s3://bucket/key URL"))?;
-            let store: Arc<dyn ObjectStore> = context
-                .resolver
-                .store_for_bucket(&url.bucket)
-                .map_err(|e| e.to_string())?;
+                .ok_or_else(|| CliError::usage(format!("{input} is not an s3://bucket/key URL")))?;
+            let store: Arc<dyn ObjectStore> = context.resolver.store_for_bucket(&url.bucket)?;
             objects.extend(
                 resolve(
                     store,
@@ -275,7 +284,10 @@ async fn resolve_inputs(context: &Context, inputs: &[String]) -> Result<Vec<RawO
         } else {
             let path = Path::new(input)
                 .canonicalize()
-                .map_err(|e| format!("{input}: {e}"))?;
+                .map_err(|source| CliError::File {
+                    path: input.clone(),
+                    source,
+                })?;
             let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::new(""));
             let key = path.to_string_lossy().into_owned();
             objects.extend(resolve(store, &key, path.is_dir()).await?);
@@ -289,12 +301,12 @@ async fn resolve(
     store: Arc<dyn ObjectStore>,
     key: &str,
     is_prefix: bool,
-) -> Result<Vec<RawObject>, String> {
+) -> Result<Vec<RawObject>, CliError> {
     if !is_prefix {
-        let meta = store.head(key).await.map_err(|e| e.to_string())?;
+        let meta = store.head(key).await?;
         return Ok(vec![RawObject::from_meta(store, meta)]);
     }
-    let listed = store.list(key).await.map_err(|e| e.to_string())?;
+    let listed = store.list(key).await?;
     Ok(listed
         .into_iter()
         .filter(|meta| meta.key.ends_with(".parquet"))
@@ -316,6 +328,7 @@ mod tests {
         assert_eq!(t.to_string(), "analytics.shop.orders");
         assert!(table_from_layout("/tmp/x.parquet", "analytics")
             .unwrap_err()
+            .to_string()
             .contains("not under sources/"));
     }
 }

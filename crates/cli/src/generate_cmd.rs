@@ -18,6 +18,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+use crate::error::CliError;
+
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Rows to write.
@@ -46,26 +48,28 @@ const WORDS: [&str; 16] = [
 /// 2026-01-01T00:00:00Z in microseconds.
 const EPOCH_2026_US: i64 = 1_767_225_600_000_000;
 
-pub fn run(args: &GenerateArgs) -> Result<ExitCode, String> {
+pub fn run(args: &GenerateArgs) -> Result<ExitCode, CliError> {
     let schema = Arc::new(schema());
-    let file = File::create(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let file = File::create(&args.out).map_err(|source| CliError::File {
+        path: args.out.display().to_string(),
+        source,
+    })?;
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("valid level"),
         ))
         .set_max_row_group_row_count(Some(args.row_group_rows.max(1)))
         .build();
-    let mut writer =
-        ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| e.to_string())?;
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
     let mut rng = SplitMix64(args.seed);
     let mut start = 0;
     while start < args.rows {
         let end = (start + BATCH).min(args.rows);
         let batch = batch(&schema, start..end, &mut rng)?;
-        writer.write(&batch).map_err(|e| e.to_string())?;
+        writer.write(&batch)?;
         start = end;
     }
-    writer.close().map_err(|e| e.to_string())?;
+    writer.close()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -106,7 +110,7 @@ fn batch(
     schema: &Arc<Schema>,
     ids: std::ops::Range<u64>,
     rng: &mut SplitMix64,
-) -> Result<RecordBatch, String> {
+) -> Result<RecordBatch, CliError> {
     let n = (ids.end - ids.start) as usize;
     let mut r = || rng.next();
     let draws: Vec<[u64; 4]> = (0..n).map(|_| [r(), r(), r(), r()]).collect();
@@ -142,8 +146,7 @@ fn batch(
             )),
         ],
         Some(draws.iter().map(|d| nullable(d, 11)).collect()),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let columns: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from_iter_values(ids.map(|i| i as i64))),
         Arc::new(Int32Array::from_iter(
@@ -154,12 +157,7 @@ fn batch(
         Arc::new(Float64Array::from_iter(draws.iter().map(|d| {
             nullable(d, 2).then_some((d[1] % 1_000_000) as f64 / 100.0)
         }))),
-        Arc::new(
-            price
-                .finish()
-                .with_precision_and_scale(12, 2)
-                .map_err(|e| e.to_string())?,
-        ),
+        Arc::new(price.finish().with_precision_and_scale(12, 2)?),
         Arc::new(Int32Array::from_iter(
             draws
                 .iter()
@@ -190,7 +188,7 @@ fn batch(
         )),
         Arc::new(location),
     ];
-    RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// A tiny deterministic generator (SplitMix64): no dependency, same sequence everywhere.

@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use clap::Args;
 use icepipe_core::clock::{Clock, SystemClock};
+use icepipe_core::http::retry::RetryPolicy;
 use icepipe_core::http::{HttpClient, ReqwestHttpClient};
-use icepipe_core::ingest::retry::RetryPolicy;
 use icepipe_core::ingest::{run_source, Fetcher, IngestConfig, IngestContext, RunReport, Secrets};
 use icepipe_core::storage::s3::S3Resolver;
 use icepipe_core::storage::StoreResolver;
 
+use crate::error::CliError;
 use crate::settings::Connection;
 
 #[derive(Debug, Args)]
@@ -52,17 +53,24 @@ impl Secrets for EnvSecrets {
 }
 
 /// Exit codes: 0 every resource loaded, 3 some failed, 1 all failed (or nothing could start).
-pub async fn run(connection: &Connection, args: &IngestArgs) -> Result<ExitCode, String> {
-    let text = std::fs::read_to_string(&args.config)
-        .map_err(|e| format!("cannot read {}: {e}", args.config.display()))?;
-    let config =
-        IngestConfig::parse(&text).map_err(|e| format!("{}: {e}", args.config.display()))?;
+pub async fn run(connection: &Connection, args: &IngestArgs) -> Result<ExitCode, CliError> {
+    let path = args.config.display().to_string();
+    let text = std::fs::read_to_string(&args.config).map_err(|source| CliError::File {
+        path: path.clone(),
+        source,
+    })?;
+    let config = IngestConfig::parse(&text).map_err(|source| CliError::Sources {
+        path: path.clone(),
+        source,
+    })?;
     let mut source = config
         .source(&args.source)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| CliError::usage(e.to_string()))?
         .clone();
     if let Some(url) = &args.base_url_override {
-        source = source.with_base_url(url).map_err(|e| e.to_string())?;
+        source = source
+            .with_base_url(url)
+            .map_err(|e| CliError::usage(e.to_string()))?;
     }
 
     let http: Arc<dyn HttpClient> = Arc::new(ReqwestHttpClient::with_timeout(Duration::from_secs(
@@ -70,14 +78,12 @@ pub async fn run(connection: &Connection, args: &IngestArgs) -> Result<ExitCode,
     )));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let resolver = S3Resolver::new(connection.s3_config()?, http.clone(), clock.clone());
-    let store = resolver
-        .store_for_bucket(&args.raw_bucket)
-        .map_err(|e| e.to_string())?;
+    let store = resolver.store_for_bucket(&args.raw_bucket)?;
     let ctx = IngestContext {
         fetcher: Fetcher {
             http,
             clock,
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::api_default(),
         },
         store: store.clone(),
         secrets: Arc::new(EnvSecrets),
@@ -88,7 +94,7 @@ pub async fn run(connection: &Connection, args: &IngestArgs) -> Result<ExitCode,
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&report).expect("a run report serializes")
         );
     } else {
         print_report(&report, |key| store.describe(key));

@@ -2,6 +2,7 @@
 //! inspection, and (later) replay and maintenance.
 
 mod convert_cmd;
+mod error;
 mod generate_cmd;
 mod ingest_cmd;
 mod local_store;
@@ -51,8 +52,8 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(message) => {
-            eprintln!("icepipe: {message}");
+        Err(error) => {
+            eprintln!("icepipe: {error}");
             ExitCode::from(1)
         }
     }

@@ -10,6 +10,8 @@ use icepipe_core::clock::{Clock, SystemClock};
 use icepipe_core::http::{HttpClient, ReqwestHttpClient};
 use icepipe_core::storage::s3::{S3Config, S3Resolver};
 
+use crate::error::CliError;
+
 #[derive(Debug, Args)]
 pub struct Connection {
     /// Iceberg REST catalog URI (R2 Data Catalog: the catalog URI shown for the bucket).
@@ -68,19 +70,22 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
 }
 
-fn required(value: &Option<String>, flag: &str, env: &str) -> Result<String, String> {
+fn required(value: &Option<String>, flag: &str, env: &str) -> Result<String, CliError> {
     value.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
-        format!("missing {flag} (or {env}); for the local stack: source .icepipe/stack.env")
+        CliError::usage(format!(
+            "missing {flag} (or {env}); for the local stack: source .icepipe/stack.env"
+        ))
     })
 }
 
 impl Connection {
-    pub fn catalog_config(&self) -> Result<CatalogConfig, String> {
+    pub fn catalog_config(&self) -> Result<CatalogConfig, CliError> {
         let auth = match (&self.catalog_token, &self.catalog_credential) {
             (Some(token), _) if !token.is_empty() => CatalogAuth::Token(token.clone()),
             (_, Some(credential)) if !credential.is_empty() => {
-                CatalogAuth::from_credential(credential)
-                    .ok_or("ICEPIPE_CATALOG_CREDENTIAL must be id:secret")?
+                CatalogAuth::from_credential(credential).ok_or_else(|| {
+                    CliError::usage("ICEPIPE_CATALOG_CREDENTIAL must be id:secret")
+                })?
             }
             _ => CatalogAuth::None,
         };
@@ -91,7 +96,7 @@ impl Connection {
         })
     }
 
-    pub fn s3_config(&self) -> Result<S3Config, String> {
+    pub fn s3_config(&self) -> Result<S3Config, CliError> {
         Ok(S3Config {
             endpoint: required(&self.s3_endpoint, "--s3-endpoint", "ICEPIPE_S3_ENDPOINT")?,
             region: self.region.clone(),
@@ -105,7 +110,7 @@ impl Connection {
         })
     }
 
-    pub async fn connect(&self) -> Result<Context, String> {
+    pub async fn connect(&self) -> Result<Context, CliError> {
         let http: Arc<dyn HttpClient> = Arc::new(ReqwestHttpClient::with_timeout(
             Duration::from_secs(self.http_timeout),
         ));
@@ -115,9 +120,7 @@ impl Connection {
             http.clone(),
             clock.clone(),
         ));
-        let catalog = RestCatalog::connect(http, clock.clone(), self.catalog_config()?)
-            .await
-            .map_err(|e| e.to_string())?;
+        let catalog = RestCatalog::connect(http, clock.clone(), self.catalog_config()?).await?;
         Ok(Context {
             catalog: Arc::new(catalog),
             resolver,

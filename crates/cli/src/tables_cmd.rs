@@ -7,6 +7,7 @@ use iceberg::NamespaceIdent;
 use icepipe_core::catalog::TableSummary;
 use serde_json::{json, Value};
 
+use crate::error::CliError;
 use crate::settings::Connection;
 
 #[derive(Debug, Args)]
@@ -18,26 +19,19 @@ pub struct TablesArgs {
     json: bool,
 }
 
-pub async fn run(connection: &Connection, args: &TablesArgs) -> Result<ExitCode, String> {
+pub async fn run(connection: &Connection, args: &TablesArgs) -> Result<ExitCode, CliError> {
     let context = connection.connect().await?;
     let catalog = context.catalog.as_ref();
     let root = match &args.namespace {
         Some(ns) => Some(
             NamespaceIdent::from_strs(ns.split('.'))
-                .map_err(|e| format!("--namespace {ns}: {e}"))?,
+                .map_err(|e| CliError::usage(format!("--namespace {ns}: {e}")))?,
         ),
         None => None,
     };
     let mut tables = Vec::new();
-    for ident in catalog
-        .list_tables_under(root.as_ref())
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        let loaded = catalog
-            .load_table(&ident)
-            .await
-            .map_err(|e| e.to_string())?;
+    for ident in catalog.list_tables_under(root.as_ref()).await? {
+        let loaded = catalog.load_table(&ident).await?;
         let summary = TableSummary::of(&ident, &loaded);
         let snapshots: Vec<Value> = loaded
             .metadata

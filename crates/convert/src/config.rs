@@ -7,12 +7,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use icepipe_core::batch::Backoff;
+use icepipe_core::batch::RedeliveryDelay;
 use icepipe_core::catalog::{CatalogAuth, CatalogConfig};
 use icepipe_core::committer::budget::BudgetLimits;
 use icepipe_core::committer::pacing::Pacer;
 use icepipe_core::committer::table::CommitterSettings;
-use icepipe_core::layout::{is_valid_name, DEFAULT_NAMESPACE_ROOT};
+use icepipe_core::raw::key::{is_valid_name, DEFAULT_NAMESPACE_ROOT};
 use icepipe_core::storage::s3::S3Config;
 pub use icepipe_edge::vars::ConfigError;
 use icepipe_edge::vars::Vars;
@@ -131,7 +131,8 @@ pub struct Settings {
     pub table_storage: TableStorage,
     pub raw_bucket: String,
     pub account_id: String,
-    pub backoff: Backoff,
+    /// How long the queue waits before a retried message comes back.
+    pub redelivery: RedeliveryDelay,
     pub http_timeout: Duration,
     pub coordination: Coordination,
     /// See [`CONVERT_BUDGET_BYTES`].
@@ -194,9 +195,9 @@ impl Settings {
             }
         };
 
-        let backoff = Backoff {
-            base_seconds: number(RETRY_BASE_SECONDS, Backoff::default().base_seconds)?,
-            max_seconds: number(RETRY_MAX_SECONDS, Backoff::default().max_seconds)?,
+        let redelivery = RedeliveryDelay {
+            base_seconds: number(RETRY_BASE_SECONDS, RedeliveryDelay::default().base_seconds)?,
+            max_seconds: number(RETRY_MAX_SECONDS, RedeliveryDelay::default().max_seconds)?,
         };
         let http_timeout = Duration::from_secs(u64::from(number(HTTP_TIMEOUT_SECONDS, 60)?.max(1)));
         let coordination = coordination(&vars)?;
@@ -218,7 +219,7 @@ impl Settings {
             table_storage,
             raw_bucket: get(RAW_BUCKET).unwrap_or_else(|| "icepipe-raw".into()),
             account_id: get(ACCOUNT_ID).unwrap_or_default(),
-            backoff,
+            redelivery,
             http_timeout,
             coordination,
             convert_budget_bytes,
@@ -282,7 +283,7 @@ mod tests {
         assert_eq!(s.table_storage, TableStorage::R2 { bucket: None });
         assert_eq!(s.catalog.auth, CatalogAuth::Token("sekret-token".into()));
         assert_eq!(s.raw_bucket, "icepipe-raw");
-        assert_eq!(s.backoff, Backoff::default());
+        assert_eq!(s.redelivery, RedeliveryDelay::default());
         assert_eq!(s.http_timeout, Duration::from_secs(60));
         assert!(!format!("{s:?}").contains("sekret"), "secrets never print");
         assert_eq!(s.coordination.committer.interval_ms, 5_000);
@@ -342,7 +343,7 @@ mod tests {
             CatalogAuth::ClientCredentials { .. }
         ));
         assert_eq!(s.namespace_root, "t1.sub");
-        assert_eq!(s.backoff.delay_seconds(5), 4);
+        assert_eq!(s.redelivery.delay_seconds(5), 4);
         let printed = format!("{s:?}");
         assert!(!printed.contains("icepipe-local-secret"), "{printed}");
     }

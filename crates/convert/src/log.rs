@@ -29,8 +29,9 @@ pub fn note_line(note: &Note) -> String {
 
 #[cfg(test)]
 mod tests {
-    use icepipe_core::batch::{BatchError, TableReport};
-    use icepipe_core::convert::FailureKind;
+    use icepipe_core::batch::{BatchError, BatchTable};
+    use icepipe_core::commit::outcome::TableOutcome;
+    use icepipe_core::raw::error_record::FailureKind;
 
     use serde_json::{json, Value};
 
@@ -40,14 +41,18 @@ mod tests {
     fn the_batch_line_has_every_field() {
         let report = BatchReport {
             messages: 3,
-            tables: vec![TableReport {
-                table: "analytics.shop.orders".into(),
-                snapshot_id: Some(7),
-                objects: 2,
-                files: 2,
-                rows: 10,
-                bytes: 2048,
-                ..Default::default()
+            tables: vec![BatchTable {
+                outcome: TableOutcome {
+                    table: "analytics.shop.orders".into(),
+                    snapshot_id: Some(7),
+                    objects: vec!["r2://raw/a".into(), "r2://raw/b".into()],
+                    data_files: 2,
+                    rows: 10,
+                    bytes: 2048,
+                    ..Default::default()
+                },
+                catalog_ops: Default::default(),
+                error: None,
             }],
             files: 2,
             rows: 10,

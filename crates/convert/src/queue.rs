@@ -7,7 +7,7 @@
 //! nothing, so every failure becomes a retry of the messages it concerns.
 
 use icepipe_core::batch::{run_batch, BatchSettings, Disposition, Incoming};
-use icepipe_core::notification::Notification;
+use icepipe_core::raw::notification::Notification;
 use serde_json::json;
 use worker::js_sys::{self, Object, Reflect, Uint8Array};
 use worker::wasm_bindgen::prelude::wasm_bindgen;
@@ -51,17 +51,20 @@ async fn consume(batch: MessageBatchSys, env: Env) {
         Ok(wiring) => wiring,
         Err(reason) => {
             // A configuration problem: retry everything (after max_retries: the dead-letter queue).
-            emit(&event_line("config_error", json!({ "reason": reason })));
-            let backoff = icepipe_core::batch::Backoff::default();
+            emit(&event_line(
+                "config_error",
+                json!({ "reason": reason.to_string() }),
+            ));
+            let redelivery = icepipe_core::batch::RedeliveryDelay::default();
             for (message, m) in messages.iter().zip(&incoming) {
-                retry(message, backoff.delay_seconds(m.attempts));
+                retry(message, redelivery.delay_seconds(m.attempts));
             }
             return;
         }
     };
     let settings = BatchSettings {
         namespace_root: wiring.settings.namespace_root.clone(),
-        backoff: wiring.settings.backoff,
+        redelivery: wiring.settings.redelivery,
     };
     let report = run_batch(
         incoming,

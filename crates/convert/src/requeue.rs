@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use icepipe_core::convert::{HandedOn, Requeue};
-use icepipe_core::notification::Notification;
+use icepipe_core::raw::notification::Notification;
 use worker::send::{SendFuture, SendWrapper};
 use worker::Queue;
 

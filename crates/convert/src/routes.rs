@@ -1,8 +1,8 @@
 //! HTTP: `GET /health` (open), `GET /tables` and `POST /replay` (bearer `ADMIN_TOKEN`).
 
 use iceberg::{NamespaceIdent, TableIdent};
-use icepipe_core::notification::Notification;
-use icepipe_core::replay::{plan_replay, ReplayError, ReplayRequest};
+use icepipe_core::batch::replay::{plan_replay, ReplayError, ReplayRequest};
+use icepipe_core::raw::notification::Notification;
 use serde_json::{json, Value};
 use worker::{event, Context, Env, Method, Request, Response, Result};
 
@@ -55,7 +55,7 @@ pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response
 async fn tables(env: &Env) -> (u16, Value) {
     let wiring = match Wiring::from_env(env) {
         Ok(wiring) => wiring,
-        Err(reason) => return (500, json!({ "error": reason })),
+        Err(reason) => return (500, json!({ "error": reason.to_string() })),
     };
     let root = match NamespaceIdent::from_strs(wiring.settings.namespace_root.split('.')) {
         Ok(root) => root,
@@ -119,11 +119,11 @@ async fn replay(req: &mut Request, env: &Env) -> (u16, Value) {
     };
     let wiring = match Wiring::from_env(env) {
         Ok(wiring) => wiring,
-        Err(reason) => return (500, json!({ "error": reason })),
+        Err(reason) => return (500, json!({ "error": reason.to_string() })),
     };
     let queue = match raw_events(env) {
         Ok(queue) => queue,
-        Err(reason) => return (500, json!({ "error": reason })),
+        Err(reason) => return (500, json!({ "error": reason.to_string() })),
     };
     let settings = &wiring.settings;
     let plan = match plan_replay(

@@ -17,7 +17,9 @@ use icepipe_edge::http::FetchClient;
 use icepipe_edge::r2::{R2Resolver, R2Store};
 use worker::{Env, Queue};
 
-use crate::config::{Settings, TableStorage, CATALOG_BINDING, RAW_BINDING, RAW_EVENTS_BINDING};
+use crate::config::{
+    ConfigError, Settings, TableStorage, CATALOG_BINDING, RAW_BINDING, RAW_EVENTS_BINDING,
+};
 use crate::coordinator::client::DurableCommitter;
 use crate::requeue::QueueRequeue;
 
@@ -40,8 +42,8 @@ pub struct Wiring {
 
 impl Wiring {
     /// Reads the settings and the R2 bindings; the error names what is missing.
-    pub fn from_env(env: &Env) -> Result<Wiring, String> {
-        let settings = Settings::from_lookup(|name| env_string(env, name)).map_err(|e| e.0)?;
+    pub fn from_env(env: &Env) -> Result<Wiring, ConfigError> {
+        let settings = Settings::from_lookup(|name| env_string(env, name))?;
         let clock: Arc<dyn Clock> = Arc::new(WorkerClock);
         let http: Arc<dyn HttpClient> = Arc::new(FetchClient::new(settings.http_timeout));
         let raw = Arc::new(R2Store::new(
@@ -125,8 +127,8 @@ impl Wiring {
 }
 
 /// The producer binding replay sends through.
-pub fn raw_events(env: &Env) -> Result<Queue, String> {
+pub fn raw_events(env: &Env) -> Result<Queue, ConfigError> {
     env.queue(RAW_EVENTS_BINDING).map_err(|e| {
-        format!("queue producer binding {RAW_EVENTS_BINDING} is missing: add it to [[queues.producers]] in {WRANGLER_FILE} ({e})")
+        ConfigError(format!("queue producer binding {RAW_EVENTS_BINDING} is missing: add it to [[queues.producers]] in {WRANGLER_FILE} ({e})"))
     })
 }

@@ -1,26 +1,38 @@
 //! icepipe core: everything that is not runtime glue. Builds natively and for wasm32.
 //!
-//! - [`http`], [`storage`]: the seams to the outside world (HTTP, object storage).
-//! - [`catalog`]: an Iceberg REST catalog client over [`http::HttpClient`].
-//! - [`layout`]: the raw bucket's key layout and table naming.
-//! - [`ingest`]: declarative HTTP API sources to raw Parquet (fetch, JSON to Arrow, state).
-//! - [`schema`]: Arrow to Iceberg schema mapping, safe evolution, conforming batches.
-//! - [`convert`]: raw Parquet objects to Iceberg data files, streamed row group by row group.
-//! - [`commit`]: manifests, manifest list, snapshot and the exactly-once commit loop.
-//! - [`notification`], [`batch`], [`error_record`], [`replay`]: the convert Worker's logic (R2 event
-//!   notifications on a queue become commits, error records and retries), runtime-agnostic.
+//! The modules follow the pipeline, API -> raw bucket -> queue -> Iceberg table:
+//!
+//! - The seams to the outside world, implemented natively here and by the Workers in
+//!   `icepipe-edge`: [`http`] (requests, and the one retry policy for HTTP), [`storage`] (object
+//!   stores: S3, memory, and the Iceberg `FileIO` over them), [`clock`].
+//! - The raw contract, [`raw`]: what the ingest writes and the converter reads (key layout,
+//!   reserved keys, Parquet footer, notifications, error records, summary properties).
+//! - [`ingest`]: declarative HTTP API sources and pushed events to raw Parquet (runs, pushes,
+//!   pagination, JSON to Arrow, incremental state).
+//! - The Iceberg side: [`catalog`] (REST catalog client), [`schema`] (Arrow to Iceberg mapping,
+//!   safe evolution, conforming batches), [`commit`] (manifests, snapshot, the exactly-once commit
+//!   attempt, and the table outcome shared by commit, convert and batch), [`committer`] (the only
+//!   writer of a table: pending objects, paced and budgeted commit rounds, exactly once).
+//! - [`convert`]: raw Parquet objects to data files of one table, committed in one snapshot.
+//! - [`batch`]: the queue side of the convert Worker (a batch of notifications becomes commits,
+//!   error records and retries; replay), runtime-agnostic.
+//!
+//! Each module uses only modules above it in this list (no import cycles, at module or file level):
+//! `ingest` and `convert` never use each other; what they share is `raw`.
 
-pub mod batch;
-pub mod catalog;
 pub mod clock;
+pub mod http;
+pub mod storage;
+
+pub mod raw;
+
+pub mod ingest;
+
+pub mod catalog;
 pub mod commit;
 pub mod committer;
-pub mod convert;
-pub mod error_record;
-pub mod http;
-pub mod ingest;
-pub mod layout;
-pub mod notification;
-pub mod replay;
 pub mod schema;
-pub mod storage;
+
+pub mod convert;
+
+pub mod batch;

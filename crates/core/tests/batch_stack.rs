@@ -8,12 +8,14 @@ mod support;
 use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};
-use icepipe_core::batch::{run_batch, Backoff, BatchReport, BatchSettings, Disposition, Incoming};
+use icepipe_core::batch::{
+    run_batch, BatchReport, BatchSettings, Disposition, Incoming, RedeliveryDelay,
+};
 use icepipe_core::catalog::{CatalogError, TableSummary};
 use icepipe_core::convert::ConvertError;
-use icepipe_core::error_record::ErrorRecord;
-use icepipe_core::layout::TableName;
-use icepipe_core::notification::{Notification, DELETE_OBJECT};
+use icepipe_core::raw::error_record::ErrorRecord;
+use icepipe_core::raw::key::TableName;
+use icepipe_core::raw::notification::{Notification, DELETE_OBJECT};
 use icepipe_core::storage::s3::S3Resolver;
 use icepipe_core::storage::{ObjectStore, StoreResolver};
 use support::*;
@@ -126,7 +128,7 @@ async fn a_batch_lands_once_per_table_and_records_what_cannot_land() {
     });
     let settings = BatchSettings {
         namespace_root: root.clone(),
-        backoff: Backoff::default(),
+        redelivery: RedeliveryDelay::default(),
     };
 
     let report = run_on_stack(incoming.clone(), &raw, &settings).await;
@@ -147,7 +149,7 @@ async fn a_batch_lands_once_per_table_and_records_what_cannot_land() {
     assert!(report
         .tables
         .iter()
-        .all(|t| t.snapshot_id.is_some() && t.created));
+        .all(|t| t.outcome.snapshot_id.is_some() && t.outcome.created_table));
 
     let catalog = catalog_over(http()).await;
     let orders_table = TableName::parse(&format!("{root}.shop.orders")).unwrap();

@@ -16,7 +16,6 @@ use iceberg::spec::Schema;
 use iceberg::TableIdent;
 use icepipe_core::catalog::{CreateTable, RestCatalog};
 
-use icepipe_core::commit::ledger::RawObjectId;
 use icepipe_core::committer::budget::BudgetLimits;
 use icepipe_core::committer::gate::LocalGate;
 use icepipe_core::committer::store::MemoryCommitterStore;
@@ -26,8 +25,9 @@ use icepipe_core::committer::table::{
 use icepipe_core::committer::{
     Committer, CommitterError, HandoffObject, ObjectReport, ObjectState, Submitted,
 };
-use icepipe_core::convert::{ConvertOptions, Converter, HandedOn, OnInvalid, RawObject, Requeue};
-use icepipe_core::layout::TableName;
+use icepipe_core::convert::{ConvertOptions, Converter, HandedOn, OnInvalid, Requeue};
+use icepipe_core::raw::key::TableName;
+use icepipe_core::raw::object::{RawObject, RawObjectId};
 use icepipe_core::storage::s3::S3Resolver;
 use icepipe_core::storage::{iceberg_io, ObjectStore, StoreResolver};
 use parquet::arrow::ArrowWriter;
@@ -433,7 +433,7 @@ async fn a_sliced_object_commits_once_every_slice_is_in_and_in_one_snapshot() {
         .all(|c| c.slice.as_ref().unwrap().count == 4));
     assert!(matches!(
         first.pending[0],
-        icepipe_core::convert::PendingObjectOutcome {
+        icepipe_core::commit::outcome::PendingObjectOutcome {
             slices_done: 1,
             slices: 4,
             ..
@@ -531,7 +531,11 @@ async fn a_small_object_within_the_budget_is_converted_whole() {
         .convert(&rig.table, objects("within_budget", 2, 1).await)
         .await
         .unwrap();
-    assert!(queue.0.lock().unwrap().is_empty(), "{:?}", queue.0.lock().unwrap());
+    assert!(
+        queue.0.lock().unwrap().is_empty(),
+        "{:?}",
+        queue.0.lock().unwrap()
+    );
     assert!(outcome.handed_on.is_empty());
     assert_eq!(outcome.pending.len(), 2);
 }

@@ -385,17 +385,14 @@ async fn too_many_requests_is_retried_after_the_servers_delay() {
 #[tokio::test]
 async fn files_follow_the_raw_layout_roll_at_the_part_size_and_carry_metadata() {
     let server = MockServer::start().await;
-    let page: Vec<_> = (0..50)
-        .map(|i| json!({"id": i, "text": "x".repeat(100)}))
-        .collect();
-    // Full pages until an empty one (no total in the body).
-    for offset in ["0", "50", "100"] {
-        let page = if offset == "100" {
-            json!([])
-        } else {
-            json!(page)
-        };
-        serve_page(&server, "offset", offset, page).await;
+    // Full pages until an empty one (no total in the body). Pages differ: a page repeating the
+    // previous one would stop the paging (see ingest_hostile_apis.rs).
+    for offset in [0, 50, 100] {
+        let page: Vec<_> = (offset..offset + 50)
+            .filter(|_| offset < 100)
+            .map(|i| json!({"id": i, "text": "x".repeat(100)}))
+            .collect();
+        serve_page(&server, "offset", &offset.to_string(), json!(page)).await;
     }
     let config = config(&server.uri(), "[sources.api_test.resources.items]\nwrite_disposition = \"replace\"\npaginator = { type = \"offset\", limit = 50 }\n");
     let mut harness = Harness::new();
@@ -410,7 +407,7 @@ async fn files_follow_the_raw_layout_roll_at_the_part_size_and_carry_metadata() 
         ))
     );
     for key in files {
-        icepipe_core::layout::RawKey::parse(key).unwrap();
+        icepipe_core::raw::key::RawKey::parse(key).unwrap();
         let (batches, metadata) = read_parquet(&harness.store, key).await;
         assert_eq!(rows(&batches), 50);
         assert_eq!(metadata["icepipe.write_disposition"], "replace");

@@ -19,12 +19,14 @@ use iceberg::io::FileIO;
 use iceberg::spec::{
     ManifestContentType, ManifestList, ManifestStatus, Operation, Snapshot, TableMetadata,
 };
-use icepipe_core::batch::{run_batch, Backoff, BatchSettings, Incoming, Note};
-use icepipe_core::commit::replace::REPLACE_LOAD_PROPERTY;
-use icepipe_core::convert::disposition::{LOAD_ID_KEY, WRITE_DISPOSITION_KEY};
-use icepipe_core::convert::{Converter, RawObject, TableOutcome};
-use icepipe_core::layout::TableName;
-use icepipe_core::notification::Notification;
+use icepipe_core::batch::{run_batch, BatchSettings, Incoming, Note, RedeliveryDelay};
+use icepipe_core::commit::outcome::TableOutcome;
+use icepipe_core::convert::Converter;
+use icepipe_core::raw::footer::{LOAD_ID_KEY, WRITE_DISPOSITION_KEY};
+use icepipe_core::raw::key::TableName;
+use icepipe_core::raw::notification::Notification;
+use icepipe_core::raw::object::RawObject;
+use icepipe_core::raw::summary::REPLACE_LOAD_PROPERTY;
 use icepipe_core::storage::s3::S3Resolver;
 use icepipe_core::storage::{ObjectStore, StoreResolver};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -483,7 +485,7 @@ async fn a_batch_acknowledges_superseded_objects_as_superseded() {
     let raw = Raw::new(&source);
     let settings = BatchSettings {
         namespace_root: root.clone(),
-        backoff: Backoff::default(),
+        redelivery: RedeliveryDelay::default(),
     };
     let batch = |objects: Vec<&RawObject>| -> Vec<Incoming> {
         objects
@@ -519,15 +521,21 @@ async fn a_batch_acknowledges_superseded_objects_as_superseded() {
     assert_eq!(report.reasons, ["committed"]);
     let report = run(batch(vec![&b1])).await;
     assert_eq!(report.reasons, ["committed"]);
-    assert_eq!(report.tables[0].replace_load_id.as_deref(), Some(LOAD_B));
-    assert_eq!(report.tables[0].removed_files, 1);
+    assert_eq!(
+        report.tables[0].outcome.replace_load_id.as_deref(),
+        Some(LOAD_B)
+    );
+    assert_eq!(report.tables[0].outcome.removed_files, 1);
 
     let a2 = raw.replace(LOAD_A, 2, 10..20).await;
     let report = run(batch(vec![&a2, &a1])).await;
     assert_eq!(report.reasons, ["superseded", "already_held"]);
     assert_eq!(report.acked, 2);
-    let t = &report.tables[0];
-    assert_eq!((t.snapshot_id, t.superseded, t.skipped), (None, 1, 1));
+    let t = &report.tables[0].outcome;
+    assert_eq!(
+        (t.snapshot_id, t.superseded.len(), t.skipped.len()),
+        (None, 1, 1)
+    );
     let superseded: Vec<&Note> = report
         .notes
         .iter()

@@ -1,4 +1,5 @@
-//! [`HttpClient`] over the Workers `fetch`: the REST catalog client and the S3 store use it.
+//! [`HttpClient`] over the Workers `fetch`: the REST catalog client, the S3 store and the ingest's
+//! API extractor use it. It never follows redirects (see [`HttpClient`]).
 
 use std::time::Duration;
 
@@ -79,6 +80,9 @@ async fn fetch(
         init.set_body(&Uint8Array::from(&body[..]));
     }
     init.set_signal(Some(&signal));
+    // A 3xx comes back as it is: the ingest follows redirects itself, and only to the
+    // configured host (`icepipe_core::ingest::extract`); nothing else should follow them.
+    init.set_redirect(web_sys::RequestRedirect::Manual);
     let js_request =
         web_sys::Request::new_with_str_and_init(&url, &init).map_err(|e| other(&url, &e))?;
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();

@@ -1,4 +1,6 @@
-//! The HTTP surface, decided without the runtime (so it is tested natively):
+//! The HTTP surface's routes and bodies, decided without the runtime (so they are tested
+//! natively); what a run or a push does and which status it answers is the core's
+//! (`icepipe_core::ingest::{run, push}`):
 //!
 //! - `GET /health` (open)
 //! - `POST /sources/<source>/run[?resource=<name>]`: run one source now
@@ -79,16 +81,6 @@ fn query_param(query: Option<&str>, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// The HTTP status of a run: 200 when every resource succeeded, 502 (an API or storage failed)
-/// otherwise; the body is the report either way.
-pub fn run_status(report: &RunReport) -> u16 {
-    if report.is_success() {
-        200
-    } else {
-        502
-    }
-}
-
 /// The response body of a run: the report, plus the raw bucket it wrote to.
 pub fn run_body(report: &RunReport, raw_bucket: &str) -> Value {
     let mut body =
@@ -156,12 +148,12 @@ mod tests {
             errors: vec![],
             duration_ms: 5,
         };
-        assert_eq!(run_status(&report), 200);
+        assert_eq!(report.status(), 200);
         let body = run_body(&report, "icepipe-raw");
         assert_eq!(body["raw_bucket"], "icepipe-raw");
         assert_eq!(body["ok"], true);
         report.errors.push("posts: HTTP 500".into());
-        assert_eq!(run_status(&report), 502);
+        assert_eq!(report.status(), 502);
         assert_eq!(run_body(&report, "b")["errors"][0], "posts: HTTP 500");
     }
 }

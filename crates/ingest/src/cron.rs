@@ -17,7 +17,7 @@ pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Err(reason) => {
             emit(&event_line(
                 "cron_error",
-                json!({ "cron": cron, "error": reason }),
+                json!({ "cron": cron, "error": reason.to_string() }),
             ));
             return;
         }
@@ -36,9 +36,9 @@ pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     for source in due {
         match run_source(&wiring.ingest, source, None).await {
             Ok(report) => emit(&run_line(&report, "cron")),
-            Err(reason) => emit(&event_line(
+            Err(e) => emit(&event_line(
                 "run_error",
-                json!({ "source": source.name, "trigger": "cron", "error": reason }),
+                json!({ "source": source.name, "trigger": "cron", "error": e.to_string() }),
             )),
         }
     }

@@ -1,16 +1,15 @@
 //! The fetch handler: `GET /health`, `POST /sources/<source>/run`, `POST /events/<s>/<r>`
 //! (see [`crate::api`] for the routes and statuses).
 
-use icepipe_core::ingest::idempotency::{claim, complete, release, Claim, IdempotencyKey};
-use icepipe_core::ingest::push::{land_events, parse_events, EventStream};
-use icepipe_core::ingest::{run_source, RunReport};
+use icepipe_core::ingest::push::{check_declared_size, push_events, PushError, PushRequest};
+use icepipe_core::ingest::{run_named_source, RunReport};
 use icepipe_edge::auth::authorized;
 use icepipe_edge::env::env_string;
 use icepipe_edge::log::{emit, event_line, wasm_memory_bytes};
 use serde_json::{json, Value};
 use worker::{event, Context, Env, Request, Response, Result};
 
-use crate::api::{route, run_body, run_status, Route};
+use crate::api::{route, run_body, Route};
 use crate::config::ADMIN_TOKEN;
 use crate::wiring::Wiring;
 
@@ -74,141 +73,64 @@ pub fn run_line(report: &RunReport, trigger: &str) -> String {
 async fn run(env: &Env, source: &str, resource: Option<&str>) -> (u16, Value) {
     let wiring = match Wiring::from_env(env) {
         Ok(wiring) => wiring,
-        Err(reason) => return (500, json!({ "error": reason })),
+        Err(reason) => return (500, json!({ "error": reason.to_string() })),
     };
-    let config = match wiring.settings.sources.source(source) {
-        Ok(config) => config,
-        Err(e) => return (404, json!({ "error": e.to_string() })),
-    };
-    match run_source(&wiring.ingest, config, resource).await {
+    match run_named_source(&wiring.ingest, &wiring.settings.sources, source, resource).await {
         Ok(report) => {
             emit(&run_line(&report, "http"));
             (
-                run_status(&report),
+                report.status(),
                 run_body(&report, &wiring.settings.raw_bucket),
             )
         }
-        // Only an unknown resource or a broken clock end a run before it starts.
-        Err(reason) => (404, json!({ "error": reason })),
+        Err(e) => (e.status(), json!({ "error": e.to_string() })),
     }
 }
 
 async fn events(req: &mut Request, env: &Env, source: &str, resource: &str) -> (u16, Value) {
     let wiring = match Wiring::from_env(env) {
         Ok(wiring) => wiring,
-        Err(reason) => return (500, json!({ "error": reason })),
+        Err(reason) => return (500, json!({ "error": reason.to_string() })),
     };
-    let limit = wiring.settings.max_event_bytes;
-    let too_large = || {
-        (
-            413,
-            json!({ "error": format!("the body is larger than {limit} bytes (MAX_EVENT_BYTES): split it into several requests") }),
-        )
-    };
-    // Refuse before reading when the client says how big it is.
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return too_large();
+    let settings = wiring.push_settings();
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let declared = header("content-length").and_then(|v| v.parse::<usize>().ok());
+    let idempotency_key = header("idempotency-key");
+    let pushed = async {
+        // Refused before reading when the client says how big it is.
+        check_declared_size(declared, settings.max_bytes)?;
+        let body = req.bytes().await.map_err(|e| PushError::UnreadableBody {
+            reason: e.to_string(),
+        })?;
+        let request = PushRequest {
+            source,
+            resource,
+            body: &body,
+            idempotency_key: idempotency_key.as_deref(),
+        };
+        push_events(&wiring.ingest, &settings, request).await
     }
-    let body = match req.bytes().await {
-        Ok(body) if body.len() > limit => return too_large(),
-        Ok(body) => body,
-        Err(e) => {
-            return (
-                400,
-                json!({ "error": format!("cannot read the body: {e}") }),
-            )
-        }
-    };
-    let stream = match EventStream::resolve(&wiring.settings.sources, source, resource) {
-        Ok(stream) => stream,
-        Err(e) => return (400, json!({ "error": e.to_string() })),
-    };
-    let records = match parse_events(&body) {
-        Ok(records) => records,
-        Err(e) => {
-            return (
-                400,
-                json!({ "error": format!("events for {source}/{resource}: {e}") }),
-            )
-        }
-    };
-    let idempotency = match req.headers().get("idempotency-key").ok().flatten() {
-        None => None,
-        Some(text) => match IdempotencyKey::parse(text.trim()) {
-            Ok(key) => Some(key.marker(source, resource)),
-            Err(e) => return (400, json!({ "error": e })),
-        },
-    };
-    let store = wiring.ingest.store.clone();
-    let now = wiring.now();
-    if let Some(marker) = &idempotency {
-        match claim(store.as_ref(), marker, now.timestamp_millis()).await {
-            Ok(Claim::Granted) => {}
-            Ok(Claim::Done(mut answer)) => {
-                answer["duplicate"] = json!(true);
-                return (200, answer);
+    .await;
+    match pushed {
+        Ok(pushed) => {
+            let answer = &pushed.answer;
+            if !answer.duplicate {
+                emit(&event_line(
+                    "events",
+                    json!({ "source": source, "resource": resource, "load_id": answer.load_id, "rows": answer.rows, "files": answer.files.len(), "bytes": answer.bytes }),
+                ));
             }
-            Ok(Claim::InProgress) => {
-                return (
-                    409,
-                    json!({ "error": "a request with this Idempotency-Key is still landing its events: retry later" }),
-                )
-            }
-            Err(e) => {
-                return (
-                    502,
-                    json!({ "error": format!("cannot check the Idempotency-Key: {e}") }),
-                )
-            }
-        }
-    }
-    let size = body.len();
-    match land_events(
-        store.clone(),
-        &stream,
-        records,
-        now,
-        wiring.settings.part_bytes,
-    )
-    .await
-    {
-        Ok((load_id, report)) => {
-            let answer = json!({
-                "ok": true, "source": source, "resource": resource, "load_id": load_id,
-                "rows": report.rows, "tables": report.tables, "files": report.files,
-                "raw_bucket": wiring.settings.raw_bucket, "bytes": size,
-            });
-            emit(&event_line(
-                "events",
-                json!({ "source": source, "resource": resource, "load_id": load_id, "rows": report.rows, "files": report.files.len(), "bytes": size }),
-            ));
-            if let Some(marker) = &idempotency {
-                // The events are stored; a lost answer only means a retry would land them again.
-                if let Err(e) =
-                    complete(store.as_ref(), marker, now.timestamp_millis(), &answer).await
-                {
-                    emit(&event_line(
-                        "idempotency_error",
-                        json!({ "source": source, "resource": resource, "error": e }),
-                    ));
-                }
-            }
-            (200, answer)
-        }
-        Err(reason) => {
-            if let Some(marker) = &idempotency {
-                let _ = release(store.as_ref(), marker).await;
+            if let Some(e) = &pushed.answer_not_recorded {
+                emit(&event_line(
+                    "idempotency_error",
+                    json!({ "source": source, "resource": resource, "error": e.to_string() }),
+                ));
             }
             (
-                502,
-                json!({ "error": format!("events for {source}/{resource} not stored: {reason}") }),
+                200,
+                serde_json::to_value(answer).unwrap_or_else(|e| json!({ "error": e.to_string() })),
             )
         }
+        Err(e) => (e.status(), json!({ "error": e.to_string() })),
     }
 }

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use icepipe_core::clock::Clock;
-use icepipe_core::ingest::retry::RetryPolicy;
+use icepipe_core::http::retry::RetryPolicy;
+use icepipe_core::ingest::push::PushSettings;
 use icepipe_core::ingest::{Fetcher, IngestContext};
 use icepipe_edge::clock::WorkerClock;
 use icepipe_edge::env::{bucket, env_string};
@@ -12,7 +12,7 @@ use icepipe_edge::http::FetchClient;
 use icepipe_edge::r2::R2Store;
 use worker::Env;
 
-use crate::config::{source_secrets, Settings, RAW_BINDING};
+use crate::config::{source_secrets, ConfigError, Settings, RAW_BINDING};
 
 /// Everything a handler needs.
 pub struct Wiring {
@@ -23,8 +23,8 @@ pub struct Wiring {
 impl Wiring {
     /// Reads the settings, the embedded sources and the raw bucket binding; the error names what
     /// is missing or wrong.
-    pub fn from_env(env: &Env) -> Result<Wiring, String> {
-        let settings = Settings::from_lookup(|name| env_string(env, name)).map_err(|e| e.0)?;
+    pub fn from_env(env: &Env) -> Result<Wiring, ConfigError> {
+        let settings = Settings::from_lookup(|name| env_string(env, name))?;
         let clock: Arc<dyn Clock> = Arc::new(WorkerClock);
         let raw = R2Store::new(
             bucket(env, RAW_BINDING, "the raw bucket", "wrangler.ingest.toml")?,
@@ -37,7 +37,7 @@ impl Wiring {
             fetcher: Fetcher {
                 http: Arc::new(FetchClient::new(settings.http_timeout)),
                 clock,
-                retry: RetryPolicy::default(),
+                retry: RetryPolicy::api_default(),
             },
             store: Arc::new(raw),
             secrets: Arc::new(secrets),
@@ -46,7 +46,11 @@ impl Wiring {
         Ok(Wiring { settings, ingest })
     }
 
-    pub fn now(&self) -> DateTime<Utc> {
-        DateTime::from_timestamp_millis(self.ingest.fetcher.clock.now_ms()).unwrap_or_default()
+    pub fn push_settings(&self) -> PushSettings<'_> {
+        PushSettings {
+            sources: &self.settings.sources,
+            max_bytes: self.settings.max_event_bytes,
+            raw_bucket: &self.settings.raw_bucket,
+        }
     }
 }

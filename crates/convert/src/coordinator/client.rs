@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use iceberg::spec::Schema;
 use iceberg::TableIdent;
 use icepipe_core::catalog::CreateTable;
-use icepipe_core::commit::ledger::RawObjectId;
 use icepipe_core::committer::budget::WriteKind;
 use icepipe_core::committer::gate::WriteGate;
 use icepipe_core::committer::handoff::{HandoffObject, ObjectReport, Submitted};
@@ -17,6 +16,7 @@ use icepipe_core::committer::protocol::{
 };
 use icepipe_core::committer::status::CommitterStatus;
 use icepipe_core::committer::{Committer, CommitterError};
+use icepipe_core::raw::object::RawObjectId;
 use serde::de::DeserializeOwned;
 use worker::send::{SendFuture, SendWrapper};
 use worker::{Env, Method, ObjectNamespace, Request, RequestInit};

@@ -1,10 +1,10 @@
 //! A table committer's state in its Durable Object's SQLite storage: survives eviction, restarts
 //! and deploys, so pending objects and an attempt whose answer was lost are never forgotten.
 
-use icepipe_core::commit::ledger::RawObjectId;
 use icepipe_core::committer::handoff::{HandoffObject, ObjectState};
 use icepipe_core::committer::pacing::Pacer;
 use icepipe_core::committer::store::{CommitterStore, InFlight, StoreError, StoreResult};
+use icepipe_core::raw::object::RawObjectId;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker::{SqlStorage, SqlStorageValue};

@@ -18,11 +18,11 @@ use futures::future::{select, Either};
 use iceberg::io::FileIO;
 use iceberg::TableIdent;
 use icepipe_core::catalog::RestCatalog;
-use icepipe_core::commit::ledger::RawObjectId;
 use icepipe_core::committer::handoff::{ObjectReport, SnapshotSummary, Submitted};
 use icepipe_core::committer::protocol::{CommitterRequest, WireError};
 use icepipe_core::committer::table::{CommitContext, RoundOutcome, RoundReport, TableCommitter};
 use icepipe_core::committer::CommitterError;
+use icepipe_core::raw::object::RawObjectId;
 use icepipe_core::storage::iceberg_io;
 use icepipe_edge::log::{emit, to_line};
 use serde::Serialize;
@@ -185,9 +185,9 @@ impl TableCommitterObject {
     }
 
     fn wiring(&self, table: &TableIdent) -> std::result::Result<Wiring, CommitterError> {
-        Wiring::from_env(&self.env).map_err(|reason| CommitterError::Refused {
+        Wiring::from_env(&self.env).map_err(|e| CommitterError::Refused {
             table: table.to_string(),
-            reason,
+            reason: e.to_string(),
         })
     }
 

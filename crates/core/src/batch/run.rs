@@ -5,157 +5,30 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryFutureExt};
-use serde::Serialize;
 
-use super::{key_statuses, AckReason, Backoff, BatchPlan, Decision, Incoming, KeyStatus};
+use super::note::Note;
+use super::plan::{key_statuses, AckReason, BatchPlan, Decision, Incoming, KeyStatus};
+use super::redelivery::RedeliveryDelay;
+use super::report::{table_error, BatchError, BatchReport, BatchTable, Disposition};
 use crate::catalog::OpCounts;
 use crate::clock::Clock;
-use crate::commit::ledger::RawObjectId;
-use crate::convert::{
-    ConvertError, Converter, FailureKind, PendingObjectOutcome, RawObject, TableOutcome,
-};
-use crate::error_record::ErrorRecord;
-use crate::layout::TableName;
-use crate::notification::ConvertTarget;
+use crate::commit::outcome::{PendingObjectOutcome, TableOutcome};
+use crate::convert::{ConvertError, Converter};
+use crate::raw::error_record::{ErrorRecord, FailureKind};
+use crate::raw::key::TableName;
+use crate::raw::notification::ConvertTarget;
+use crate::raw::object::{RawObject, RawObjectId};
 use crate::storage::{ObjectStore, StorageError};
 
 /// Concurrent HEAD requests on the raw bucket (Workers allow 6 open connections).
 const HEAD_CONCURRENCY: usize = 6;
-
-/// What the Worker does with one message once the batch is done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Disposition {
-    Ack,
-    Retry { delay_seconds: u32 },
-}
-
-/// Things worth a log line of their own (one JSON object each, tagged `event`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Note {
-    /// The body is not an R2 event notification (acknowledged).
-    Malformed { message_id: String, reason: String },
-    /// A delete notification (acknowledged; the table keeps its rows).
-    Deleted { key: String, action: String },
-    /// Not ours (acknowledged).
-    Skipped { key: String, reason: String },
-    /// A key under `sources/` off the layout (error record, acknowledged).
-    Rejected { key: String, reason: String },
-    /// The object was deleted before it could be converted (acknowledged).
-    Gone { key: String },
-    /// The object was overwritten since the notification: its current content is converted.
-    Replaced {
-        key: String,
-        notified_etag: String,
-        current_etag: String,
-    },
-    /// The object belongs to a replace load a newer load superseded (acknowledged, not committed).
-    Superseded {
-        key: String,
-        etag: String,
-        load_id: String,
-        by_load_id: String,
-        reason: String,
-    },
-}
-
-/// One table's part of the batch.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TableReport {
-    pub table: String,
-    pub snapshot_id: Option<i64>,
-    /// Objects committed by this batch.
-    pub objects: usize,
-    /// Objects the table already held.
-    pub skipped: usize,
-    /// Objects of a superseded replace load (acknowledged, never committed).
-    pub superseded: usize,
-    pub failed: usize,
-    /// The replace load the snapshot applied (an overwrite), and what it removed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replace_load_id: Option<String>,
-    pub removed_files: usize,
-    pub removed_rows: u64,
-    pub files: usize,
-    pub rows: u64,
-    pub bytes: u64,
-    pub created: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub schema_changes: Vec<String>,
-    pub commit_attempts: u32,
-    /// Catalog operations this batch's conversion of the table made (reads and, for new tables,
-    /// creates); its commits are the coordinator's (`commit_attempts`).
-    pub catalog_ops: OpCounts,
-    /// Slices and objects sent on to other invocations.
-    pub handed_on: usize,
-    /// Objects handed to the coordinator and not committed yet (their messages come back).
-    pub pending: usize,
-    /// Why the whole table failed (its messages are retried).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// A failure worth reporting: one object, or a whole table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BatchError {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub table: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub etag: Option<String>,
-    pub kind: FailureKind,
-    pub reason: String,
-    /// The error record written for it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub record: Option<String>,
-}
-
-/// Milliseconds per step (by the runtime's clock; a Worker's clock moves only across I/O).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct BatchTimings {
-    pub connect: i64,
-    pub head: i64,
-    pub load: i64,
-    pub probe: i64,
-    pub write: i64,
-    pub commit: i64,
-    /// Waiting for the coordinators to commit what the batch handed over.
-    pub commit_wait: i64,
-    pub records: i64,
-    pub total: i64,
-}
-
-/// What one batch did: the batch log line, plus what to do with each message.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct BatchReport {
-    pub messages: usize,
-    pub tables: Vec<TableReport>,
-    pub files: usize,
-    pub rows: u64,
-    pub bytes: u64,
-    pub timings_ms: BatchTimings,
-    pub commit_attempts: u32,
-    pub catalog_ops: OpCounts,
-    pub acked: usize,
-    pub retried: usize,
-    pub errors: Vec<BatchError>,
-    /// Per message, in the order received.
-    #[serde(skip)]
-    pub dispositions: Vec<Disposition>,
-    /// Per message, in the order received: the reason of the disposition.
-    #[serde(skip)]
-    pub reasons: Vec<String>,
-    #[serde(skip)]
-    pub notes: Vec<Note>,
-}
 
 /// How a batch is run.
 #[derive(Debug, Clone)]
 pub struct BatchSettings {
     /// First namespace level(s) of the tables (`analytics`).
     pub namespace_root: String,
-    pub backoff: Backoff,
+    pub redelivery: RedeliveryDelay,
 }
 
 /// Runs one batch end to end. Never fails: every failure ends up in a message's disposition.
@@ -196,11 +69,9 @@ where
                     report
                         .errors
                         .push(table_error(&table.to_string(), &e, &reason));
-                    report.tables.push(TableReport {
-                        table: table.to_string(),
-                        error: Some(reason.clone()),
-                        ..Default::default()
-                    });
+                    report
+                        .tables
+                        .push(BatchTable::failed(table.to_string(), reason.clone()));
                     for target in targets {
                         statuses.insert(
                             target.key.clone(),
@@ -257,7 +128,7 @@ where
         }
     }
 
-    let decisions = plan.decide(&statuses, &handed_on, &settings.backoff, clock.now_ms());
+    let decisions = plan.decide(&statuses, &handed_on, &settings.redelivery, clock.now_ms());
     let t = clock.now_ms();
     let written = write_records(raw.as_ref(), &decisions).await;
     report.timings_ms.records = clock.now_ms() - t;
@@ -278,13 +149,13 @@ where
                 Some(Ok(())) => (Disposition::Ack, ack_reason(AckReason::ErrorRecorded)),
                 Some(Err(e)) => (
                     Disposition::Retry {
-                        delay_seconds: settings.backoff.delay_seconds(*attempts),
+                        delay_seconds: settings.redelivery.delay_seconds(*attempts),
                     },
                     format!("cannot write the error record: {e}"),
                 ),
                 None => (
                     Disposition::Retry {
-                        delay_seconds: settings.backoff.delay_seconds(*attempts),
+                        delay_seconds: settings.redelivery.delay_seconds(*attempts),
                     },
                     "the error record was not written".to_string(),
                 ),
@@ -302,7 +173,6 @@ where
     report
 }
 
-/// Waits, for all tables at once, for the objects their coordinators still hold pending.
 /// One table's part of a batch, converted and waiting for its commit.
 struct ConvertedTable {
     table: TableName,
@@ -312,6 +182,7 @@ struct ConvertedTable {
     ops: OpCounts,
 }
 
+/// Waits, for all tables at once, for the objects their coordinators still hold pending.
 async fn wait_for_commits(converter: &Converter, converted: &mut [ConvertedTable]) {
     let waits = converted
         .iter()
@@ -344,21 +215,6 @@ fn ack_reason(reason: AckReason) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
-}
-
-fn table_error(table: &str, e: &ConvertError, reason: &str) -> BatchError {
-    BatchError {
-        table: Some(table.to_string()),
-        key: None,
-        etag: None,
-        kind: if e.is_transient() {
-            FailureKind::Transient
-        } else {
-            FailureKind::Permanent
-        },
-        reason: reason.to_string(),
-        record: None,
-    }
 }
 
 /// HEADs every target (the content to convert is the object's current one) and returns the
@@ -397,6 +253,7 @@ async fn resolve(
                 }
                 let mut object = RawObject::from_meta(raw.clone(), meta);
                 object.created_ms = created_ms;
+                object.slice = target.slice.clone();
                 objects.push(object);
             }
             Err(StorageError::NotFound { .. }) => {
@@ -441,130 +298,16 @@ async fn write_records(
     written
 }
 
-impl BatchReport {
-    fn add_table(
-        &mut self,
-        table: String,
-        result: Result<crate::convert::TableOutcome, ConvertError>,
-        catalog_ops: OpCounts,
-    ) {
-        self.catalog_ops.add(&catalog_ops);
-        match result {
-            Ok(outcome) => {
-                self.files += outcome.data_files;
-                self.rows += outcome.rows;
-                self.bytes += outcome.bytes;
-                self.commit_attempts += outcome.commit_attempts;
-                let t = &outcome.timings_ms;
-                self.timings_ms.load += t.load;
-                self.timings_ms.probe += t.probe;
-                self.timings_ms.write += t.write;
-                self.timings_ms.commit += t.commit;
-                self.notes
-                    .extend(outcome.superseded.iter().map(|s| Note::Superseded {
-                        key: s.key.clone(),
-                        etag: s.etag.clone(),
-                        load_id: s.load_id.clone(),
-                        by_load_id: s.by_load_id.clone(),
-                        reason: s.reason.clone(),
-                    }));
-                for failure in outcome
-                    .failed
-                    .iter()
-                    .filter(|f| f.kind == FailureKind::Transient)
-                {
-                    self.errors.push(BatchError {
-                        table: Some(table.clone()),
-                        key: Some(failure.key.clone()),
-                        etag: Some(failure.etag.clone()),
-                        kind: failure.kind,
-                        reason: failure.reason.clone(),
-                        record: None,
-                    });
-                }
-                self.tables.push(TableReport {
-                    table,
-                    snapshot_id: outcome.snapshot_id,
-                    objects: outcome.objects.len(),
-                    skipped: outcome.skipped.len(),
-                    superseded: outcome.superseded.len(),
-                    failed: outcome.failed.len(),
-                    replace_load_id: outcome.replace_load_id,
-                    removed_files: outcome.removed_files,
-                    removed_rows: outcome.removed_rows,
-                    files: outcome.data_files,
-                    rows: outcome.rows,
-                    bytes: outcome.bytes,
-                    created: outcome.created_table,
-                    schema_changes: outcome.schema_changes,
-                    commit_attempts: outcome.commit_attempts,
-                    catalog_ops,
-                    handed_on: outcome.handed_on.len(),
-                    pending: outcome.pending.len(),
-                    error: None,
-                });
-            }
-            Err(e) => {
-                let reason = e.to_string();
-                self.errors.push(table_error(&table, &e, &reason));
-                self.tables.push(TableReport {
-                    table,
-                    catalog_ops,
-                    error: Some(reason),
-                    ..Default::default()
-                });
-            }
-        }
-    }
-
-    /// Permanent failures, once per record, with the record's key (or why it is missing).
-    fn add_record_errors(
-        &mut self,
-        decisions: &[Decision],
-        written: &HashMap<String, Result<(), StorageError>>,
-    ) {
-        let mut seen = std::collections::HashSet::new();
-        for decision in decisions {
-            let Decision::RecordErrorThenAck(record) = decision else {
-                continue;
-            };
-            let key = record.object_key();
-            if !seen.insert(key.clone()) {
-                continue;
-            }
-            let (record_key, reason) = match written.get(&key) {
-                Some(Ok(())) => (Some(key), record.reason.clone()),
-                Some(Err(e)) => (
-                    None,
-                    format!("{} (error record not written: {e})", record.reason),
-                ),
-                None => (None, record.reason.clone()),
-            };
-            self.errors.push(BatchError {
-                table: record.table.clone(),
-                key: Some(record.key.clone()),
-                etag: Some(record.etag.clone()),
-                kind: record.kind,
-                reason,
-                record: record_key,
-            });
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::cell::Cell;
-    use std::ops::Range;
 
     use async_trait::async_trait;
-    use bytes::Bytes;
 
     use super::*;
     use crate::catalog::CatalogError;
-    use crate::notification::{Notification, DELETE_OBJECT};
-    use crate::storage::memory::MemoryStore;
-    use crate::storage::{ObjectMeta, ObjectWriter, StorageResult};
+    use crate::raw::notification::{Notification, DELETE_OBJECT};
+    use crate::storage::memory::{FailingWrites, MemoryStore};
 
     const NOW: i64 = 1_795_549_100_000;
 
@@ -579,45 +322,10 @@ mod tests {
         async fn sleep(&self, _: std::time::Duration) {}
     }
 
-    /// A raw bucket whose writes fail (error records cannot be written).
-    #[derive(Debug)]
-    struct ReadOnly(MemoryStore);
-
-    #[async_trait]
-    impl ObjectStore for ReadOnly {
-        fn describe(&self, key: &str) -> String {
-            self.0.describe(key)
-        }
-        async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
-            self.0.head(key).await
-        }
-        async fn get_range(&self, key: &str, range: Range<u64>) -> StorageResult<Bytes> {
-            self.0.get_range(key, range).await
-        }
-        async fn get(&self, key: &str) -> StorageResult<Bytes> {
-            self.0.get(key).await
-        }
-        async fn put(&self, key: &str, _: Bytes) -> StorageResult<()> {
-            Err(StorageError::other(self.describe(key), "HTTP 503"))
-        }
-        async fn put_if_absent(&self, key: &str, body: Bytes) -> StorageResult<()> {
-            self.put(key, body).await
-        }
-        async fn writer(&self, key: &str) -> StorageResult<Box<dyn ObjectWriter>> {
-            self.0.writer(key).await
-        }
-        async fn delete(&self, key: &str) -> StorageResult<()> {
-            self.0.delete(key).await
-        }
-        async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
-            self.0.list(prefix).await
-        }
-    }
-
     fn settings() -> BatchSettings {
         BatchSettings {
             namespace_root: "analytics".into(),
-            backoff: Backoff::default(),
+            redelivery: RedeliveryDelay::default(),
         }
     }
 
@@ -754,7 +462,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_error_record_that_cannot_be_written_means_a_retry() {
-        let raw = ReadOnly(MemoryStore::new("raw"));
+        let raw = FailingWrites(MemoryStore::new("raw"));
         let report = run_batch(
             vec![msg("lay", 2, put(OFF_LAYOUT))],
             Arc::new(raw),
@@ -805,7 +513,7 @@ mod tests {
                 Note::Gone { key: gone.into() },
             ]
         );
-        let decisions = plan.decide(&statuses, &HashSet::new(), &Backoff::default(), NOW);
+        let decisions = plan.decide(&statuses, &HashSet::new(), &RedeliveryDelay::default(), NOW);
         assert_eq!(decisions[1], Decision::Ack(AckReason::Gone));
     }
 }

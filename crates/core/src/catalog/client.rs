@@ -6,7 +6,7 @@ use std::sync::Arc;
 use iceberg::{NamespaceIdent, TableIdent, TableRequirement, TableUpdate};
 
 use super::auth::TokenSource;
-use super::config::{CatalogConfig, RetryPolicy};
+use super::config::CatalogConfig;
 use super::error::CatalogError;
 use super::ops::{CatalogOp, CatalogOps, OpCounts};
 use super::paths::{encode_namespace, encode_segment, query};
@@ -17,6 +17,7 @@ use super::types::{
     LoadedTable,
 };
 use crate::clock::Clock;
+use crate::http::retry::{is_overloaded_or_failing, RetryPolicy};
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, Method};
 
 /// A guard against a server that keeps handing out page tokens.
@@ -49,7 +50,7 @@ impl RestCatalog {
         clock: Arc<dyn Clock>,
         config: CatalogConfig,
     ) -> Result<RestCatalog, CatalogError> {
-        Self::connect_with_retry(http, clock, config, RetryPolicy::default()).await
+        Self::connect_with_retry(http, clock, config, RetryPolicy::catalog_default()).await
     }
 
     /// [`Self::connect`] with a custom backoff for idempotent requests.
@@ -370,7 +371,11 @@ impl RestCatalog {
                     return Ok(created.into());
                 }
                 Ok(response) if response.status == 409 => return self.load_table(table).await,
-                Ok(response) if is_server_error(response.status) => {
+                // Over a rate limit: nothing was created, and the wait is the caller's to make.
+                Ok(response) if response.status == 429 => {
+                    return Err(t.status_error(&operation, Subject::None, &response, attempt));
+                }
+                Ok(response) if is_overloaded_or_failing(response.status) => {
                     t.status_error(&operation, Subject::None, &response, attempt)
                 }
                 Ok(response) => {
@@ -378,8 +383,8 @@ impl RestCatalog {
                     let subject = Subject::Namespace(&table.namespace);
                     return Err(t.status_error(&operation, subject, &response, attempt));
                 }
-                Err(SendError::Catalog(error)) => return Err(error),
-                Err(SendError::Http(error)) => {
+                Err(SendError::Fatal(error)) => return Err(error),
+                Err(SendError::Transport(error)) => {
                     let never_sent = error.never_sent();
                     let failure = t.transport_error(&operation, error, attempt);
                     if never_sent {
@@ -441,12 +446,12 @@ impl RestCatalog {
 
         let response = match t.send_authed(request).await {
             Ok(response) => response,
-            Err(SendError::Catalog(error)) => return Err(error),
+            Err(SendError::Fatal(error)) => return Err(error),
             // Connect errors are the one transport failure where the request never left.
-            Err(SendError::Http(error @ HttpError::Connect { .. })) => {
+            Err(SendError::Transport(error @ HttpError::Connect { .. })) => {
                 return Err(t.transport_error(&operation, error, 1))
             }
-            Err(SendError::Http(error)) => return Err(unknown(error.to_string())),
+            Err(SendError::Transport(error)) => return Err(unknown(error.to_string())),
         };
         match response.status {
             200..=299 => {
@@ -529,10 +534,6 @@ fn json_request(method: Method, url: String) -> HttpRequest {
         Method::Post | Method::Put => request.header("Content-Type", "application/json"),
         _ => request,
     }
-}
-
-fn is_server_error(status: u16) -> bool {
-    (500..=599).contains(&status)
 }
 
 /// R2 Data Catalog's answer to a commit that lost a race after passing its requirement checks.

@@ -2,7 +2,6 @@
 //! and how patiently to retry reads.
 
 use std::fmt;
-use std::time::Duration;
 
 /// Where and how to reach an Iceberg REST catalog.
 #[derive(Clone, Debug)]
@@ -61,40 +60,5 @@ impl fmt::Debug for CatalogAuth {
                 .field("scope", scope)
                 .finish(),
         }
-    }
-}
-
-/// Backoff for idempotent requests (config, token, load, list, namespace, drop).
-///
-/// Commits never use it: a replayed commit could apply twice, so the committer decides.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Pause before each retry; `backoff.len() + 1` attempts in all.
-    pub backoff: Vec<Duration>,
-    /// A `Retry-After` up to this long replaces the backoff; a longer one ends the retries at
-    /// once (the error is transient, so the caller's own, slower retry takes over).
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            backoff: vec![Duration::from_millis(200), Duration::from_millis(800)],
-            max_retry_after: Duration::from_secs(5),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// One attempt, no retries.
-    pub fn none() -> Self {
-        Self {
-            backoff: Vec::new(),
-            max_retry_after: Duration::ZERO,
-        }
-    }
-
-    pub fn attempts(&self) -> u32 {
-        self.backoff.len() as u32 + 1
     }
 }

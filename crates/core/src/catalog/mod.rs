@@ -15,7 +15,7 @@ mod transport;
 mod types;
 
 pub use client::RestCatalog;
-pub use config::{CatalogAuth, CatalogConfig, RetryPolicy};
+pub use config::{CatalogAuth, CatalogConfig};
 pub use error::CatalogError;
 pub use ops::{CatalogOp, OpCounts};
 pub use tables::TableSummary;

@@ -3,23 +3,23 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use iceberg::{NamespaceIdent, TableIdent};
 
 use super::auth::{CachedToken, TokenSource};
-use super::config::{CatalogAuth, RetryPolicy};
+use super::config::CatalogAuth;
 use super::error::{CatalogError, DEFAULT_RETRY_AFTER_SECONDS};
 use super::types::{ErrorResponse, OAuthErrorResponse, TokenResponse};
 use crate::clock::Clock;
+use crate::http::retry::{
+    is_overloaded_or_failing, parse_retry_after, retry_when_overloaded_or_failing,
+    send_with_retries, AttemptError, Exhausted, RetryPolicy,
+};
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, Method};
 
-/// Why one attempt produced no response worth looking at.
-pub(crate) enum SendError {
-    Http(HttpError),
-    /// Failing to get a token is already a final, typed error.
-    Catalog(CatalogError),
-}
+/// Why one attempt produced no response worth looking at: a transport failure, or a final typed
+/// error (failing to get a token).
+pub(crate) type SendError = AttemptError<CatalogError>;
 
 /// What a 404 means for the request at hand.
 #[derive(Clone, Copy)]
@@ -142,13 +142,15 @@ impl Transport {
                 uri: self.uri.clone(),
                 warehouse: self.warehouse.clone(),
                 operation: operation.to_string(),
-                retry_after_seconds: retry_after(response)
+                retry_after_seconds: response
+                    .header("retry-after")
+                    .and_then(|v| parse_retry_after(v, self.clock.now_ms()))
                     .map_or(DEFAULT_RETRY_AFTER_SECONDS, |d| d.as_secs()),
                 detail: message,
             },
             (404, Subject::Table(table)) => self.table_not_found(table),
             (404, Subject::Namespace(namespace)) => self.namespace_not_found(namespace),
-            (500..=599, _) => CatalogError::Server {
+            (status, _) if is_overloaded_or_failing(status) => CatalogError::Server {
                 uri: self.uri.clone(),
                 warehouse: self.warehouse.clone(),
                 operation: operation.to_string(),
@@ -184,20 +186,20 @@ impl Transport {
     /// One attempt with the current token; on a 401 with refreshable credentials, one new token
     /// and one resend (a 401 means the request was not processed, so even a commit may be resent).
     pub async fn send_authed(&self, request: HttpRequest) -> Result<HttpResponse, SendError> {
-        let token = self.bearer().await.map_err(SendError::Catalog)?;
+        let token = self.bearer().await.map_err(SendError::Fatal)?;
         let response = self
             .http
             .send(with_bearer(request.clone(), token.as_deref()))
             .await
-            .map_err(SendError::Http)?;
+            .map_err(SendError::Transport)?;
         match token {
             Some(stale) if response.status == 401 && self.tokens.can_refresh() => {
                 self.forget_token(&stale).await;
-                let fresh = self.bearer().await.map_err(SendError::Catalog)?;
+                let fresh = self.bearer().await.map_err(SendError::Fatal)?;
                 self.http
                     .send(with_bearer(request, fresh.as_deref()))
                     .await
-                    .map_err(SendError::Http)
+                    .map_err(SendError::Transport)
             }
             _ => Ok(response),
         }
@@ -215,44 +217,35 @@ impl Transport {
             .await
     }
 
-    /// The retry loop, shared by authenticated requests and the token request.
+    /// The retry loop ([`send_with_retries`]), shared by authenticated requests and the token
+    /// request; what outlasts the retries becomes a typed error.
     async fn retrying<F, Fut>(
         &self,
         operation: &str,
         subject: Subject<'_>,
-        mut attempt_once: F,
+        attempt_once: F,
     ) -> Result<HttpResponse, CatalogError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<HttpResponse, SendError>>,
     {
-        let attempts = self.retry.attempts();
-        for attempt in 1..=attempts {
-            let backoff = self.retry.backoff.get(attempt as usize - 1).copied();
-            let wait = match attempt_once().await {
-                Ok(response) if is_retryable_status(response.status) => {
-                    let wait = match (backoff, retry_after(&response)) {
-                        (None, _) => None,
-                        (Some(_), Some(after)) if after > self.retry.max_retry_after => None,
-                        (Some(backoff), after) => Some(after.unwrap_or(backoff)),
-                    };
-                    match wait {
-                        Some(wait) => wait,
-                        None => {
-                            return Err(self.status_error(operation, subject, &response, attempt))
-                        }
-                    }
-                }
-                Ok(response) => return Ok(response),
-                Err(SendError::Catalog(error)) => return Err(error),
-                Err(SendError::Http(error)) => match backoff {
-                    Some(backoff) => backoff,
-                    None => return Err(self.transport_error(operation, error, attempt)),
-                },
-            };
-            self.clock.sleep(wait).await;
+        let sent = send_with_retries(
+            self.clock.as_ref(),
+            &self.retry,
+            retry_when_overloaded_or_failing,
+            attempt_once,
+        )
+        .await;
+        match sent {
+            Ok(answered) => Ok(answered.response),
+            Err(Exhausted::Status { response, attempts }) => {
+                Err(self.status_error(operation, subject, &response, attempts))
+            }
+            Err(Exhausted::Transport { error, attempts }) => {
+                Err(self.transport_error(operation, error, attempts))
+            }
+            Err(Exhausted::Fatal(error)) => Err(error),
         }
-        unreachable!("the last attempt always returns")
     }
 
     // ---- tokens ----
@@ -299,7 +292,7 @@ impl Transport {
                 self.http
                     .send(request.clone())
                     .await
-                    .map_err(SendError::Http)
+                    .map_err(SendError::Transport)
             })
             .await?;
         match response.status {
@@ -326,18 +319,6 @@ fn with_bearer(request: HttpRequest, token: Option<&str>) -> HttpRequest {
         Some(token) => request.header("Authorization", format!("Bearer {token}")),
         None => request,
     }
-}
-
-fn is_retryable_status(status: u16) -> bool {
-    status == 429 || (500..=599).contains(&status)
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is rare for APIs and falls back to the backoff).
-fn retry_after(response: &HttpResponse) -> Option<Duration> {
-    response
-        .header("retry-after")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
 }
 
 /// `error.message` and `error.type` of a REST error body, or the raw body when it is not one.

@@ -5,17 +5,9 @@
 use std::collections::HashSet;
 
 use iceberg::spec::TableMetadata;
-use serde::{Deserialize, Serialize};
 
-/// Summary property holding the JSON list of raw objects a snapshot added.
-pub const RAW_OBJECTS_PROPERTY: &str = "icepipe.raw-objects";
-
-/// A raw object as the ledger knows it: the same key rewritten with new content is a new object.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct RawObjectId {
-    pub key: String,
-    pub etag: String,
-}
+use crate::raw::object::RawObjectId;
+use crate::raw::summary::RAW_OBJECTS_PROPERTY;
 
 /// Raw objects held by the current state of the table (main branch and its ancestors).
 pub fn committed_objects(metadata: &TableMetadata) -> HashSet<RawObjectId> {

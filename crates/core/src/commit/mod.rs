@@ -8,6 +8,8 @@
 //! written and working out again what an overwrite removes.
 
 pub mod ledger;
+mod manifest;
+pub mod outcome;
 pub mod overwrite;
 pub mod replace;
 pub mod schema_plan;
@@ -26,7 +28,10 @@ use uuid::Uuid;
 
 use crate::catalog::{CatalogError, LoadedTable, RestCatalog};
 use crate::clock::Clock;
-use ledger::{in_ancestry, RawObjectId};
+use crate::raw::object::RawObjectId;
+use crate::raw::summary::REPLACE_LOAD_PROPERTY;
+use ledger::in_ancestry;
+use outcome::SupersededObject;
 use overwrite::{remove_files, Removal};
 use replace::{current_replace_load, snapshots_of_load, triage, Offered, Triage};
 use snapshot::{parent_manifests, write_manifest, write_snapshot, SnapshotPlan};
@@ -38,6 +43,8 @@ pub const DEFAULT_COMMIT_ATTEMPTS: u32 = 6;
 #[derive(Debug, Clone)]
 pub struct PendingObject {
     pub id: RawObjectId,
+    /// Where the object is, for reports (`s3://bucket/key`, a path).
+    pub location: String,
     /// `Some(load id)` when the object belongs to a replace load, `None` for an append.
     pub replace_load: Option<String>,
     pub files: Vec<DataFile>,
@@ -62,15 +69,7 @@ pub struct PendingCommit {
     pub objects: Vec<PendingObject>,
 }
 
-/// An object of a replace load that a newer load supersedes: never committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SupersededObject {
-    pub id: RawObjectId,
-    pub load: String,
-    pub by_load: String,
-}
-
-/// What the commit did.
+/// What a commit attempt did, object by object (the committer decides each object from it).
 #[derive(Debug, Clone)]
 pub struct Committed {
     /// `None` when nothing new was committed (every object held or superseded).
@@ -334,7 +333,7 @@ fn applied_earlier(
         superseded,
         replace_load: summary
             .filter(|s| s.operation == Operation::Overwrite)
-            .and_then(|s| s.additional_properties.get(replace::REPLACE_LOAD_PROPERTY))
+            .and_then(|s| s.additional_properties.get(REPLACE_LOAD_PROPERTY))
             .cloned(),
         removed_files: count("deleted-data-files") as usize,
         removed_rows: count("deleted-records"),
@@ -353,10 +352,9 @@ fn superseded(pending: &PendingCommit, sorted: &Triage) -> Vec<SupersededObject>
     sorted
         .superseded
         .iter()
-        .map(|s| SupersededObject {
-            id: pending.objects[s.index].id.clone(),
-            load: s.load.clone(),
-            by_load: s.by_load.clone(),
+        .map(|s| {
+            let object = &pending.objects[s.index];
+            SupersededObject::new(object.location.clone(), &object.id, &s.load, &s.by_load)
         })
         .collect()
 }

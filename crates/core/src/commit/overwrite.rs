@@ -8,12 +8,11 @@ use std::sync::Arc;
 
 use iceberg::io::FileIO;
 use iceberg::spec::{
-    DataFile, FormatVersion, ManifestContentType, ManifestEntry, ManifestFile,
-    ManifestWriterBuilder, PartitionSpecRef, SchemaRef, TableMetadata,
+    DataFile, ManifestContentType, ManifestEntry, ManifestFile, PartitionSpecRef, SchemaRef,
+    TableMetadata,
 };
-use uuid::Uuid;
 
-use super::snapshot::metadata_dir;
+use super::manifest::data_manifest_writer;
 
 /// A data file the overwrite removes, with the schema and spec of the manifest that listed it
 /// (what its partition tuple means).
@@ -57,17 +56,14 @@ pub async fn remove_files(
         let (entries, metadata) = loaded.into_parts();
         let schema = metadata.schema().clone();
         let spec = Arc::new(metadata.partition_spec().clone());
-        let path = format!("{}/{}-m1.avro", metadata_dir(base), Uuid::new_v4());
-        let builder = ManifestWriterBuilder::new(
-            file_io.new_output(&path)?,
-            Some(snapshot_id),
+        let mut writer = data_manifest_writer(
+            file_io,
+            base,
+            snapshot_id,
             schema.clone(),
-            spec.as_ref().clone(),
-        );
-        let mut writer = match base.format_version() {
-            FormatVersion::V1 => builder.build_v1(),
-            _ => builder.build_v2_data(),
-        };
+            spec.clone(),
+            "m1",
+        )?;
         // Entries deleted by earlier snapshots are dropped: the spec keeps them one snapshot only.
         for entry in entries.iter().filter(|e| e.is_alive()) {
             let sequence_number = entry.sequence_number().ok_or_else(|| no_sequence(entry))?;

@@ -10,10 +10,9 @@ use std::collections::HashSet;
 
 use iceberg::spec::TableMetadata;
 
-use super::ledger::{ancestry, committed_objects, RawObjectId};
-
-/// Summary property: the replace load the table's current rows come from.
-pub const REPLACE_LOAD_PROPERTY: &str = "icepipe.replace-load-id";
+use super::ledger::{ancestry, committed_objects};
+use crate::raw::object::RawObjectId;
+use crate::raw::summary::REPLACE_LOAD_PROPERTY;
 
 /// The replace load of the table's current state: the newest ancestor naming one (a snapshot of
 /// another writer in between carries nothing and changes nothing).

@@ -7,29 +7,16 @@ use std::collections::HashMap;
 use iceberg::io::FileIO;
 use iceberg::spec::{
     DataFile, FormatVersion, ManifestContentType, ManifestFile, ManifestList, ManifestListWriter,
-    ManifestWriterBuilder, Operation, PartitionSpecRef, SchemaRef, Snapshot,
-    SnapshotSummaryCollector, Summary, TableMetadata,
+    Operation, PartitionSpecRef, SchemaRef, Snapshot, SnapshotSummaryCollector, Summary,
+    TableMetadata,
 };
 use uuid::Uuid;
 
-use super::ledger::{encode, RawObjectId, RAW_OBJECTS_PROPERTY};
+use super::ledger;
+use super::manifest::{check_format, data_manifest_writer, metadata_dir};
 use super::overwrite::RemovedFile;
-use super::replace::REPLACE_LOAD_PROPERTY;
-
-/// Where new metadata files of a table go.
-pub(super) fn metadata_dir(metadata: &TableMetadata) -> String {
-    format!("{}/metadata", metadata.location().trim_end_matches('/'))
-}
-
-fn check_format(metadata: &TableMetadata) -> iceberg::Result<()> {
-    match metadata.format_version() {
-        FormatVersion::V1 | FormatVersion::V2 => Ok(()),
-        other => Err(iceberg::Error::new(
-            iceberg::ErrorKind::FeatureUnsupported,
-            format!("icepipe writes Iceberg format v1 and v2 tables; this table is {other}"),
-        )),
-    }
-}
+use crate::raw::object::RawObjectId;
+use crate::raw::summary::{RAW_OBJECTS_PROPERTY, REPLACE_LOAD_PROPERTY};
 
 /// Writes the manifest listing `data_files` as added by `snapshot_id`.
 pub async fn write_manifest(
@@ -41,17 +28,7 @@ pub async fn write_manifest(
     data_files: &[DataFile],
 ) -> iceberg::Result<ManifestFile> {
     check_format(base)?;
-    let path = format!("{}/{}-m0.avro", metadata_dir(base), Uuid::new_v4());
-    let builder = ManifestWriterBuilder::new(
-        file_io.new_output(&path)?,
-        Some(snapshot_id),
-        schema,
-        spec.as_ref().clone(),
-    );
-    let mut writer = match base.format_version() {
-        FormatVersion::V1 => builder.build_v1(),
-        _ => builder.build_v2_data(),
-    };
+    let mut writer = data_manifest_writer(file_io, base, snapshot_id, schema, spec, "m0")?;
     for file in data_files {
         // A negative sequence number means "inherit the manifest's", assigned at commit.
         writer.add_file(file.clone(), -1)?;
@@ -203,7 +180,7 @@ fn summarize(
             properties.insert(key.into(), value.to_string());
         }
     }
-    properties.insert(RAW_OBJECTS_PROPERTY.into(), encode(plan.objects));
+    properties.insert(RAW_OBJECTS_PROPERTY.into(), ledger::encode(plan.objects));
     if let Some(load) = plan.replace_load {
         properties.insert(REPLACE_LOAD_PROPERTY.into(), load.to_string());
     }

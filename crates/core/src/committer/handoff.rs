@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::commit::ledger::RawObjectId;
+use crate::raw::object::RawObjectId;
+use crate::raw::slice::ObjectSlice;
 
 /// Which part of a raw object's rows a handoff carries. Large objects are converted in several
 /// invocations; the object commits once every slice has been handed over.
@@ -21,6 +22,15 @@ impl Slice {
 
     pub fn is_whole(&self) -> bool {
         self.count <= 1
+    }
+}
+
+impl From<&ObjectSlice> for Slice {
+    fn from(slice: &ObjectSlice) -> Self {
+        Slice {
+            index: slice.index,
+            count: slice.count,
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use super::table::{CommitContext, CommitterSettings, RoundReport, TableCommitter
 use super::Committer;
 use crate::catalog::{CreateTable, RestCatalog};
 use crate::clock::Clock;
-use crate::commit::ledger::RawObjectId;
+use crate::raw::object::RawObjectId;
 
 /// Called with every round that did something worth telling (a commit, a wait, a lost race).
 pub type RoundObserver = Arc<dyn Fn(&RoundReport) + Send + Sync>;

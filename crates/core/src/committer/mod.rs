@@ -28,7 +28,7 @@ use iceberg::spec::Schema;
 use iceberg::TableIdent;
 
 use crate::catalog::CreateTable;
-use crate::commit::ledger::RawObjectId;
+use crate::raw::object::RawObjectId;
 pub use error::CommitterError;
 pub use handoff::{HandoffObject, ObjectReport, ObjectState, Slice, Submitted};
 

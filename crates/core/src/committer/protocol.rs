@@ -10,7 +10,7 @@ use super::budget::WriteKind;
 use super::error::CommitterError;
 use super::handoff::HandoffObject;
 use crate::catalog::CreateTable;
-use crate::commit::ledger::RawObjectId;
+use crate::raw::object::RawObjectId;
 
 /// One request to a table's coordinator.
 #[derive(Debug, Clone, Serialize, Deserialize)]

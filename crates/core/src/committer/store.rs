@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::handoff::{HandoffObject, ObjectState};
 use super::pacing::Pacer;
-use crate::commit::ledger::RawObjectId;
+use crate::raw::object::RawObjectId;
 
 /// A commit attempt that was sent (or about to be) and whose answer has not been seen yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

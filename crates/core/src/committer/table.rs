@@ -27,11 +27,12 @@ use super::pacing::Pacer;
 use super::store::{CommitterStore, InFlight};
 use crate::catalog::{CatalogError, CreateTable, LoadedTable, RestCatalog};
 use crate::clock::Clock;
-use crate::commit::ledger::{in_ancestry, RawObjectId};
+use crate::commit::ledger::in_ancestry;
 use crate::commit::schema_plan::fits;
 use crate::commit::{
     attempt, new_snapshot_id, Attempt, CommitError, Committed, PendingCommit, PendingObject,
 };
+use crate::raw::object::RawObjectId;
 use crate::schema::evolve;
 
 /// How a table's committer behaves.
@@ -638,10 +639,14 @@ impl<S: CommitterStore> TableCommitter<S> {
                 ObjectState::Committed {
                     snapshot_id: committed.snapshot_id.unwrap_or_default(),
                 }
-            } else if let Some(s) = committed.superseded.iter().find(|s| s.id == object.id) {
+            } else if let Some(s) = committed
+                .superseded
+                .iter()
+                .find(|s| s.key == object.id.key && s.etag == object.id.etag)
+            {
                 ObjectState::Superseded {
-                    load: s.load.clone(),
-                    by_load: s.by_load.clone(),
+                    load: s.load_id.clone(),
+                    by_load: s.by_load_id.clone(),
                 }
             } else if committed.already_present.contains(&object.id) {
                 ObjectState::AlreadyHeld
@@ -713,6 +718,7 @@ impl<S: CommitterStore> TableCommitter<S> {
             match self.files_of(object, metadata, &schema, spec.spec_id(), &partition_type) {
                 Ok(files) => objects.push(PendingObject {
                     id: object.id.clone(),
+                    location: object.id.key.clone(),
                     replace_load: object.replace_load.clone(),
                     files,
                 }),

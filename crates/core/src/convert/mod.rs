@@ -9,8 +9,6 @@
 //! stops the whole call before anything is committed.
 
 mod compression;
-pub mod disposition;
-pub mod object;
 pub mod probe;
 pub mod reader;
 pub mod slicing;
@@ -20,23 +18,24 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use iceberg::io::FileIO;
-use iceberg::spec::{serialize_data_file_to_json, Schema, Transform, UnboundPartitionSpec};
-use serde::Serialize;
-
 use crate::catalog::{CatalogError, CreateTable, LoadedTable, RestCatalog};
 use crate::clock::Clock;
-use crate::commit::ledger::{committed_objects, RawObjectId};
+use crate::commit::ledger::committed_objects;
+pub use crate::commit::outcome::HandedOn;
+use crate::commit::outcome::{ObjectFailure, PendingObjectOutcome, SupersededObject, TableOutcome};
 use crate::commit::replace::{triage, Offered};
 use crate::committer::handoff::SnapshotSummary;
 use crate::committer::local::{LocalCommitter, LocalSettings};
 use crate::committer::{
     Committer, CommitterError, HandoffObject, ObjectReport, ObjectState, Slice, Submitted,
 };
-use crate::layout::TableName;
+use crate::raw::error_record::FailureKind;
+use crate::raw::key::TableName;
+use crate::raw::object::{RawObject, RawObjectId};
 use crate::schema::{evolve, LOADED_AT_COLUMN};
-pub use object::{FailureKind, ObjectFailure, RawObject, SupersededObject};
+use async_trait::async_trait;
+use iceberg::io::FileIO;
+use iceberg::spec::{serialize_data_file_to_json, Schema, Transform, UnboundPartitionSpec};
 use probe::{probe, ProbedObject};
 use slicing::{plan_slices, row_group_bytes, ObjectSlice};
 use writer::TableWriter;
@@ -80,45 +79,6 @@ impl Default for ConvertOptions {
 pub trait Requeue: Send + Sync + std::fmt::Debug {
     /// Sends the work on; only once this succeeds may the caller count it as handed on.
     async fn send(&self, work: &[HandedOn]) -> Result<(), String>;
-}
-
-/// Work a conversion planned but left to other invocations (continuation messages).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HandedOn {
-    pub key: String,
-    pub etag: String,
-    pub size: u64,
-    pub created_ms: i64,
-    /// The slice to convert, or `None` for the whole object (deferred for lack of budget).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub slice: Option<ObjectSlice>,
-}
-
-/// An object handed to the committer whose commit is still to come (the pace, the catalog's
-/// budget, a `Retry-After`, or other slices of it are still being converted).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PendingObjectOutcome {
-    /// The object's location (`s3://bucket/key` or a path).
-    pub object: String,
-    pub key: String,
-    pub etag: String,
-    pub slices_done: u32,
-    pub slices: u32,
-    /// When the committer expects to try (milliseconds since the epoch).
-    pub next_attempt_ms: i64,
-    /// What this call handed over for it (0 when it was pending before the call).
-    pub data_files: usize,
-    pub rows: u64,
-    pub bytes: u64,
-}
-
-impl PendingObjectOutcome {
-    pub fn id(&self) -> RawObjectId {
-        RawObjectId {
-            key: self.key.clone(),
-            etag: self.etag.clone(),
-        }
-    }
 }
 
 impl TableOutcome {
@@ -192,46 +152,6 @@ impl TableOutcome {
     }
 }
 
-/// What one conversion did to one table.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct TableOutcome {
-    pub table: String,
-    /// The new snapshot, or `None` when nothing new was committed.
-    pub snapshot_id: Option<i64>,
-    /// Objects whose rows this call committed.
-    pub objects: Vec<String>,
-    /// Objects the table already held (duplicate deliveries): nothing written for them.
-    pub skipped: Vec<String>,
-    /// Objects of a replace load older than the table's (or than another in the call): skipped.
-    pub superseded: Vec<SupersededObject>,
-    pub failed: Vec<ObjectFailure>,
-    /// Objects handed to the committer and not committed yet.
-    pub pending: Vec<PendingObjectOutcome>,
-    /// Slices and objects left for other invocations (the caller sends them on, then
-    /// acknowledges what it was given).
-    pub handed_on: Vec<HandedOn>,
-    /// The replace load the snapshot applied (operation `overwrite`), if any.
-    pub replace_load_id: Option<String>,
-    /// Data files and rows the overwrite removed.
-    pub removed_files: usize,
-    pub removed_rows: u64,
-    pub data_files: usize,
-    pub rows: u64,
-    pub bytes: u64,
-    pub created_table: bool,
-    pub schema_changes: Vec<String>,
-    pub commit_attempts: u32,
-    pub timings_ms: Timings,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Timings {
-    pub load: i64,
-    pub probe: i64,
-    pub write: i64,
-    pub commit: i64,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
     #[error(transparent)]
@@ -246,6 +166,10 @@ pub enum ConvertError {
     },
     #[error("table {table}: {reason}")]
     Table { table: String, reason: String },
+    /// Handed to the committer, but the catalog took no commit within the wait (rate limits,
+    /// lost races): nothing is lost, converting the same objects again finishes the job.
+    #[error("table {table}: {objects} object(s) written but not committed: the catalog did not take a commit within the wait (see the notes above); run the same command again to finish")]
+    Uncommitted { table: String, objects: usize },
 }
 
 impl From<CommitterError> for ConvertError {
@@ -264,6 +188,7 @@ impl ConvertError {
                 failures.iter().all(|f| f.kind == FailureKind::Transient)
             }
             ConvertError::Table { .. } => false,
+            ConvertError::Uncommitted { .. } => true,
         }
     }
 
@@ -526,11 +451,7 @@ impl Converter {
             let handoff = HandoffObject {
                 id: p.object.id(),
                 replace_load: p.load.replace_load().map(str::to_string),
-                slice: p
-                    .object
-                    .slice
-                    .as_ref()
-                    .map_or(Slice::WHOLE, ObjectSlice::slice),
+                slice: p.object.slice.as_ref().map_or(Slice::WHOLE, Slice::from),
                 schema_id: schema.schema_id(),
                 spec_id: spec.spec_id(),
                 data_files,

@@ -7,9 +7,11 @@ use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
 use iceberg::spec::Schema;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
-use super::disposition::LoadInfo;
-use super::object::{FailureKind, ObjectFailure, RawObject};
 use super::reader::ObjectReader;
+use crate::commit::outcome::ObjectFailure;
+use crate::raw::error_record::FailureKind;
+use crate::raw::footer::LoadFooter;
+use crate::raw::object::RawObject;
 use crate::schema::{iceberg_schema_for, FieldIds, LOADED_AT_COLUMN, LOAD_ID_COLUMN};
 
 /// A raw object whose footer was read and whose schema maps to Iceberg.
@@ -20,7 +22,7 @@ pub struct ProbedObject {
     /// The file's schema plus icepipe's columns, ids from 1 (ids are not the table's).
     pub schema: Schema,
     pub rows: u64,
-    pub load: LoadInfo,
+    pub load: LoadFooter,
 }
 
 impl ProbedObject {
@@ -48,8 +50,8 @@ pub async fn probe(object: RawObject) -> Result<ProbedObject, ObjectFailure> {
         .map_err(|e| ObjectFailure::from_error(&object, "not a readable Parquet file", &e))?;
     let footer = reader_metadata.metadata().file_metadata();
     let rows = footer.num_rows().max(0) as u64;
-    let load = LoadInfo::from_footer(footer.key_value_metadata())
-        .map_err(|reason| ObjectFailure::new(&object, FailureKind::Permanent, reason))?;
+    let load = LoadFooter::read(footer.key_value_metadata())
+        .map_err(|e| ObjectFailure::new(&object, FailureKind::Permanent, e.to_string()))?;
     let arrow = with_icepipe_columns(reader_metadata.schema());
     let schema = iceberg_schema_for(&arrow, &mut FieldIds::starting_after(0)).map_err(|e| {
         ObjectFailure::new(

@@ -7,32 +7,8 @@
 use std::ops::Range;
 
 use parquet::file::metadata::ParquetMetaData;
-use serde::{Deserialize, Serialize};
 
-use crate::committer::Slice;
-
-/// One slice of a raw object: its place in the plan and the row groups it converts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectSlice {
-    pub index: u32,
-    pub count: u32,
-    /// Row groups `[start, end)` of the raw file.
-    pub row_groups: [usize; 2],
-}
-
-impl ObjectSlice {
-    pub fn slice(&self) -> Slice {
-        Slice {
-            index: self.index,
-            count: self.count,
-        }
-    }
-
-    pub fn row_groups(&self) -> Range<usize> {
-        self.row_groups[0]..self.row_groups[1]
-    }
-}
+pub use crate::raw::slice::ObjectSlice;
 
 /// Bytes of each row group as stored (compressed): what a conversion reads and decodes.
 pub fn row_group_bytes(metadata: &ParquetMetaData) -> Vec<u64> {
@@ -82,7 +58,7 @@ mod tests {
     fn a_small_object_is_one_slice() {
         let plan = plan_slices(&[10, 20, 30], 100);
         assert_eq!(ranges(&plan), [0..3]);
-        assert_eq!(plan[0].slice(), Slice::WHOLE);
+        assert_eq!((plan[0].index, plan[0].count), (0, 1));
     }
 
     #[test]

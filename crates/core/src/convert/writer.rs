@@ -21,8 +21,10 @@ use iceberg::writer::partitioning::PartitioningWriter;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::compression::compression_for;
-use super::object::{FailureKind, ObjectFailure, RawObject};
 use super::probe::ProbedObject;
+use crate::commit::outcome::ObjectFailure;
+use crate::raw::error_record::FailureKind;
+use crate::raw::object::RawObject;
 use crate::schema::{conform_batch, ConstantColumns};
 
 /// Output row groups close at this many rows or [`ROW_GROUP_BYTES`] (the writer's estimate of

@@ -1,8 +1,10 @@
-//! The HTTP seam of the core: the catalog client and the S3 store speak to the world only through
-//! [`HttpClient`], so the same code runs natively (reqwest) and in a Worker (`worker::Fetch`).
+//! The HTTP seam of the core: the catalog client, the S3 store and the ingest's API extractor speak
+//! to the world only through [`HttpClient`], so the same code runs natively (reqwest) and in a
+//! Worker (`worker::Fetch`). [`retry`]: the one retry policy and loop for requests safe to repeat.
 
 #[cfg(feature = "native")]
 mod reqwest_client;
+pub mod retry;
 #[cfg(feature = "native")]
 pub use reqwest_client::ReqwestHttpClient;
 
@@ -129,6 +131,10 @@ impl HttpError {
 }
 
 /// Sends one request and reads the whole response. Implementations apply their own timeout.
+///
+/// Implementations never follow redirects: a 3xx is returned as it is, so that the caller
+/// decides (the ingest follows them only within the configured host, where its credentials
+/// may go), and the native and Worker runtimes behave the same.
 ///
 /// Futures are `Send` so the trait fits the `iceberg` crate's `Send` storage traits; single-threaded
 /// runtimes (Workers) wrap their futures to satisfy that.

@@ -26,13 +26,16 @@ impl ReqwestHttpClient {
     pub fn with_timeout(timeout: Duration) -> Self {
         let client = reqwest::Client::builder()
             .timeout(timeout)
+            // A 3xx is an answer like any other (see [`HttpClient`]).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             // Only fails when the TLS backend cannot initialise, which is a broken build, not a runtime condition.
             .expect("cannot initialise the reqwest client (TLS backend)");
         Self { client }
     }
 
-    /// Wraps an already configured reqwest client (proxies, custom roots...).
+    /// Wraps an already configured reqwest client (proxies, custom roots...); it must not follow
+    /// redirects (`redirect::Policy::none()`), as [`HttpClient`] requires.
     pub fn from_client(client: reqwest::Client) -> Self {
         Self { client }
     }

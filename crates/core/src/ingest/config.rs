@@ -10,7 +10,8 @@ use serde_json::Value;
 use url::Url;
 
 use super::jsonpath::JsonPath;
-use crate::layout::is_valid_name;
+use crate::raw::footer::WriteDisposition;
+use crate::raw::key::is_valid_name;
 
 /// Every source in a config file, by name.
 #[derive(Debug, Clone)]
@@ -29,6 +30,11 @@ pub struct SourceConfig {
     pub schedule: Option<String>,
     pub resources: BTreeMap<String, ResourceConfig>,
 }
+
+/// Pages one run may fetch of a resource unless `max_pages` says otherwise: enough for any sane
+/// API (10,000 pages of 100 records is a million records per run), small enough that an API
+/// that never stops paging ends the run in minutes instead of never.
+pub const DEFAULT_MAX_PAGES: u64 = 10_000;
 
 impl SourceConfig {
     /// Whether the cron trigger `cron` (as the runtime reports it) is this source's.
@@ -108,21 +114,6 @@ pub enum Paginator {
 
 const PAGINATORS: &str = "single_page, json_link, header_link, offset, page_number, cursor";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteDisposition {
-    Append,
-    Replace,
-}
-
-impl WriteDisposition {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteDisposition::Append => "append",
-            WriteDisposition::Replace => "replace",
-        }
-    }
-}
-
 /// Where arrays of objects go: child tables (dlt's default) or nested list/struct columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nesting {
@@ -152,6 +143,9 @@ pub struct ResourceConfig {
     pub nesting: Nesting,
     /// The resource's own paginator, else the source's, else single page.
     pub paginator: Paginator,
+    /// Most pages one run fetches (the resource's `max_pages`, else the source's, else
+    /// [`DEFAULT_MAX_PAGES`]); a resource with more pages fails naming the URL and the limit.
+    pub max_pages: u64,
 }
 
 /// A config error: the dotted key at fault and what is wrong with it.
@@ -240,7 +234,7 @@ impl<'a> Node<'a> {
 
     fn opt_path(&self, field: &str) -> Result<Option<JsonPath>, ConfigError> {
         self.opt_str(field)?
-            .map(|text| JsonPath::parse(&text).map_err(|e| self.err(field, e)))
+            .map(|text| JsonPath::parse(&text).map_err(|e| self.err(field, e.to_string())))
             .transpose()
     }
 
@@ -334,18 +328,20 @@ impl IngestConfig {
 impl SourceConfig {
     /// Points the source at another server (a local sample API, a test double).
     pub fn with_base_url(mut self, base_url: &str) -> Result<Self, ConfigError> {
-        self.base_url = parse_base_url(base_url).map_err(|message| ConfigError {
-            key: "--base-url-override".into(),
-            message,
-        })?;
+        self.base_url = parse_base_url(base_url, "--base-url-override")?;
         Ok(self)
     }
 }
 
-fn parse_base_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+/// An http(s) URL with a host; the error names `key`.
+fn parse_base_url(text: &str, key: &str) -> Result<Url, ConfigError> {
+    let fail = |message: String| ConfigError {
+        key: key.to_string(),
+        message,
+    };
+    let url = Url::parse(text).map_err(|e| fail(format!("not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err("must be an http(s) URL with a host".into());
+        return Err(fail("must be an http(s) URL with a host".into()));
     }
     Ok(url)
 }
@@ -371,14 +367,16 @@ fn parse_source(name: &str, node: &Node) -> Result<SourceConfig, ConfigError> {
         "auth",
         "paginator",
         "schedule",
+        "max_pages",
         "resources",
     ])?;
-    let base_url = parse_base_url(&node.str("base_url")?).map_err(|e| node.err("base_url", e))?;
+    let base_url = parse_base_url(&node.str("base_url")?, &node.child_key("base_url"))?;
     let auth = node.table("auth")?.map(|n| parse_auth(&n)).transpose()?;
     let default_paginator = node
         .table("paginator")?
         .map(|n| parse_paginator(&n))
         .transpose()?;
+    let default_max_pages = parse_max_pages(node)?.unwrap_or(DEFAULT_MAX_PAGES);
     let resources_node = node
         .table("resources")?
         .ok_or_else(|| node.err("resources", "missing: define at least one resource"))?;
@@ -387,7 +385,12 @@ fn parse_source(name: &str, node: &Node) -> Result<SourceConfig, ConfigError> {
         let rnode = resources_node.table(resource)?.expect("key exists");
         resources.insert(
             resource.clone(),
-            parse_resource(resource, &rnode, default_paginator.as_ref())?,
+            parse_resource(
+                resource,
+                &rnode,
+                default_paginator.as_ref(),
+                default_max_pages,
+            )?,
         );
     }
     if resources.is_empty() {
@@ -401,6 +404,14 @@ fn parse_source(name: &str, node: &Node) -> Result<SourceConfig, ConfigError> {
         schedule: node.opt_str("schedule")?,
         resources,
     })
+}
+
+/// `max_pages`: at least 1 when set.
+fn parse_max_pages(node: &Node) -> Result<Option<u64>, ConfigError> {
+    match node.opt_u64("max_pages")? {
+        Some(0) => Err(node.err("max_pages", "must be at least 1")),
+        other => Ok(other),
+    }
 }
 
 fn parse_auth(node: &Node) -> Result<Auth, ConfigError> {
@@ -551,6 +562,7 @@ fn parse_resource(
     name: &str,
     node: &Node,
     default: Option<&Paginator>,
+    default_max_pages: u64,
 ) -> Result<ResourceConfig, ConfigError> {
     check_name(node, name)?;
     node.only(&[
@@ -562,6 +574,7 @@ fn parse_resource(
         "write_disposition",
         "nesting",
         "paginator",
+        "max_pages",
     ])?;
     let primary_key = match node.table.get("primary_key") {
         None => Vec::new(),
@@ -604,6 +617,7 @@ fn parse_resource(
             Nesting::ChildTables,
         )?,
         paginator,
+        max_pages: parse_max_pages(node)?.unwrap_or(default_max_pages),
     })
 }
 

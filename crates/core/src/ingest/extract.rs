@@ -1,8 +1,18 @@
-//! The fetch loop of one resource: request, retry, select records, find the next page.
+//! The fetch loop of one resource: request, retry, follow same-host redirects, select records,
+//! find the next page.
 //!
 //! Pull-style ([`Pager::next_page`]) so the caller writes each page out before asking for the
 //! next one: memory holds one page, not the resource.
+//!
+//! An API may misbehave without ever failing a request; every such case ends the resource with
+//! an error naming the URL instead of running forever or landing foreign data:
+//! - redirects are followed here, never by the HTTP client, and only within the configured
+//!   host (scheme, host, port), at most [`MAX_REDIRECTS`] hops: credentials go nowhere else;
+//! - a page whose body repeats the previous page's (an API ignoring the page parameter), or a
+//!   next link or cursor leading to a URL already requested, stops the paging;
+//! - at most `max_pages` pages per resource and run.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -12,12 +22,25 @@ use super::config::{Paginator, ResourceConfig, SourceConfig};
 use super::cursor;
 use super::error::ExtractError;
 use super::jsonpath::JsonPath;
-use super::request::{resource_url, same_origin, set_params, WireAuth};
-use super::retry::{is_retryable_status, RetryPolicy};
+use super::request::{origin_of, resource_url, same_origin, set_params, WireAuth};
 use crate::clock::Clock;
+use crate::http::retry::{
+    retry_when_overloaded_or_failing, send_with_retries, AttemptError, Exhausted, RetryPolicy,
+};
 use crate::http::{HttpClient, HttpRequest, HttpResponse, Method};
 
-/// What the pager needs from the outside.
+/// Redirect hops followed for one page request (same host only).
+pub const MAX_REDIRECTS: u32 = 5;
+
+/// A digest of a page body or a URL, to recognise repeats without keeping them.
+type Digest = [u8; 32];
+
+fn digest(bytes: &[u8]) -> Digest {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// What the pager needs from the outside (`retry`: usually [`RetryPolicy::api_default`]).
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     pub http: Arc<dyn HttpClient>,
@@ -50,6 +73,10 @@ pub struct Pager<'a> {
     /// Offset or page number of the next request.
     position: u64,
     pub pages: u64,
+    /// Every URL requested so far (a next link or cursor leading back is a loop).
+    requested: HashSet<Digest>,
+    /// The previous page's body (an API ignoring the page parameter repeats it).
+    previous_body: Option<Digest>,
 }
 
 impl<'a> Pager<'a> {
@@ -66,8 +93,7 @@ impl<'a> Pager<'a> {
         if let (Some(incremental), Some(start)) = (&resource.incremental, start) {
             params.push((incremental.param.clone(), cursor::as_param(start)));
         }
-        let first_url = resource_url(source, &resource.path, &params)
-            .map_err(|reason| ExtractError::Config { reason })?;
+        let first_url = resource_url(source, &resource.path, &params)?;
         let position = match &resource.paginator {
             Paginator::PageNumber { base_page, .. } => *base_page,
             _ => 0,
@@ -81,6 +107,8 @@ impl<'a> Pager<'a> {
             next: Next::Done,
             position,
             pages: 0,
+            requested: HashSet::new(),
+            previous_body: None,
         };
         pager.next = Next::Params(pager.position_params());
         Ok(pager)
@@ -123,7 +151,18 @@ impl<'a> Pager<'a> {
                 url
             }
         };
-        let response = self.fetch(&url).await?;
+        self.check_progress(&url)?;
+        let (answered_by, response) = self.fetch(&url).await?;
+        let body_digest = digest(&response.body);
+        if self.previous_body == Some(body_digest) {
+            return Err(ExtractError::Pagination {
+                url: self.auth.redact(&url),
+                reason: "the page repeats the previous page (same body): the API ignores the \
+                         paginator's parameters, so paging would never end"
+                    .into(),
+            });
+        }
+        self.previous_body = Some(body_digest);
         let body: Value =
             serde_json::from_slice(&response.body).map_err(|e| ExtractError::BadJson {
                 url: self.auth.redact(&url),
@@ -133,9 +172,32 @@ impl<'a> Pager<'a> {
         let records = self.select(&body, &url)?;
         self.pages += 1;
         self.next = self
-            .advance(&url, &response, &body, records.len())
+            .advance(&url, &answered_by, &response, &body, records.len())
             .unwrap_or_else(Next::Failed);
         Ok(Some(records))
+    }
+
+    /// Refuses a request past `max_pages`, and one for a URL already requested this run.
+    fn check_progress(&mut self, url: &Url) -> Result<(), ExtractError> {
+        if self.pages >= self.resource.max_pages {
+            return Err(ExtractError::Pagination {
+                url: self.auth.redact(url),
+                reason: format!(
+                    "the resource has more than max_pages = {} pages; raise max_pages (per source \
+                     or resource) if the API really has that many",
+                    self.resource.max_pages
+                ),
+            });
+        }
+        if !self.requested.insert(digest(url.as_str().as_bytes())) {
+            return Err(ExtractError::Pagination {
+                url: self.auth.redact(url),
+                reason: "this URL was already requested in this run: the next link or cursor \
+                         does not advance"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     /// The records of a page: the selector's array, else the body if it is an array, else the
@@ -159,9 +221,12 @@ impl<'a> Pager<'a> {
     }
 
     /// Decides the next request from the paginator and what this page said.
+    /// `url` is the URL requested, `answered_by` the one that answered (after redirects):
+    /// relative next links resolve against the latter, as a browser would.
     fn advance(
         &mut self,
         url: &Url,
+        answered_by: &Url,
         response: &HttpResponse,
         body: &Value,
         count: usize,
@@ -170,12 +235,12 @@ impl<'a> Pager<'a> {
             Paginator::SinglePage => Next::Done,
             Paginator::JsonLink { next_url_path } => match next_url_path.find(body) {
                 Some(Value::String(link)) if !link.is_empty() => {
-                    Next::Link(self.follow(url, link)?)
+                    Next::Link(self.follow(answered_by, link)?)
                 }
                 _ => Next::Done,
             },
             Paginator::HeaderLink => match response.header("link").and_then(next_link) {
-                Some(link) => Next::Link(self.follow(url, &link)?),
+                Some(link) => Next::Link(self.follow(answered_by, &link)?),
                 None => Next::Done,
             },
             Paginator::Offset {
@@ -237,48 +302,110 @@ impl<'a> Pager<'a> {
         Ok(next)
     }
 
-    /// One request with retries; any final non-2xx becomes an error with a body snippet.
-    async fn fetch(&self, url: &Url) -> Result<HttpResponse, ExtractError> {
+    /// One page request: retries, then same-host redirects followed by hand (the HTTP clients
+    /// never follow them). Returns the URL that answered (without the auth query) and the answer.
+    async fn fetch(&self, url: &Url) -> Result<(Url, HttpResponse), ExtractError> {
+        let mut current = url.clone();
+        let mut hops = 0;
+        loop {
+            let response = self.fetch_with_retries(&current).await?;
+            let Some(location) = redirect_location(&response) else {
+                return Ok((current, response));
+            };
+            if hops == MAX_REDIRECTS {
+                return Err(ExtractError::Redirect {
+                    url: self.auth.redact(url),
+                    reason: format!("more than {MAX_REDIRECTS} redirects"),
+                });
+            }
+            hops += 1;
+            current = self.redirect_target(&current, response.status, location)?;
+        }
+    }
+
+    /// Where a redirect goes, if it stays on the configured host.
+    fn redirect_target(
+        &self,
+        current: &Url,
+        status: u16,
+        location: &str,
+    ) -> Result<Url, ExtractError> {
+        let target = current.join(location).map_err(|e| ExtractError::Redirect {
+            url: self.auth.redact(current),
+            reason: format!("HTTP {status} with a Location that is not a URL ({e})"),
+        })?;
+        if !same_origin(&self.source.base_url, &target) {
+            return Err(ExtractError::ForeignRedirect {
+                url: self.auth.redact(current),
+                status,
+                target: origin_of(&target),
+                base_url: origin_of(&self.source.base_url),
+            });
+        }
+        Ok(self.auth.strip_query(&target))
+    }
+
+    /// One request with retries; a redirect is returned as is, any other final non-2xx becomes
+    /// an error with a body snippet.
+    async fn fetch_with_retries(&self, url: &Url) -> Result<HttpResponse, ExtractError> {
         let mut wire_url = url.clone();
         self.auth.apply_query(&mut wire_url);
         let shown = self.auth.redact(&wire_url);
-        let retry = &self.fetcher.retry;
-        let mut attempt = 1;
-        loop {
-            let mut request = HttpRequest::new(Method::Get, wire_url.as_str());
-            for (name, value) in self.source.headers.iter().chain(self.auth.headers()) {
-                request = request.header(name.clone(), value.clone());
-            }
-            let retry_after = match self.fetcher.http.send(request).await {
-                Ok(response) if response.is_success() => return Ok(response),
-                Ok(response)
-                    if is_retryable_status(response.status) && attempt < retry.max_attempts =>
-                {
-                    response.header("retry-after").map(str::to_string)
-                }
-                Ok(response) => {
-                    return Err(ExtractError::Status {
-                        url: shown,
-                        status: response.status,
-                        attempts: attempt,
-                        snippet: response.body_snippet(),
-                    })
+        let sent = send_with_retries::<_, _, std::convert::Infallible>(
+            self.fetcher.clock.as_ref(),
+            &self.fetcher.retry,
+            retry_when_overloaded_or_failing,
+            || {
+                let mut request = HttpRequest::new(Method::Get, wire_url.as_str());
+                for (name, value) in self.source.headers.iter().chain(self.auth.headers()) {
+                    request = request.header(name.clone(), value.clone());
                 }
                 // Transport failures are retried too: a GET is safe to repeat.
-                Err(_) if attempt < retry.max_attempts => None,
-                Err(e) => {
-                    return Err(ExtractError::Transport {
-                        url: shown,
-                        attempts: attempt,
-                        reason: e.to_string(),
-                    })
+                async move {
+                    self.fetcher
+                        .http
+                        .send(request)
+                        .await
+                        .map_err(AttemptError::Transport)
                 }
-            };
-            let delay = retry.delay(attempt, retry_after.as_deref(), self.fetcher.clock.now_ms());
-            self.fetcher.clock.sleep(delay).await;
-            attempt += 1;
+            },
+        )
+        .await;
+        match sent {
+            Ok(answered)
+                if answered.response.is_success()
+                    || redirect_location(&answered.response).is_some() =>
+            {
+                Ok(answered.response)
+            }
+            Ok(answered) => Err(status_error(shown, answered.response, answered.attempts)),
+            Err(Exhausted::Status { response, attempts }) => {
+                Err(status_error(shown, response, attempts))
+            }
+            Err(Exhausted::Transport { error, attempts }) => Err(ExtractError::Transport {
+                url: shown,
+                attempts,
+                reason: error.to_string(),
+            }),
+            Err(Exhausted::Fatal(never)) => match never {},
         }
     }
+}
+
+fn status_error(url: String, response: HttpResponse, attempts: u32) -> ExtractError {
+    ExtractError::Status {
+        url,
+        status: response.status,
+        attempts,
+        snippet: response.body_snippet(),
+    }
+}
+
+/// The `Location` of a redirect (301, 302, 303, 307, 308; a GET stays a GET for each).
+fn redirect_location(response: &HttpResponse) -> Option<&str> {
+    matches!(response.status, 301 | 302 | 303 | 307 | 308)
+        .then(|| response.header("location"))
+        .flatten()
 }
 
 /// A non-negative integer at `path` in the body (totals of the offset and page paginators).

@@ -9,17 +9,41 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::json_arrow::normalize::digest;
+use crate::raw::reserved::event_marker_key;
 use crate::storage::{ObjectStore, StorageError};
 
 /// A pending claim older than this belongs to a request that died: a retry may take it over.
 pub const STALE_AFTER_MS: i64 = 5 * 60 * 1000;
+
+/// A header value that is not an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Idempotency-Key must be 1 to 128 characters of A-Z a-z 0-9 . _ : -")]
+pub struct BadIdempotencyKey;
+
+/// Why the marker of a key could not be checked or written.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IdempotencyError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{marker}: not an idempotency marker: {reason}")]
+    Corrupt { marker: String, reason: String },
+}
+
+impl IdempotencyError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            IdempotencyError::Storage(e) => e.is_transient(),
+            IdempotencyError::Corrupt { .. } => false,
+        }
+    }
+}
 
 /// A client's idempotency key: 1 to 128 of `[A-Za-z0-9._:-]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, BadIdempotencyKey> {
         let ok = !text.is_empty()
             && text.len() <= 128
             && text
@@ -28,16 +52,13 @@ impl IdempotencyKey {
         if ok {
             Ok(Self(text.to_string()))
         } else {
-            Err("Idempotency-Key must be 1 to 128 characters of A-Z a-z 0-9 . _ : -".into())
+            Err(BadIdempotencyKey)
         }
     }
 
     /// Where the claim of this key for one stream lives in the raw bucket.
     pub fn marker(&self, source: &str, resource: &str) -> String {
-        format!(
-            "_state/events/{source}/{resource}/{}.json",
-            digest(&[&self.0])
-        )
+        event_marker_key(source, resource, &digest(&[&self.0]))
     }
 }
 
@@ -62,20 +83,27 @@ pub enum Claim {
 }
 
 /// Claims `marker` for a request at `now_ms`.
-pub async fn claim(store: &dyn ObjectStore, marker: &str, now_ms: i64) -> Result<Claim, String> {
+pub async fn claim(
+    store: &dyn ObjectStore,
+    marker: &str,
+    now_ms: i64,
+) -> Result<Claim, IdempotencyError> {
     let pending = body(&Marker {
         claimed_ms: now_ms,
         response: None,
-    })?;
+    });
     match store.put_if_absent(marker, pending.clone()).await {
         Ok(()) => return Ok(Claim::Granted),
         Err(StorageError::AlreadyExists { .. }) => {}
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     }
-    let meta = store.head(marker).await.map_err(|e| e.to_string())?;
-    let existing: Marker =
-        serde_json::from_slice(&store.get(marker).await.map_err(|e| e.to_string())?)
-            .map_err(|e| format!("{}: not an idempotency marker: {e}", store.describe(marker)))?;
+    let meta = store.head(marker).await?;
+    let existing: Marker = serde_json::from_slice(&store.get(marker).await?).map_err(|e| {
+        IdempotencyError::Corrupt {
+            marker: store.describe(marker),
+            reason: e.to_string(),
+        }
+    })?;
     if let Some(response) = existing.response {
         return Ok(Claim::Done(response));
     }
@@ -88,7 +116,7 @@ pub async fn claim(store: &dyn ObjectStore, marker: &str, now_ms: i64) -> Result
         Err(StorageError::AlreadyExists { .. } | StorageError::NotFound { .. }) => {
             Ok(Claim::InProgress)
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -98,23 +126,21 @@ pub async fn complete(
     marker: &str,
     now_ms: i64,
     response: &Value,
-) -> Result<(), String> {
+) -> Result<(), IdempotencyError> {
     let done = body(&Marker {
         claimed_ms: now_ms,
         response: Some(response.clone()),
-    })?;
-    store.put(marker, done).await.map_err(|e| e.to_string())
+    });
+    Ok(store.put(marker, done).await?)
 }
 
 /// Gives the claim up after a failure, so a retry can land the events.
-pub async fn release(store: &dyn ObjectStore, marker: &str) -> Result<(), String> {
-    store.delete(marker).await.map_err(|e| e.to_string())
+pub async fn release(store: &dyn ObjectStore, marker: &str) -> Result<(), IdempotencyError> {
+    Ok(store.delete(marker).await?)
 }
 
-fn body(marker: &Marker) -> Result<Bytes, String> {
-    serde_json::to_vec(marker)
-        .map(Bytes::from)
-        .map_err(|e| e.to_string())
+fn body(marker: &Marker) -> Bytes {
+    Bytes::from(serde_json::to_vec(marker).expect("a marker serializes"))
 }
 
 #[cfg(test)]

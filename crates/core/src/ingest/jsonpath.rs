@@ -5,6 +5,14 @@ use std::fmt;
 
 use serde_json::Value;
 
+/// Why a path does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid path {text:?}: {reason}")]
+pub struct JsonPathError {
+    pub text: String,
+    pub reason: &'static str,
+}
+
 /// A parsed path: object keys, or array indexes where the segment is a number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonPath {
@@ -14,7 +22,11 @@ pub struct JsonPath {
 
 impl JsonPath {
     /// Parses the dotted form (optionally `$`-rooted) or a JSON pointer. `$` and `` select the root.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, JsonPathError> {
+        let invalid = |reason| JsonPathError {
+            text: text.to_string(),
+            reason,
+        };
         let trimmed = text.trim();
         let segments: Vec<String> = if let Some(pointer) = trimmed.strip_prefix('/') {
             pointer
@@ -33,13 +45,11 @@ impl JsonPath {
             }
         };
         if segments.iter().any(|s| s.is_empty()) {
-            return Err(format!(
-                "invalid path {text:?}: empty segment (use `a.b`, `$.a.b` or `/a/b`)"
-            ));
+            return Err(invalid("empty segment (use `a.b`, `$.a.b` or `/a/b`)"));
         }
         if segments.iter().any(|s| s.contains(['[', ']', '*'])) {
-            return Err(format!(
-                "invalid path {text:?}: brackets and wildcards are not supported (use `a.0.b`)"
+            return Err(invalid(
+                "brackets and wildcards are not supported (use `a.0.b`)",
             ));
         }
         Ok(Self {

@@ -1,17 +1,27 @@
 //! Pushed events (`POST /events/<source>/<resource>`): a JSON array or NDJSON body becomes one
 //! load in the raw bucket, normalized exactly like pulled records (same naming, child tables,
 //! system columns), so the converter cannot tell them apart.
+//!
+//! [`push_events`] is the whole request, runtime-agnostic: size limit, names, parsing, the
+//! `Idempotency-Key` protocol ([`super::idempotency`]) and the load; its outcome and each error
+//! carry the HTTP status the ingest Worker answers with.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::config::{IngestConfig, Nesting, WriteDisposition};
-use super::json_arrow::{Normalizer, SystemColumns};
-use super::parquet_out::PartWriter;
-use super::run::{new_load_id, ResourceReport};
-use crate::layout::is_valid_name;
+use super::config::{IngestConfig, Nesting};
+use super::idempotency::{
+    claim, complete, release, BadIdempotencyKey, Claim, IdempotencyError, IdempotencyKey,
+};
+use super::load::{LoadTarget, LoadWriter};
+use super::parquet_out::PartError;
+use super::run::{new_load_id, now_utc, IngestContext, ResourceReport, RunError};
+use crate::raw::footer::WriteDisposition;
+use crate::raw::key::is_valid_name;
 use crate::storage::ObjectStore;
 
 /// Why a pushed body was refused (the client's fault: HTTP 400).
@@ -133,6 +143,202 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
+/// Settings of `POST /events`.
+#[derive(Debug, Clone, Copy)]
+pub struct PushSettings<'a> {
+    /// Declared resources lend their shape (nesting, primary key) to pushes of the same name.
+    pub sources: &'a IngestConfig,
+    /// Largest body accepted, in bytes.
+    pub max_bytes: usize,
+    /// The raw bucket's name, for the answer.
+    pub raw_bucket: &'a str,
+}
+
+/// One push as the client sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct PushRequest<'a> {
+    pub source: &'a str,
+    pub resource: &'a str,
+    pub body: &'a [u8],
+    /// The `Idempotency-Key` header, if sent.
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// The answer to a push (HTTP 200). A retry with the same `Idempotency-Key` gets the first
+/// answer back with `duplicate: true`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushAnswer {
+    pub ok: bool,
+    pub source: String,
+    pub resource: String,
+    pub load_id: String,
+    pub rows: u64,
+    pub tables: BTreeMap<String, u64>,
+    pub files: Vec<String>,
+    pub raw_bucket: String,
+    /// Size of the body.
+    pub bytes: usize,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+/// What a push did.
+#[derive(Debug)]
+pub struct Pushed {
+    pub answer: PushAnswer,
+    /// The events are stored, but their answer could not be recorded under the
+    /// `Idempotency-Key`: a retry would land them again (worth a log line, not a failure).
+    pub answer_not_recorded: Option<IdempotencyError>,
+}
+
+/// Why a push landed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(
+        "the body is larger than {limit} bytes (MAX_EVENT_BYTES): split it into several requests"
+    )]
+    TooLarge { limit: usize },
+    #[error("cannot read the body: {reason}")]
+    UnreadableBody { reason: String },
+    #[error(transparent)]
+    BadStream(EventsError),
+    #[error("events for {stream}: {error}")]
+    BadEvents { stream: String, error: EventsError },
+    #[error(transparent)]
+    BadIdempotencyKey(#[from] BadIdempotencyKey),
+    #[error("a request with this Idempotency-Key is still landing its events: retry later")]
+    InProgress,
+    #[error("cannot check the Idempotency-Key: {0}")]
+    IdempotencyUnavailable(IdempotencyError),
+    #[error("events for {stream} not stored: {error}")]
+    NotStored { stream: String, error: PartError },
+    #[error(transparent)]
+    Clock(#[from] RunError),
+}
+
+impl PushError {
+    /// 413 too large; 400 a body, name or key the client must fix; 409 the same key still
+    /// landing; 502 the raw bucket failed.
+    pub fn status(&self) -> u16 {
+        match self {
+            PushError::TooLarge { .. } => 413,
+            PushError::UnreadableBody { .. }
+            | PushError::BadStream(_)
+            | PushError::BadEvents { .. }
+            | PushError::BadIdempotencyKey(_) => 400,
+            PushError::InProgress => 409,
+            PushError::IdempotencyUnavailable(_) | PushError::NotStored { .. } => 502,
+            PushError::Clock(e) => e.status(),
+        }
+    }
+
+    /// Whether sending the same request again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PushError::InProgress => true,
+            PushError::IdempotencyUnavailable(e) => e.is_transient(),
+            PushError::NotStored { error, .. } => error.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// Refuses a body whose declared length (`Content-Length`) is over the limit, before reading it.
+pub fn check_declared_size(declared: Option<usize>, max_bytes: usize) -> Result<(), PushError> {
+    match declared {
+        Some(n) if n > max_bytes => Err(PushError::TooLarge { limit: max_bytes }),
+        _ => Ok(()),
+    }
+}
+
+/// Lands one push: checks, parses, claims the `Idempotency-Key` (a repeat gets the first answer),
+/// writes the load, records the answer under the key.
+pub async fn push_events(
+    ctx: &IngestContext,
+    settings: &PushSettings<'_>,
+    request: PushRequest<'_>,
+) -> Result<Pushed, PushError> {
+    let PushRequest {
+        source,
+        resource,
+        body,
+        idempotency_key,
+    } = request;
+    let stream = format!("{source}/{resource}");
+    if body.len() > settings.max_bytes {
+        return Err(PushError::TooLarge {
+            limit: settings.max_bytes,
+        });
+    }
+    let target =
+        EventStream::resolve(settings.sources, source, resource).map_err(PushError::BadStream)?;
+    let events = parse_events(body).map_err(|error| PushError::BadEvents {
+        stream: stream.clone(),
+        error,
+    })?;
+    let marker = idempotency_key
+        .map(|key| IdempotencyKey::parse(key.trim()).map(|k| k.marker(source, resource)))
+        .transpose()?;
+    let store = ctx.store.as_ref();
+    let now = now_utc(ctx.fetcher.clock.as_ref())?;
+    if let Some(marker) = &marker {
+        match claim(store, marker, now.timestamp_millis()).await {
+            Ok(Claim::Granted) => {}
+            Ok(Claim::Done(first)) => {
+                let mut answer: PushAnswer = serde_json::from_value(first).map_err(|e| {
+                    PushError::IdempotencyUnavailable(IdempotencyError::Corrupt {
+                        marker: store.describe(marker),
+                        reason: format!("the recorded answer is not a push answer: {e}"),
+                    })
+                })?;
+                answer.duplicate = true;
+                return Ok(Pushed {
+                    answer,
+                    answer_not_recorded: None,
+                });
+            }
+            Ok(Claim::InProgress) => return Err(PushError::InProgress),
+            Err(e) => return Err(PushError::IdempotencyUnavailable(e)),
+        }
+    }
+    let landed = land_events(ctx.store.clone(), &target, events, now, ctx.part_bytes).await;
+    let (load_id, report) = match landed {
+        Ok(landed) => landed,
+        Err(error) => {
+            if let Some(marker) = &marker {
+                // The claim is given up so that a retry can land the events; if that fails
+                // too, the claim goes stale and is taken over after STALE_AFTER_MS.
+                let _ = release(store, marker).await;
+            }
+            return Err(PushError::NotStored { stream, error });
+        }
+    };
+    let answer = PushAnswer {
+        ok: true,
+        source: source.to_string(),
+        resource: resource.to_string(),
+        load_id,
+        rows: report.rows,
+        tables: report.tables,
+        files: report.files,
+        raw_bucket: settings.raw_bucket.to_string(),
+        bytes: body.len(),
+        duplicate: false,
+    };
+    let mut answer_not_recorded = None;
+    if let Some(marker) = &marker {
+        let recorded = serde_json::to_value(&answer).expect("an answer serializes");
+        // The events are stored; a lost answer only means a retry would land them again.
+        if let Err(e) = complete(store, marker, now.timestamp_millis(), &recorded).await {
+            answer_not_recorded = Some(e);
+        }
+    }
+    Ok(Pushed {
+        answer,
+        answer_not_recorded,
+    })
+}
+
 /// Writes `events` as one load of `stream` (parts of at most ~`part_bytes` buffered bytes) and
 /// reports it like a pulled resource: rows, rows per table, raw keys.
 pub async fn land_events(
@@ -141,22 +347,20 @@ pub async fn land_events(
     events: Vec<Value>,
     now: DateTime<Utc>,
     part_bytes: usize,
-) -> Result<(String, ResourceReport), String> {
+) -> Result<(String, ResourceReport), PartError> {
     let load_id = new_load_id(now);
-    let loaded_at = now.to_rfc3339_opts(SecondsFormat::Micros, true);
-    let mut normalizer = Normalizer::new(
-        &stream.resource,
-        stream.nesting,
-        stream.primary_key.clone(),
-        SystemColumns::new(&load_id, &loaded_at),
-    );
-    let mut writer = PartWriter::new(
+    let mut load = LoadWriter::new(
         store,
-        &stream.source,
-        &stream.resource,
+        LoadTarget {
+            source: &stream.source,
+            resource: &stream.resource,
+            nesting: stream.nesting,
+            primary_key: &stream.primary_key,
+            disposition: WriteDisposition::Append,
+        },
         &load_id,
         now,
-        WriteDisposition::Append,
+        part_bytes,
     );
     let mut report = ResourceReport {
         resource: stream.resource.clone(),
@@ -165,23 +369,14 @@ pub async fn land_events(
         ..Default::default()
     };
     for event in events {
-        normalizer.push(event);
-        if normalizer.approx_bytes() >= part_bytes {
-            flush(&mut normalizer, &mut writer).await?;
-        }
+        load.push(event);
+        load.flush_if_full().await?;
     }
-    let flushed = flush(&mut normalizer, &mut writer).await;
-    report.files = writer.files.clone();
-    report.tables = writer.rows.clone();
+    let flushed = load.flush().await;
+    report.files = load.files().to_vec();
+    report.tables = load.rows().clone();
     flushed?;
     Ok((load_id, report))
-}
-
-async fn flush(normalizer: &mut Normalizer, writer: &mut PartWriter) -> Result<(), String> {
-    for table in normalizer.tables_mut() {
-        writer.flush(table).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

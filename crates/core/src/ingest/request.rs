@@ -6,7 +6,15 @@
 use url::Url;
 
 use super::config::{Auth, KeyLocation, SourceConfig};
+use super::error::ExtractError;
 use super::secrets::Secrets;
+
+/// A source's auth names a secret that is not set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("secret {name} is not set")]
+pub struct MissingSecret {
+    pub name: String,
+}
 
 /// Auth resolved to what goes on the wire, plus the query key to hide in messages.
 #[derive(Debug, Clone, Default)]
@@ -17,12 +25,14 @@ pub struct WireAuth {
 
 impl WireAuth {
     /// Looks the secret up; a missing secret is an error naming it (never its value).
-    pub fn resolve(auth: Option<&Auth>, secrets: &dyn Secrets) -> Result<Self, String> {
+    pub fn resolve(auth: Option<&Auth>, secrets: &dyn Secrets) -> Result<Self, MissingSecret> {
         let lookup = |name: &str| {
             secrets
                 .get(name)
                 .filter(|v| !v.is_empty())
-                .ok_or_else(|| format!("secret {name} is not set"))
+                .ok_or_else(|| MissingSecret {
+                    name: name.to_string(),
+                })
         };
         Ok(match auth {
             None => Self::default(),
@@ -66,11 +76,34 @@ impl WireAuth {
         &self.headers
     }
 
-    /// Adds the query key, if auth goes in the query.
+    /// Sets the query key (replacing any value already there), if auth goes in the query.
     pub fn apply_query(&self, url: &mut Url) {
         if let Some((name, value)) = &self.query {
-            url.query_pairs_mut().append_pair(name, value);
+            set_params(url, &[(name.clone(), value.clone())]);
         }
+    }
+
+    /// The URL without the query key, for URLs a server hands back (a redirect's `Location`
+    /// may echo it): the key is added again only when the request is sent.
+    pub fn strip_query(&self, url: &Url) -> Url {
+        let Some((secret_name, _)) = &self.query else {
+            return url.clone();
+        };
+        if !url.query_pairs().any(|(k, _)| &k == secret_name) {
+            return url.clone();
+        }
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != secret_name)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut stripped = url.clone();
+        if pairs.is_empty() {
+            stripped.set_query(None);
+        } else {
+            stripped.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        stripped
     }
 
     /// The URL for messages: the query key's value replaced by `***`.
@@ -100,7 +133,7 @@ pub fn resource_url(
     source: &SourceConfig,
     path: &str,
     params: &[(String, String)],
-) -> Result<Url, String> {
+) -> Result<Url, ExtractError> {
     // Join relative to the base *directory* so `https://h/api` + `posts` gives `https://h/api/posts`.
     let mut base = source.base_url.clone();
     if !base.path().ends_with('/') {
@@ -109,7 +142,9 @@ pub fn resource_url(
     }
     let mut url = base
         .join(path.trim_start_matches('/'))
-        .map_err(|e| format!("path {path:?} does not make a URL with the base URL: {e}"))?;
+        .map_err(|e| ExtractError::Config {
+            reason: format!("path {path:?} does not make a URL with the base URL: {e}"),
+        })?;
     set_params(&mut url, params);
     Ok(url)
 }
@@ -126,6 +161,12 @@ pub fn set_params(url: &mut Url, params: &[(String, String)]) {
         .collect();
     pairs.extend(params.iter().cloned());
     url.query_pairs_mut().clear().extend_pairs(pairs);
+}
+
+/// `scheme://host[:port]` of a URL: what messages name of a host we refused (its path and
+/// query may carry secrets).
+pub fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 /// True when `url` is on the same origin (scheme, host, port) as the base URL.
@@ -185,11 +226,19 @@ mod tests {
         wire.apply_query(&mut url);
         assert!(url.as_str().contains("s3cr3t"));
         assert_eq!(wire.redact(&url), "https://h/x?a=1&api_key=***");
+        // Applied twice (a redirect target echoing the key): one key, not two.
+        wire.apply_query(&mut url);
+        assert_eq!(wire.redact(&url), "https://h/x?a=1&api_key=***");
+        assert_eq!(wire.strip_query(&url).as_str(), "https://h/x?a=1");
+        let only_key = Url::parse("https://h/x?api_key=echoed").unwrap();
+        assert_eq!(wire.strip_query(&only_key).as_str(), "https://h/x");
         let missing = Auth::Bearer {
             secret: "NOPE".into(),
         };
         assert_eq!(
-            WireAuth::resolve(Some(&missing), &secrets).unwrap_err(),
+            WireAuth::resolve(Some(&missing), &secrets)
+                .unwrap_err()
+                .to_string(),
             "secret NOPE is not set"
         );
     }

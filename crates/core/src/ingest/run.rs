@@ -9,14 +9,16 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::config::{ResourceConfig, SourceConfig};
+use super::config::{ConfigError, IngestConfig, ResourceConfig, SourceConfig};
+use super::error::ExtractError;
 use super::extract::{Fetcher, Pager};
 use super::incremental::IncrementalFilter;
-use super::json_arrow::{Normalizer, SystemColumns};
-use super::parquet_out::PartWriter;
-use super::request::WireAuth;
+use super::load::{LoadTarget, LoadWriter};
+use super::parquet_out::PartError;
+use super::request::{MissingSecret, WireAuth};
 use super::secrets::Secrets;
-use super::state::{ResourceState, StateStore};
+use super::state::{ResourceState, StateError, StateStore};
+use crate::clock::Clock;
 use crate::storage::ObjectStore;
 
 /// Estimated buffered bytes at which a part is written (bounded memory on large pulls).
@@ -65,6 +67,79 @@ impl RunReport {
     pub fn is_success(&self) -> bool {
         self.errors.is_empty()
     }
+
+    /// The HTTP status of a run that took place: 200 when every resource succeeded, 502 (an API
+    /// or the storage failed) otherwise; the body is the report either way.
+    pub fn status(&self) -> u16 {
+        if self.is_success() {
+            200
+        } else {
+            502
+        }
+    }
+}
+
+/// Why a run did not take place at all.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    UnknownSource(ConfigError),
+    #[error("source {source_name} has no resource {resource}; it has {available}")]
+    UnknownResource {
+        source_name: String,
+        resource: String,
+        available: String,
+    },
+    #[error("the clock is out of range ({now_ms} ms since the epoch)")]
+    Clock { now_ms: i64 },
+}
+
+impl RunError {
+    /// 404 for a source or resource that does not exist (the message lists those that do).
+    pub fn status(&self) -> u16 {
+        match self {
+            RunError::UnknownSource(_) | RunError::UnknownResource { .. } => 404,
+            RunError::Clock { .. } => 500,
+        }
+    }
+
+    /// None of these pass by themselves.
+    pub fn is_transient(&self) -> bool {
+        false
+    }
+}
+
+/// Why one resource of a run failed (the run report carries its message).
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    #[error("source {source_name}: {error}")]
+    Auth {
+        source_name: String,
+        error: MissingSecret,
+    },
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    #[error(transparent)]
+    Write(#[from] PartError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl ResourceError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ResourceError::Auth { .. } => false,
+            ResourceError::Extract(e) => e.is_transient(),
+            ResourceError::Write(e) => e.is_transient(),
+            ResourceError::State(e) => e.is_transient(),
+        }
+    }
+}
+
+/// The time `clock` says, as a date (a clock out of chrono's range is an error).
+pub fn now_utc(clock: &dyn Clock) -> Result<DateTime<Utc>, RunError> {
+    let now_ms = clock.now_ms();
+    DateTime::<Utc>::from_timestamp_millis(now_ms).ok_or(RunError::Clock { now_ms })
 }
 
 /// `20261124T081500123Z-<8 hex>`: sortable by time, unique across overlapping runs.
@@ -73,28 +148,42 @@ pub fn new_load_id(now: DateTime<Utc>) -> String {
     format!("{}-{}", now.format("%Y%m%dT%H%M%S%3fZ"), &random[..8])
 }
 
+/// Runs `only` (or every resource) of the source named `source` in `config`.
+pub async fn run_named_source(
+    ctx: &IngestContext,
+    config: &IngestConfig,
+    source: &str,
+    only: Option<&str>,
+) -> Result<RunReport, RunError> {
+    let source = config.source(source).map_err(RunError::UnknownSource)?;
+    run_source(ctx, source, only).await
+}
+
 /// Runs `only` (or every resource) of `source`.
 pub async fn run_source(
     ctx: &IngestContext,
     source: &SourceConfig,
     only: Option<&str>,
-) -> Result<RunReport, String> {
+) -> Result<RunReport, RunError> {
     let started_ms = ctx.fetcher.clock.now_ms();
-    let now = DateTime::<Utc>::from_timestamp_millis(started_ms).ok_or("clock out of range")?;
+    let now = now_utc(ctx.fetcher.clock.as_ref())?;
     let load_id = new_load_id(now);
     let resources: Vec<&ResourceConfig> = match only {
-        Some(name) => vec![source.resources.get(name).ok_or_else(|| {
-            format!(
-                "source {} has no resource {name}; it has {}",
-                source.name,
-                source
-                    .resources
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?],
+        Some(name) => {
+            vec![source
+                .resources
+                .get(name)
+                .ok_or_else(|| RunError::UnknownResource {
+                    source_name: source.name.clone(),
+                    resource: name.to_string(),
+                    available: source
+                        .resources
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?]
+        }
         None => source.resources.values().collect(),
     };
     let mut report = RunReport {
@@ -113,7 +202,7 @@ pub async fn run_source(
             run_resource(ctx, source, resource, &load_id, now, &mut resource_report).await
         {
             report.errors.push(format!("{}: {e}", resource.name));
-            resource_report.error = Some(e);
+            resource_report.error = Some(e.to_string());
         }
         report.resources.push(resource_report);
     }
@@ -128,58 +217,54 @@ async fn run_resource(
     load_id: &str,
     now: DateTime<Utc>,
     report: &mut ResourceReport,
-) -> Result<(), String> {
+) -> Result<(), ResourceError> {
     let states = StateStore::new(ctx.store.clone());
-    let snapshot = states
-        .load(&source.name, &resource.name)
-        .await
-        .map_err(|e| e.to_string())?;
+    let snapshot = states.load(&source.name, &resource.name).await?;
     let mut filter = resource
         .incremental
         .as_ref()
         .map(|inc| IncrementalFilter::new(inc, &resource.primary_key, snapshot.state.as_ref()));
     let start = filter.as_ref().and_then(IncrementalFilter::start);
-    let auth = WireAuth::resolve(source.auth.as_ref(), ctx.secrets.as_ref())
-        .map_err(|e| format!("source {}: {e}", source.name))?;
-    let mut pager =
-        Pager::new(&ctx.fetcher, source, resource, auth, start).map_err(|e| e.to_string())?;
-    let loaded_at = now.to_rfc3339_opts(SecondsFormat::Micros, true);
-    let mut normalizer = Normalizer::new(
-        &resource.name,
-        resource.nesting,
-        resource.primary_key.clone(),
-        SystemColumns::new(load_id, &loaded_at),
-    );
-    let mut writer = PartWriter::new(
+    let auth = WireAuth::resolve(source.auth.as_ref(), ctx.secrets.as_ref()).map_err(|error| {
+        ResourceError::Auth {
+            source_name: source.name.clone(),
+            error,
+        }
+    })?;
+    let mut pager = Pager::new(&ctx.fetcher, source, resource, auth, start)?;
+    let mut load = LoadWriter::new(
         ctx.store.clone(),
-        &source.name,
-        &resource.name,
+        LoadTarget {
+            source: &source.name,
+            resource: &resource.name,
+            nesting: resource.nesting,
+            primary_key: &resource.primary_key,
+            disposition: resource.write_disposition,
+        },
         load_id,
         now,
-        resource.write_disposition,
+        ctx.part_bytes,
     );
 
     // Write what was buffered even when a page fails, so the report lists every stored file;
     // the state is only advanced when the whole resource succeeded.
     let extracted = async {
-        while let Some(records) = pager.next_page().await.map_err(|e| e.to_string())? {
+        while let Some(records) = pager.next_page().await? {
             report.pages += 1;
             for record in records {
                 if filter.as_mut().is_none_or(|f| f.keep(&record)) {
                     report.rows += 1;
-                    normalizer.push(record);
+                    load.push(record);
                 }
             }
-            if normalizer.approx_bytes() >= ctx.part_bytes {
-                flush_all(&mut normalizer, &mut writer).await?;
-            }
+            load.flush_if_full().await?;
         }
-        Ok::<(), String>(())
+        Ok::<(), ResourceError>(())
     }
     .await;
-    let flushed = flush_all(&mut normalizer, &mut writer).await;
-    report.files = writer.files.clone();
-    report.tables = writer.rows.clone();
+    let flushed = load.flush().await;
+    report.files = load.files().to_vec();
+    report.tables = load.rows().clone();
     report.skipped = filter.as_ref().map_or(0, |f| f.skipped);
     extracted?;
     flushed?;
@@ -190,20 +275,12 @@ async fn run_resource(
             cursor: next.clone(),
             boundary_keys,
             last_load_id: load_id.to_string(),
-            updated_at: loaded_at,
+            updated_at: now.to_rfc3339_opts(SecondsFormat::Micros, true),
         };
         states
             .save(&source.name, &resource.name, &snapshot, &state)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         report.cursor = next;
-    }
-    Ok(())
-}
-
-async fn flush_all(normalizer: &mut Normalizer, writer: &mut PartWriter) -> Result<(), String> {
-    for table in normalizer.tables_mut() {
-        writer.flush(table).await?;
     }
     Ok(())
 }

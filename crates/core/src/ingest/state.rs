@@ -15,6 +15,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::raw::reserved::state_key;
 use crate::storage::{ObjectStore, StorageError};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -47,8 +48,16 @@ pub enum StateError {
     Storage(#[from] StorageError),
 }
 
-pub fn state_key(source: &str, resource: &str) -> String {
-    format!("_state/{source}/{resource}.json")
+impl StateError {
+    /// A conflict passes (the next run starts from the other run's cursor), as may storage
+    /// trouble; a corrupt state file needs fixing.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StateError::Conflict { .. } => true,
+            StateError::Corrupt { .. } => false,
+            StateError::Storage(e) => e.is_transient(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -285,6 +285,43 @@ impl StoreResolver for MemoryResolver {
     }
 }
 
+/// A bucket whose writes (`put`, `put_if_absent`) fail with a transient error, as a storage
+/// outage would, while reads work: for tests of what a failed write does (error records that
+/// cannot be written, events that cannot land).
+#[derive(Debug, Clone)]
+pub struct FailingWrites(pub MemoryStore);
+
+#[async_trait]
+impl ObjectStore for FailingWrites {
+    fn describe(&self, key: &str) -> String {
+        self.0.describe(key)
+    }
+    async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
+        self.0.head(key).await
+    }
+    async fn get_range(&self, key: &str, range: Range<u64>) -> StorageResult<Bytes> {
+        self.0.get_range(key, range).await
+    }
+    async fn get(&self, key: &str) -> StorageResult<Bytes> {
+        self.0.get(key).await
+    }
+    async fn put(&self, key: &str, _: Bytes) -> StorageResult<()> {
+        Err(StorageError::other(self.describe(key), "HTTP 503"))
+    }
+    async fn put_if_absent(&self, key: &str, body: Bytes) -> StorageResult<()> {
+        self.put(key, body).await
+    }
+    async fn writer(&self, key: &str) -> StorageResult<Box<dyn ObjectWriter>> {
+        self.0.writer(key).await
+    }
+    async fn delete(&self, key: &str) -> StorageResult<()> {
+        self.0.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
+        self.0.list(prefix).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

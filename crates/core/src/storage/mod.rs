@@ -42,6 +42,12 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// Whether the same request may succeed later: a missing, existing or forbidden object stays
+    /// so until someone acts; anything else (5xx, a dropped connection) may pass.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StorageError::Other { .. })
+    }
+
     pub fn other(location: impl Into<String>, reason: impl fmt::Display) -> Self {
         StorageError::Other {
             location: location.into(),

@@ -10,8 +10,8 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{Array, RecordBatch};
 use icepipe_core::clock::ManualClock;
+use icepipe_core::http::retry::RetryPolicy;
 use icepipe_core::http::ReqwestHttpClient;
-use icepipe_core::ingest::retry::RetryPolicy;
 use icepipe_core::ingest::{
     run_source, Fetcher, IngestConfig, IngestContext, RunReport, StaticSecrets,
 };
@@ -64,20 +64,28 @@ impl Harness {
         }
     }
 
-    pub async fn run(&self, config: &IngestConfig, resource: Option<&str>) -> RunReport {
-        let ctx = IngestContext {
+    /// What a run or a push talks to: this harness's store, clock and secrets.
+    pub fn context(&self) -> IngestContext {
+        IngestContext {
             fetcher: Fetcher {
                 http: Arc::new(ReqwestHttpClient::with_timeout(Duration::from_secs(10))),
                 clock: self.clock.clone(),
-                retry: RetryPolicy::default(),
+                retry: RetryPolicy::api_default(),
             },
             store: Arc::new(self.store.clone()),
             secrets: Arc::new(self.secrets.clone()),
             part_bytes: self.part_bytes,
-        };
-        run_source(&ctx, config.source("api_test").unwrap(), resource)
-            .await
-            .unwrap()
+        }
+    }
+
+    pub async fn run(&self, config: &IngestConfig, resource: Option<&str>) -> RunReport {
+        run_source(
+            &self.context(),
+            config.source("api_test").unwrap(),
+            resource,
+        )
+        .await
+        .unwrap()
     }
 
     /// Runs every resource and asserts that all of them succeeded.

@@ -13,11 +13,12 @@ use iceberg::spec::TableMetadata;
 use icepipe_core::catalog::{CatalogAuth, CatalogConfig, RestCatalog};
 use icepipe_core::clock::{Clock, SystemClock};
 use icepipe_core::committer::local::LocalSettings;
-use icepipe_core::convert::{ConvertOptions, Converter, OnInvalid, RawObject};
+use icepipe_core::convert::{ConvertOptions, Converter, OnInvalid};
 use icepipe_core::http::{
     HttpClient, HttpError, HttpRequest, HttpResponse, Method, ReqwestHttpClient,
 };
-use icepipe_core::layout::TableName;
+use icepipe_core::raw::key::TableName;
+use icepipe_core::raw::object::RawObject;
 use icepipe_core::storage::s3::{S3Config, S3Resolver};
 use icepipe_core::storage::{iceberg_io, ObjectStore, StoreResolver};
 use parquet::arrow::ArrowWriter;

@@ -106,6 +106,6 @@ mod tests {
         let short = table_name(&long);
         assert_eq!(short.len(), 64);
         assert_eq!(short, table_name(&long));
-        assert!(crate::layout::is_valid_name(&short));
+        assert!(crate::raw::key::is_valid_name(&short));
     }
 }

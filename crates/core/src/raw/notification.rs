@@ -12,8 +12,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::convert::slicing::ObjectSlice;
-use crate::layout::{RawKey, TableName, SOURCES_PREFIX};
+use super::key::{RawKey, TableName, SOURCES_PREFIX};
+use super::slice::ObjectSlice;
 
 /// `PutObject`: a single-request upload.
 pub const PUT_OBJECT: &str = "PutObject";
@@ -42,7 +42,7 @@ pub struct Notification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_source: Option<CopySource>,
     /// icepipe's own continuation messages (never sent by R2): convert only this slice of the
-    /// object (see [`crate::convert::slicing`]).
+    /// object (see [`super::slice`]).
     #[serde(
         rename = "icepipeSlice",
         default,

@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 
-use crate::error_record::{ErrorRecord, ERRORS_PREFIX};
-use crate::layout::SOURCES_PREFIX;
-use crate::notification::{parse_time_ms, Notification};
+use crate::raw::error_record::ErrorRecord;
+use crate::raw::key::SOURCES_PREFIX;
+use crate::raw::notification::{parse_time_ms, Notification};
+use crate::raw::reserved::ERRORS_PREFIX;
 use crate::storage::{ObjectMeta, ObjectStore, StorageError};
 
 /// `POST /replay` body. All fields are optional; unknown fields are refused (a misspelt
@@ -182,7 +183,7 @@ mod tests {
 
     use super::*;
     use crate::clock::Clock;
-    use crate::convert::FailureKind;
+    use crate::raw::error_record::FailureKind;
     use crate::storage::memory::MemoryStore;
 
     #[derive(Debug)]

@@ -8,11 +8,18 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::convert::FailureKind;
-use crate::notification::format_time_ms;
+use super::notification::format_time_ms;
+use super::reserved::{error_record_key, is_error_record_key};
 
-/// Reserved prefix of the raw bucket holding error records.
-pub const ERRORS_PREFIX: &str = "_errors/";
+/// Whether trying again later can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    /// The object itself is the problem (not Parquet, corrupt, lossy schema change, layout).
+    Permanent,
+    /// Storage or catalog trouble: the same object may convert on a later attempt.
+    Transient,
+}
 
 /// Why one raw object was not converted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +92,7 @@ impl ErrorRecord {
     /// `_errors/<yyyy-mm-dd>/<id>.json`, the date being the object's creation date (UTC).
     pub fn object_key(&self) -> String {
         let date = self.event_time.get(..10).unwrap_or("unknown");
-        format!("{ERRORS_PREFIX}{date}/{}.json", self.id)
+        error_record_key(date, &self.id)
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -99,8 +106,7 @@ impl ErrorRecord {
 
     /// Whether a raw-bucket key looks like an error record (`_errors/<date>/<id>.json`).
     pub fn is_record_key(key: &str) -> bool {
-        key.strip_prefix(ERRORS_PREFIX)
-            .is_some_and(|rest| rest.ends_with(".json") && rest.contains('/'))
+        is_error_record_key(key)
     }
 }
 

@@ -1,7 +1,10 @@
 //! The raw bucket's key layout, `sources/<source>/<resource>/year=YYYY/month=MM/day=DD/<name>.parquet`,
-//! and the table each raw object belongs to.
+//! both ways (the ingest formats keys, the converter parses them), and the table each raw object
+//! belongs to.
 
 use std::fmt;
+
+use chrono::{DateTime, Utc};
 
 /// Where raw objects live; nothing outside this prefix is ever converted.
 pub const SOURCES_PREFIX: &str = "sources/";
@@ -27,6 +30,23 @@ pub struct LayoutError {
 }
 
 impl RawKey {
+    /// The key of part `part` of load `load_id` of `resource` (a table of the load: the resource
+    /// or one of its child tables), in the folder of the day the load ran.
+    pub fn load_part(
+        source: &str,
+        resource: &str,
+        loaded_at: DateTime<Utc>,
+        load_id: &str,
+        part: u32,
+    ) -> RawKey {
+        RawKey {
+            source: source.to_string(),
+            resource: resource.to_string(),
+            date: loaded_at.format("%Y-%m-%d").to_string(),
+            file_name: format!("{load_id}-{part:04}.parquet"),
+        }
+    }
+
     pub fn parse(key: &str) -> Result<RawKey, LayoutError> {
         let fail = |reason: String| LayoutError {
             key: key.to_string(),
@@ -82,6 +102,23 @@ impl RawKey {
             namespace,
             name: self.resource.clone(),
         }
+    }
+}
+
+/// The key itself: `sources/<source>/<resource>/year=YYYY/month=MM/day=DD/<file_name>`.
+impl fmt::Display for RawKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut date = self.date.splitn(3, '-');
+        let (year, month, day) = (
+            date.next().unwrap_or_default(),
+            date.next().unwrap_or_default(),
+            date.next().unwrap_or_default(),
+        );
+        write!(
+            f,
+            "{SOURCES_PREFIX}{}/{}/year={year}/month={month}/day={day}/{}",
+            self.source, self.resource, self.file_name
+        )
     }
 }
 
@@ -162,6 +199,20 @@ mod tests {
             key.table("a.b").namespace,
             vec!["a", "b", "api_jsonplaceholder"]
         );
+    }
+
+    #[test]
+    fn formats_what_it_parses() {
+        let loaded_at = DateTime::parse_from_rfc3339("2026-01-05T23:59:59Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let key = RawKey::load_part("shop", "orders__lines", loaded_at, "L1", 7);
+        let text = key.to_string();
+        assert_eq!(
+            text,
+            "sources/shop/orders__lines/year=2026/month=01/day=05/L1-0007.parquet"
+        );
+        assert_eq!(RawKey::parse(&text).unwrap(), key);
     }
 
     #[test]

@@ -1,0 +1,49 @@
+//! Where a table's new metadata files go and how a data manifest is opened for writing: shared by
+//! the snapshot (the manifest of new files) and the overwrite (manifests rewritten with DELETED
+//! entries).
+
+use iceberg::io::FileIO;
+use iceberg::spec::{
+    FormatVersion, ManifestWriter, ManifestWriterBuilder, PartitionSpecRef, SchemaRef,
+    TableMetadata,
+};
+use uuid::Uuid;
+
+/// Where new metadata files of a table go.
+pub(super) fn metadata_dir(metadata: &TableMetadata) -> String {
+    format!("{}/metadata", metadata.location().trim_end_matches('/'))
+}
+
+/// icepipe writes format v1 and v2 tables only.
+pub(super) fn check_format(metadata: &TableMetadata) -> iceberg::Result<()> {
+    match metadata.format_version() {
+        FormatVersion::V1 | FormatVersion::V2 => Ok(()),
+        other => Err(iceberg::Error::new(
+            iceberg::ErrorKind::FeatureUnsupported,
+            format!("icepipe writes Iceberg format v1 and v2 tables; this table is {other}"),
+        )),
+    }
+}
+
+/// A data manifest writer for `snapshot_id` at `<metadata dir>/<uuid>-<suffix>.avro`, in the
+/// table's format version.
+pub(super) fn data_manifest_writer(
+    file_io: &FileIO,
+    base: &TableMetadata,
+    snapshot_id: i64,
+    schema: SchemaRef,
+    spec: PartitionSpecRef,
+    suffix: &str,
+) -> iceberg::Result<ManifestWriter> {
+    let path = format!("{}/{}-{suffix}.avro", metadata_dir(base), Uuid::new_v4());
+    let builder = ManifestWriterBuilder::new(
+        file_io.new_output(&path)?,
+        Some(snapshot_id),
+        schema,
+        spec.as_ref().clone(),
+    );
+    Ok(match base.format_version() {
+        FormatVersion::V1 => builder.build_v1(),
+        _ => builder.build_v2_data(),
+    })
+}

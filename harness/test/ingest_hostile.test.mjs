@@ -1,0 +1,114 @@
+// The ingest Worker in workerd (Miniflare) against an API that misbehaves without failing a
+// request: a redirect to another host (an internal service, say) is refused and nothing from it
+// lands; a redirect within the configured host is followed; a page that repeats stops the paging.
+// The Worker's fetch does not follow redirects itself (`redirect: "manual"`): the core decides.
+//
+// Needs: scripts/build-workers ingest (no stack: only the RAW bucket is involved).
+import assert from "node:assert/strict";
+import http from "node:http";
+import { after, before, describe, test } from "node:test";
+import { startIngest, workerBuild } from "../lib/miniflare.mjs";
+import { SAMPLE_SOURCE } from "../lib/pipeline.mjs";
+
+/** A loopback HTTP server answering with `route(req, url)` ({status, headers, body}); it records requests. */
+async function serve(route) {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://x");
+    requests.push({ method: req.method, url: req.url, headers: req.headers });
+    const { status = 200, headers = {}, body = "" } = route(req, url);
+    const text = typeof body === "string" ? body : JSON.stringify(body);
+    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+    res.end(text);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+const POSTS = [
+  { id: 1, title: "a", updated_at: "2024-01-01T00:01:00Z" },
+  { id: 2, title: "b", updated_at: "2024-01-01T00:02:00Z" },
+];
+
+let internal;
+let api;
+let ingest;
+
+before(async () => {
+  assert.ok(workerBuild("ingest"), "crates/ingest/build missing: run scripts/build-workers ingest");
+  // The host the API must never send us to; any request it gets is a failure.
+  internal = await serve(() => ({ body: [{ id: 666, name: "internal data" }] }));
+  api = await serve((req, url) => {
+    switch (url.pathname) {
+      case "/users": // another origin (another port): refused
+        return { status: 302, headers: { location: `${internal.url}/users?_limit=1000` } };
+      case "/posts": // the same origin: followed
+        return { status: 301, headers: { location: `/v2/posts${url.search}` } };
+      case "/v2/posts":
+        return { body: url.searchParams.get("_page") === "1" ? POSTS : [] };
+      case "/comments": // ignores the page parameter: the same page forever
+        return { body: [{ id: 7, body: "again", updated_at: "2024-01-01T00:00:00Z" }] };
+      default:
+        return { status: 404, body: { error: "no route" } };
+    }
+  });
+  ingest = await startIngest({ baseUrls: { [SAMPLE_SOURCE]: api.url } });
+});
+
+after(async () => {
+  await ingest?.dispose();
+  await api?.close();
+  await internal?.close();
+});
+
+async function run(resource) {
+  const r = await ingest.fetch(`/sources/${SAMPLE_SOURCE}/run?resource=${resource}`, { method: "POST" });
+  return { status: r.status, report: await r.json() };
+}
+
+async function rawKeys(prefix) {
+  const listed = await ingest.raw.list({ prefix });
+  return listed.objects.map((o) => o.key);
+}
+
+describe("ingest Worker in workerd against a misbehaving API", () => {
+  test("a redirect to another host is refused: 502 naming the URL and the host, nothing fetched there, nothing landed", { timeout: 60_000 }, async () => {
+    const { status, report } = await run("users");
+    assert.equal(status, 502, JSON.stringify(report));
+    const users = report.resources.find((r) => r.resource === "users");
+    assert.match(users.error, new RegExp(`GET ${api.url}/users\\?_limit=1000 answered HTTP 302 redirecting to another host ${internal.url}: refused`));
+    assert.deepEqual(users.files, []);
+    assert.deepEqual(internal.requests, [], "the other host was never asked");
+    assert.deepEqual(await rawKeys(`sources/${SAMPLE_SOURCE}/users/`), []);
+    assert.deepEqual(await rawKeys("_state/"), []);
+  });
+
+  test("a redirect within the configured host is followed and its records land", { timeout: 60_000 }, async () => {
+    const { status, report } = await run("posts");
+    assert.equal(status, 200, JSON.stringify(report));
+    const posts = report.resources.find((r) => r.resource === "posts");
+    assert.equal(posts.rows, 2);
+    assert.equal(posts.files.length, 1);
+    assert.deepEqual(await rawKeys(`sources/${SAMPLE_SOURCE}/posts/`), posts.files);
+    const redirected = api.requests.filter((r) => r.url.startsWith("/v2/posts"));
+    assert.ok(redirected.length >= 1, JSON.stringify(api.requests));
+  });
+
+  test("a page that repeats the previous one stops the paging with an error naming the URL", { timeout: 60_000 }, async () => {
+    const { status, report } = await run("comments");
+    assert.equal(status, 502, JSON.stringify(report));
+    const comments = report.resources.find((r) => r.resource === "comments");
+    assert.match(comments.error, /pagination stopped at http:\/\/127\.0\.0\.1:\d+\/comments\?[^ ]*_page=2[^ ]*: the page repeats the previous page/);
+    assert.equal(comments.pages, 1);
+    assert.equal(api.requests.filter((r) => r.url.startsWith("/comments")).length, 2);
+    assert.deepEqual(await rawKeys(`_state/${SAMPLE_SOURCE}/comments`), [], "the cursor did not move");
+  });
+});
