@@ -23,6 +23,12 @@ class Sizes:
     small_file_rows: int
     ingest_records: int
     cold_starts: int
+    # "A month of minutes": one small commit per file, over `month_days` days of raw layout.
+    month_commits: int
+    month_peer_commits: int  # PyIceberg per-file appends (they slow down as history grows)
+    month_rows: int  # rows per minute file
+    month_days: int
+    month_maintain_every: int  # commits between two scheduled maintenance runs
 
 
 # icepipe generate writes about 64 bytes per row (12 columns, zstd): 1M rows is about 64 MB, so
@@ -38,6 +44,11 @@ FULL = Sizes(
     small_file_rows=1000,
     ingest_records=1_000_000,
     cold_starts=5,
+    month_commits=10_000,
+    month_peer_commits=2_000,
+    month_rows=100,
+    month_days=30,
+    month_maintain_every=100,
 )
 
 # Small enough for scripts/test: every case runs end to end, the numbers mean nothing.
@@ -51,6 +62,11 @@ QUICK = Sizes(
     small_file_rows=1000,
     ingest_records=2000,
     cold_starts=2,
+    month_commits=48,
+    month_peer_commits=12,
+    month_rows=20,
+    month_days=3,
+    month_maintain_every=16,
 )
 
 

@@ -303,6 +303,11 @@ export async function startConvert(opts = {}) {
     /** Messages the queue moved to the dead-letter queue (seen by the DLQ spy). */
     deadLettered: () => capture.records("dlq"),
     fetch: fetchWorker,
+    /** Fires the convert Worker's scheduled handler (table maintenance) as the cron trigger would. */
+    async fireCron(cron = "*/10 * * * *") {
+      const worker = await mf.getWorker("convert");
+      return worker.scheduled({ cron, scheduledTime: new Date() });
+    },
     /** HTTP with the admin token (or `token` / `{token: null}` for none). */
     admin: (p, init = {}, token = adminToken) =>
       fetchWorker(p, {

@@ -356,6 +356,48 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
+  test("the cron trigger maintains each table through its coordinator: small files compacted, GET /tables?health=1 shows it, a replay adds nothing", { timeout: 240_000 }, async () => {
+    await withWorker({}, async (w, n) => {
+      const fs6 = await files("maintain", 6, 300, 0);
+      await n.putRawMany(fs6.map((f, i) => ({ key: rawKey("shop", "clicks", `load-${i}`), body: { file: f.out } })));
+      const ident = `${w.namespaceRoot}.shop.clicks`;
+      await waitAcked(w, 6);
+      const loaded = await waitRows(ident, 1800);
+      const health = async () => {
+        const r = await w.admin("/tables?health=1");
+        assert.equal(r.status, 200);
+        const entry = findTableEntry(await r.json(), ident);
+        assert.ok(entry?.health, `GET /tables?health=1 has no health for ${ident}: ${JSON.stringify(entry)}`);
+        return entry.health;
+      };
+      let h = await health();
+      assert.equal(h.data_files, 6, JSON.stringify(h));
+      assert.equal(h.ledger.objects, 6, JSON.stringify(h.ledger));
+      assert.ok(h.next_maintenance.some((s) => s.startsWith("compact 6 small files")), JSON.stringify(h.next_maintenance));
+
+      await w.fireCron();
+      const line = w.logs.records("maintenance").find((r) => r.table === ident);
+      assert.ok(line?.step, `no maintenance step logged for ${ident}: ${JSON.stringify(w.logs.records("maintenance"))}`);
+      assert.equal(line.step.step, "compact", JSON.stringify(line));
+      assert.equal(line.step.files_rewritten, 6, JSON.stringify(line));
+      h = await health();
+      assert.equal(h.data_files, 1, JSON.stringify(h));
+      const compacted = await catalog.tableSummary(ident);
+      assert.equal(compacted.totalRecords, 1800);
+      assert.equal(compacted.snapshotCount, loaded.snapshotCount + 1, "one replace snapshot");
+      assertChecked(await checkTable(ident, { expect: fs6.map((f) => f.out) }), ident);
+
+      // Every file replayed after the compaction: the ledger still holds them.
+      const r = await w.admin("/replay", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ prefix: "sources/shop/clicks/" }) });
+      const j = await r.json();
+      assert.deepEqual({ status: r.status, sent: j.sent }, { status: 200, sent: 6 }, JSON.stringify(j));
+      await waitAcked(w, 12);
+      const after = await catalog.tableSummary(ident);
+      assert.equal(after.totalRecords, 1800, `rows after the replay: ${after.totalRecords}`);
+      assert.equal(after.snapshotCount, compacted.snapshotCount, "the replay must not commit");
+    });
+  });
+
   test("POST /replay of recorded errors after fixing the file: the rows land", { timeout: 180_000 }, async () => {
     await withWorker({}, async (w, n) => {
       const key = rawKey("crm", "deals", "load-1");

@@ -44,15 +44,35 @@ def assert_ids(stack, catalog, ident: str, expected_ids) -> None:
             )
 
 
-def raw_object_keys(snapshot_summary: dict) -> list[str]:
-    """Keys listed in a snapshot summary's `icepipe.raw-objects` (a JSON list of {"key", "etag"})."""
-    raw_json = snapshot_summary.get("icepipe.raw-objects")
-    assert raw_json is not None, f"snapshot summary lacks icepipe.raw-objects: {snapshot_summary}"
-    entries = json.loads(raw_json)
-    assert isinstance(entries, list), raw_json
-    for e in entries:
-        assert set(e) >= {"key", "etag"} and e["key"] and e["etag"], f"bad raw-objects entry {e}"
-    return [e["key"] for e in entries]
+def ledger_file(s3, location: str, kind: str) -> dict:
+    """The JSON body of an icepipe ledger file (an Avro container with one {kind, body} record)."""
+    import io
+
+    import fastavro
+
+    records = list(fastavro.reader(io.BytesIO(read_bytes(s3, location))))
+    assert len(records) == 1 and records[0]["kind"] == kind, f"{location} is not a ledger {kind} file"
+    return json.loads(records[0]["body"])
+
+
+def raw_object_keys(s3, snapshot_summary: dict) -> list[str]:
+    """Keys of the raw objects a snapshot added, as its ledger records them."""
+    return [key for key, _ in raw_object_ids(s3, snapshot_summary)]
+
+
+def raw_object_ids(s3, snapshot_summary: dict) -> list[tuple[str, str]]:
+    """(key, eTag) of the raw objects a snapshot added, as its ledger records them: the summary's
+    `icepipe.ledger` index names the delta segment holding exactly that snapshot's objects."""
+    pointer = snapshot_summary.get("icepipe.ledger")
+    assert pointer is not None, f"snapshot summary lacks icepipe.ledger: {snapshot_summary}"
+    index = ledger_file(s3, pointer, "index")
+    if index.get("added") is None:
+        return []
+    segment = ledger_file(s3, index["added"], "segment")
+    for suffix, etag in segment["entries"]:
+        assert suffix is not None and etag, f"bad ledger entry {suffix!r} {etag!r}"
+    assert int(snapshot_summary["icepipe.raw-objects-added"]) == len(segment["entries"]), snapshot_summary
+    return [(segment["prefix"] + suffix, etag) for suffix, etag in segment["entries"]]
 
 
 def key_matches(recorded: str, url: str, bucket: str) -> bool:

@@ -109,7 +109,7 @@ def test_convert_output_and_single_snapshot(converted, catalog, s3, module_table
     assert int(summary["total-records"]) == total, summary
     assert int(summary["added-records"]) == total, summary
     assert int(summary["added-data-files"]) == out["data_files"], summary
-    keys = checks.raw_object_keys(summary)
+    keys = checks.raw_object_keys(s3, summary)
     assert len(keys) == 3 and all(any(checks.key_matches(k, u, stack.raw_bucket) for k in keys) for u in urls), keys
 
 

@@ -95,7 +95,7 @@ def test_bad_object_blocks_whole_call(transport, icepipe, raw, tmp_path, new_tab
 
 
 @pytest.mark.parametrize("transport", ["s3", "local"])
-def test_skip_invalid_commits_good_reports_bad(transport, icepipe, raw, tmp_path, new_table, catalog, stack):
+def test_skip_invalid_commits_good_reports_bad(transport, icepipe, raw, tmp_path, new_table, catalog, stack, s3):
     ident = new_table()
     good, _ = checks.place(transport, raw, tmp_path, "good.parquet", _good(5, 900, 0))
     bad, bad_name = checks.place(transport, raw, tmp_path, "bad.csv.parquet", csv_text())
@@ -111,6 +111,6 @@ def test_skip_invalid_commits_good_reports_bad(transport, icepipe, raw, tmp_path
         assert [checks.same_object(f["object"], bad) for f in out["failed"]] == [True], out["failed"]
     checks.assert_ids(stack, catalog, ident, range(900))
     summary = catalog.load_table(ident).current_snapshot().summary
-    keys = checks.raw_object_keys({"icepipe.raw-objects": summary["icepipe.raw-objects"]})
+    keys = checks.raw_object_keys(s3, summary)
     assert len(keys) == 1, keys
 

@@ -44,6 +44,10 @@ pub struct ConvertArgs {
     /// Catalog writes this process may make per minute in all (R2 Data Catalog: 120 per catalog).
     #[arg(long, env = "ICEPIPE_CATALOG_WRITES_PER_MINUTE", default_value_t = 100)]
     catalog_writes_per_minute: u32,
+    /// One snapshot per object, in key order (a backfill that keeps each file's own snapshot,
+    /// as a pipeline fed file by file makes them), instead of one snapshot per table.
+    #[arg(long)]
+    snapshot_per_object: bool,
     /// Local files or directories, s3://bucket/key, or s3://bucket/prefix/ (every .parquet below).
     #[arg(required = true)]
     inputs: Vec<String>,
@@ -113,7 +117,18 @@ pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode
     );
     let mut partial = !layout_errors.is_empty();
     let mut failed = Vec::new();
-    for (table, objects) in by_table {
+    let groups: Vec<(TableName, Vec<RawObject>)> = if args.snapshot_per_object {
+        by_table
+            .into_iter()
+            .flat_map(|(table, mut objects)| {
+                objects.sort_by(|a, b| a.key.cmp(&b.key));
+                objects.into_iter().map(move |o| (table.clone(), vec![o]))
+            })
+            .collect()
+    } else {
+        by_table.into_iter().collect()
+    };
+    for (table, objects) in groups {
         match converter.convert(&table, objects).await {
             Ok(outcome) if !outcome.pending.is_empty() => {
                 report(&outcome, args.json);
@@ -140,20 +155,27 @@ pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode
 }
 
 fn commit_settings(args: &ConvertArgs) -> Result<LocalSettings, CliError> {
-    if !(args.commit_interval >= 0.0 && args.commit_interval.is_finite()) {
+    local_settings(args.commit_interval, args.catalog_writes_per_minute)
+}
+
+/// The CLI's committer settings from `--commit-interval` and `--catalog-writes-per-minute`.
+pub fn local_settings(
+    commit_interval: f64,
+    catalog_writes_per_minute: u32,
+) -> Result<LocalSettings, CliError> {
+    if !(commit_interval >= 0.0 && commit_interval.is_finite()) {
         return Err(CliError::usage(format!(
-            "--commit-interval {} must be a number of seconds, 0 or more",
-            args.commit_interval
+            "--commit-interval {commit_interval} must be a number of seconds, 0 or more"
         )));
     }
-    if args.catalog_writes_per_minute == 0 {
+    if catalog_writes_per_minute == 0 {
         return Err(CliError::usage(
             "--catalog-writes-per-minute must be at least 1",
         ));
     }
     let mut settings = LocalSettings::default();
-    settings.committer.interval_ms = (args.commit_interval * 1000.0).round() as i64;
-    settings.budget.writes = args.catalog_writes_per_minute;
+    settings.committer.interval_ms = (commit_interval * 1000.0).round() as i64;
+    settings.budget.writes = catalog_writes_per_minute;
     Ok(settings)
 }
 

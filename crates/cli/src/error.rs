@@ -40,6 +40,9 @@ pub enum CliError {
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("cannot build the generated batch: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// Maintenance or a health report of a table failed.
+    #[error(transparent)]
+    Maintain(#[from] icepipe_core::maintain::MaintainError),
 }
 
 impl CliError {

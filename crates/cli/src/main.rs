@@ -6,6 +6,7 @@ mod error;
 mod generate_cmd;
 mod ingest_cmd;
 mod local_store;
+mod maintain_cmd;
 mod settings;
 mod tables_cmd;
 
@@ -33,6 +34,9 @@ enum Command {
     Convert(convert_cmd::ConvertArgs),
     /// List tables with their snapshots.
     Tables(tables_cmd::TablesArgs),
+    /// Expire snapshots, merge manifests, compact small files and remove orphan files (per the
+    /// tables' properties), through the same committer as conversions.
+    Maintain(maintain_cmd::MaintainArgs),
     /// Pull a declarative API source (config/sources.toml) into the raw bucket as Parquet.
     Ingest(ingest_cmd::IngestArgs),
     /// Write a deterministic raw Parquet file (demos, memory checks, benchmarks).
@@ -47,6 +51,7 @@ async fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Convert(args) => convert_cmd::run(&cli.connection, args).await,
         Command::Tables(args) => tables_cmd::run(&cli.connection, args).await,
+        Command::Maintain(args) => maintain_cmd::run(&cli.connection, args).await,
         Command::Generate(args) => generate_cmd::run(args),
         Command::Ingest(args) => ingest_cmd::run(&cli.connection, args).await,
     };

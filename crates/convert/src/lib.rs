@@ -4,8 +4,8 @@
 //! error-record decisions, replay selection); this crate is the shell around them:
 //!
 //! - [`config`]: vars and secrets; [`log`]: the batch and note lines. Built and tested natively.
-//! - `wiring` (env -> core pieces), `queue` (the consumer), `routes` (`/health`, `/tables`,
-//!   `/replay`) and `coordinator` (the Durable Objects that commit: one per table, one for the
+//! - `wiring` (env -> core pieces), `queue` (the consumer), `maintenance` (the cron trigger: one
+//!   bounded maintenance step per table), `routes` (`/health`, `/tables`, `/replay`) and `coordinator` (the Durable Objects that commit: one per table, one for the
 //!   catalog's write budget): wasm32 only.
 //! - The runtime glue shared with the ingest Worker (fetch, R2, clock, auth, generic log lines)
 //!   is the `icepipe-edge` crate.
@@ -17,6 +17,8 @@ pub mod log;
 
 #[cfg(target_arch = "wasm32")]
 mod coordinator;
+#[cfg(target_arch = "wasm32")]
+mod maintenance;
 #[cfg(target_arch = "wasm32")]
 mod queue;
 #[cfg(target_arch = "wasm32")]

@@ -2,7 +2,9 @@
 
 use iceberg::{NamespaceIdent, TableIdent};
 use icepipe_core::batch::replay::{plan_replay, ReplayError, ReplayRequest};
+use icepipe_core::maintain::health::table_health;
 use icepipe_core::raw::notification::Notification;
+use icepipe_core::storage::iceberg_io;
 use serde_json::{json, Value};
 use worker::{event, Context, Env, Method, Request, Response, Result};
 
@@ -38,7 +40,13 @@ pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response
                 json!({ "error": "unauthorized: send Authorization: Bearer <ADMIN_TOKEN>" }),
             )
         }
-        (Method::Get, "/tables") => tables(&env).await,
+        (Method::Get, "/tables") => {
+            let health = req.url().is_ok_and(|url| {
+                url.query_pairs()
+                    .any(|(k, v)| k == "health" && (v == "1" || v == "true"))
+            });
+            tables(&env, health).await
+        }
         (Method::Post, "/replay") => replay(&mut req, &env).await,
         (_, "/health" | "/tables" | "/replay") => (405, json!({ "error": "method not allowed" })),
         _ => (404, json!({ "error": "not found" })),
@@ -52,7 +60,9 @@ pub async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response
     Ok(Response::from_json(&body)?.with_status(status))
 }
 
-async fn tables(env: &Env) -> (u16, Value) {
+/// Every table with its coordinator's status; with `?health=1` also each table's health (sizes,
+/// small files, ledger, what maintenance would do next), which reads every table's manifests.
+async fn tables(env: &Env, health: bool) -> (u16, Value) {
     let wiring = match Wiring::from_env(env) {
         Ok(wiring) => wiring,
         Err(reason) => return (500, json!({ "error": reason.to_string() })),
@@ -61,10 +71,11 @@ async fn tables(env: &Env) -> (u16, Value) {
         Ok(root) => root,
         Err(e) => return (500, json!({ "error": e.to_string() })),
     };
-    let result = match wiring.catalog().await {
-        Ok(catalog) => catalog.summarize_tables_under(Some(&root)).await,
-        Err(e) => Err(e),
+    let catalog = match wiring.catalog().await {
+        Ok(catalog) => catalog,
+        Err(e) => return (502, json!({ "error": e.to_string() })),
     };
+    let result = catalog.summarize_tables_under(Some(&root)).await;
     let summaries = match result {
         Ok(summaries) => summaries,
         Err(e) => return (502, json!({ "error": e.to_string() })),
@@ -80,11 +91,36 @@ async fn tables(env: &Env) -> (u16, Value) {
     }))
     .await;
     let now = worker::Date::now().as_millis() as i64;
+    let file_io = iceberg_io::file_io(wiring.tables.clone());
+    let mut healths = Vec::new();
+    for summary in &summaries {
+        if !health {
+            healths.push(None);
+            continue;
+        }
+        let Ok(ident) = TableIdent::from_strs(summary.table.split('.')) else {
+            healths.push(None);
+            continue;
+        };
+        let found = match catalog.load_table(&ident).await {
+            Ok(loaded) => table_health(&file_io, &loaded, now)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        healths.push(Some(found));
+    }
     let tables: Vec<Value> = summaries
         .iter()
         .zip(statuses)
-        .map(|(summary, status)| {
+        .zip(healths)
+        .map(|((summary, status), health)| {
             let mut table = json!(summary);
+            match health {
+                Some(Ok(health)) => table["health"] = json!(health),
+                Some(Err(e)) => table["health_error"] = json!(e),
+                None => {}
+            }
             match status {
                 Some(Ok(status)) => {
                     table["commits_last_minute"] = json!(status.counters.requests_last_minute(now));

@@ -14,6 +14,8 @@
 //!   attempt, and the table outcome shared by commit, convert and batch), [`committer`] (the only
 //!   writer of a table: pending objects, paced and budgeted commit rounds, exactly once).
 //! - [`convert`]: raw Parquet objects to data files of one table, committed in one snapshot.
+//! - [`maintain`]: table maintenance through the table's committer (expire snapshots, merge
+//!   manifests, compact small files, remove orphans) and table health.
 //! - [`batch`]: the queue side of the convert Worker (a batch of notifications becomes commits,
 //!   error records and retries; replay), runtime-agnostic.
 //!
@@ -34,5 +36,6 @@ pub mod committer;
 pub mod schema;
 
 pub mod convert;
+pub mod maintain;
 
 pub mod batch;

@@ -5,59 +5,21 @@
 
 mod support;
 
-use std::ops::Range;
 use std::sync::Arc;
 
-use arrow_array::{Int64Array, RecordBatch, StringArray};
-use iceberg::spec::TableMetadata;
-use icepipe_core::commit::ledger::committed_objects;
 use icepipe_core::raw::key::TableName;
 use icepipe_core::raw::object::RawObject;
-use icepipe_core::storage::s3::S3Resolver;
-use icepipe_core::storage::{ObjectStore, StoreResolver};
 use support::*;
 
 const ROWS: i64 = 500;
 
-fn batch(ids: Range<i64>) -> RecordBatch {
-    let names: Vec<String> = ids.clone().map(|i| format!("row {i}")).collect();
-    RecordBatch::try_from_iter([
-        ("id", Arc::new(Int64Array::from_iter_values(ids)) as _),
-        ("name", Arc::new(StringArray::from(names)) as _),
-    ])
-    .unwrap()
-}
-
-fn raw_store() -> Arc<dyn ObjectStore> {
-    let resolver = S3Resolver::new(s3_config(), http(), clock());
-    resolver
-        .store_for_bucket(&env("ICEPIPE_RAW_BUCKET"))
-        .unwrap()
-}
-
 /// `count` raw objects of [`ROWS`] rows each, with distinct ids.
 async fn objects(test: &str, count: i64) -> Vec<RawObject> {
-    let store = raw_store();
-    let prefix = unique(test);
-    let mut out = Vec::new();
-    for i in 0..count {
-        let body = parquet_bytes(&batch(i * ROWS..(i + 1) * ROWS));
-        out.push(raw_object(store.clone(), &format!("tests/{prefix}/{i}.parquet"), body).await);
-    }
-    out
+    id_objects(test, count, ROWS).await
 }
 
 fn table(test: &str) -> TableName {
     suite_table("commit", test)
-}
-
-fn total_records(meta: &TableMetadata) -> u64 {
-    meta.current_snapshot()
-        .unwrap()
-        .summary()
-        .additional_properties["total-records"]
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -72,7 +34,8 @@ async fn many_objects_land_in_one_snapshot_with_their_ledger() {
     let meta = metadata(&table).await;
     assert_eq!(meta.snapshots().count(), 1);
     assert_eq!(total_records(&meta), 5 * ROWS as u64);
-    let held = committed_objects(&meta);
+    let ids: Vec<_> = objects.iter().map(|o| o.id()).collect();
+    let held = holdings(&meta, &ids).await;
     assert!(objects.iter().all(|o| held.contains(&o.id())));
 
     // Delivered again: nothing new.
@@ -110,7 +73,8 @@ async fn a_stale_parent_is_retried_on_the_new_parent() {
     let meta = metadata(&table).await;
     assert_eq!(meta.snapshots().count(), 3);
     assert_eq!(total_records(&meta), 3 * ROWS as u64);
-    let held = committed_objects(&meta);
+    let ids: Vec<_> = objs.iter().map(|o| o.id()).collect();
+    let held = holdings(&meta, &ids).await;
     assert!(objs.iter().all(|o| held.contains(&o.id())));
 }
 

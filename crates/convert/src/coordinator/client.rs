@@ -61,6 +61,19 @@ impl DurableCommitter {
         .await
     }
 
+    /// Asks the table's coordinator to run one bounded maintenance step between its commits.
+    pub async fn maintain(
+        &self,
+        table: &TableIdent,
+        dry_run: bool,
+    ) -> Result<Option<icepipe_core::maintain::StepReport>, CommitterError> {
+        self.call(CommitterRequest::Maintain {
+            table: table.clone(),
+            dry_run,
+        })
+        .await
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         request: CommitterRequest,

@@ -22,6 +22,7 @@ use icepipe_core::committer::handoff::{ObjectReport, SnapshotSummary, Submitted}
 use icepipe_core::committer::protocol::{CommitterRequest, WireError};
 use icepipe_core::committer::table::{CommitContext, RoundOutcome, RoundReport, TableCommitter};
 use icepipe_core::committer::CommitterError;
+use icepipe_core::maintain::Maintainer;
 use icepipe_core::raw::object::RawObjectId;
 use icepipe_core::storage::iceberg_io;
 use icepipe_edge::log::{emit, to_line};
@@ -156,6 +157,24 @@ impl TableCommitterObject {
                 json!({})
             }
             CommitterRequest::Status { .. } => to_json(&self.status(&committer, now)?),
+            CommitterRequest::Maintain { dry_run, .. } => {
+                let wiring = self.wiring(&table)?;
+                let (catalog, file_io) = self.open_catalog(&wiring).await?;
+                let gate = DurableGate::new(&self.env, &wiring.settings.catalog.warehouse);
+                let maintainer = Maintainer {
+                    ctx: context(&catalog, &file_io, &wiring, &gate),
+                    committer: committer.as_ref(),
+                    stores: wiring.tables.clone(),
+                };
+                let step = maintainer
+                    .step(dry_run, true)
+                    .await
+                    .map_err(|e| e.into_committer_error(&table.to_string()))?;
+                if let Some(step) = &step {
+                    emit(&to_line(&json!({ "event": "maintenance", "step": step })));
+                }
+                to_json(&step)
+            }
         };
         Ok(value)
     }

@@ -1,6 +1,6 @@
 //! Where a table's new metadata files go and how a data manifest is opened for writing: shared by
-//! the snapshot (the manifest of new files) and the overwrite (manifests rewritten with DELETED
-//! entries).
+//! the snapshot (the manifest of new files), the overwrite (manifests rewritten with DELETED
+//! entries) and maintenance (merged manifests).
 
 use iceberg::io::FileIO;
 use iceberg::spec::{
@@ -10,7 +10,7 @@ use iceberg::spec::{
 use uuid::Uuid;
 
 /// Where new metadata files of a table go.
-pub(super) fn metadata_dir(metadata: &TableMetadata) -> String {
+pub(crate) fn metadata_dir(metadata: &TableMetadata) -> String {
     format!("{}/metadata", metadata.location().trim_end_matches('/'))
 }
 
@@ -27,7 +27,7 @@ pub(super) fn check_format(metadata: &TableMetadata) -> iceberg::Result<()> {
 
 /// A data manifest writer for `snapshot_id` at `<metadata dir>/<uuid>-<suffix>.avro`, in the
 /// table's format version.
-pub(super) fn data_manifest_writer(
+pub(crate) fn data_manifest_writer(
     file_io: &FileIO,
     base: &TableMetadata,
     snapshot_id: i64,

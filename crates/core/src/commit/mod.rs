@@ -8,7 +8,7 @@
 //! written and working out again what an overwrite removes.
 
 pub mod ledger;
-mod manifest;
+pub(crate) mod manifest;
 pub mod outcome;
 pub mod overwrite;
 pub mod replace;
@@ -30,10 +30,10 @@ use crate::catalog::{CatalogError, LoadedTable, RestCatalog};
 use crate::clock::Clock;
 use crate::raw::object::RawObjectId;
 use crate::raw::summary::REPLACE_LOAD_PROPERTY;
-use ledger::in_ancestry;
+use ledger::{in_ancestry, Ledger, LedgerError};
 use outcome::SupersededObject;
 use overwrite::{remove_files, Removal};
-use replace::{current_replace_load, snapshots_of_load, triage, Offered, Triage};
+use replace::{triage, Offered, Triage};
 use snapshot::{parent_manifests, write_manifest, write_snapshot, SnapshotPlan};
 
 pub const MAIN_BRANCH: &str = "main";
@@ -97,6 +97,12 @@ pub enum CommitError {
         #[source]
         source: iceberg::Error,
     },
+    #[error("table {table}: {source}")]
+    Ledger {
+        table: String,
+        #[source]
+        source: LedgerError,
+    },
     #[error("table {table}: its schema changed concurrently in a way the written files do not fit; convert again")]
     SchemaChanged { table: String },
     #[error("table {table}: gave up after {attempts} commit attempts; last error: {last}")]
@@ -112,6 +118,7 @@ impl CommitError {
     pub fn is_transient(&self) -> bool {
         match self {
             CommitError::Catalog(e) => e.is_transient(),
+            CommitError::Ledger { source, .. } => source.is_transient(),
             _ => true,
         }
     }
@@ -166,12 +173,25 @@ pub async fn attempt(
         table: table.clone(),
         source,
     };
+    let ledger_error = |source| CommitError::Ledger {
+        table: table.clone(),
+        source,
+    };
     let offered: Vec<Offered<'_>> = pending.objects.iter().map(PendingObject::offered).collect();
     let meta = &base.metadata;
-    let sorted = triage(Some(meta), &offered);
+    let ledger = Ledger::load(file_io, meta).await.map_err(ledger_error)?;
+    let offered_ids: Vec<RawObjectId> = pending.objects.iter().map(|o| o.id.clone()).collect();
+    let held = ledger
+        .holdings(file_io, &offered_ids)
+        .await
+        .map_err(ledger_error)?;
+    let sorted = triage(&held, ledger.replace_load(), &offered);
     if in_ancestry(meta, snapshot_id) {
-        // An earlier attempt whose outcome was unknown did apply: its summary says what it did.
-        let earlier = applied_earlier(base, pending, &sorted, snapshot_id, attempt);
+        // An earlier attempt whose outcome was unknown did apply: its ledger says what it did.
+        let added = Ledger::added_by(file_io, meta, snapshot_id)
+            .await
+            .map_err(ledger_error)?;
+        let earlier = applied_earlier(base, pending, &sorted, snapshot_id, attempt, added);
         return Ok(Attempt::AppliedEarlier(Box::new(earlier)));
     }
     let outcome = |snapshot_id, metadata: &TableMetadata, location| Committed {
@@ -216,7 +236,7 @@ pub async fn attempt(
         .map_err(metadata_error)?;
     let (operation, removal) = match &sorted.replace_load {
         Some(load) => {
-            let keep = snapshots_of_load(meta, load);
+            let keep = ledger.snapshots_of_load(meta, load);
             let removal = remove_files(file_io, meta, parents, snapshot_id, &keep)
                 .await
                 .map_err(metadata_error)?;
@@ -233,7 +253,13 @@ pub async fn attempt(
     let replace_load = sorted
         .replace_load
         .clone()
-        .or_else(|| current_replace_load(meta));
+        .or_else(|| ledger.replace_load().map(str::to_string));
+    // The ledger of the new snapshot: visible only if the commit that points at it applies.
+    let replace_state = ledger.replace_after(snapshot_id, sorted.replace_load.as_deref());
+    let ledger_update = ledger
+        .record(file_io, meta, &fresh_ids, snapshot_id, replace_state)
+        .await
+        .map_err(ledger_error)?;
     let plan = SnapshotPlan {
         snapshot_id,
         schema_id: schema_plan.schema_id,
@@ -243,13 +269,19 @@ pub async fn attempt(
         operation,
         data_files: &data_files,
         removed: &removal.removed,
-        objects: &fresh_ids,
+        extra_summary: &ledger_update.summary,
         replace_load: replace_load.as_deref(),
         attempt,
     };
-    let snapshot = write_snapshot(file_io, meta, removal.manifests, &manifest_file, &plan)
-        .await
-        .map_err(metadata_error)?;
+    let snapshot = write_snapshot(
+        file_io,
+        meta,
+        removal.manifests,
+        Some(&manifest_file),
+        &plan,
+    )
+    .await
+    .map_err(metadata_error)?;
 
     let mut requirements = vec![
         TableRequirement::UuidMatch { uuid: meta.uuid() },
@@ -261,6 +293,9 @@ pub async fn attempt(
     requirements.extend(schema_plan.requirements);
     let mut updates = schema_plan.updates;
     updates.push(TableUpdate::AddSnapshot { snapshot });
+    updates.push(TableUpdate::SetProperties {
+        updates: [ledger_update.table_property()].into(),
+    });
     updates.push(TableUpdate::SetSnapshotRef {
         ref_name: MAIN_BRANCH.to_string(),
         reference: SnapshotReference::new(snapshot_id, SnapshotRetention::branch(None, None, None)),
@@ -308,9 +343,9 @@ fn applied_earlier(
     sorted: &Triage,
     snapshot_id: i64,
     attempt: u32,
+    added: Vec<RawObjectId>,
 ) -> Committed {
     let meta = &base.metadata;
-    let added = ledger::snapshot_objects(meta, snapshot_id);
     let summary = meta.snapshot_by_id(snapshot_id).map(|s| s.summary());
     let count = |key: &str| -> u64 {
         summary

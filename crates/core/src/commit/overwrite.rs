@@ -39,16 +39,35 @@ pub async fn remove_files(
     snapshot_id: i64,
     keep: &HashSet<i64>,
 ) -> iceberg::Result<Removal> {
+    remove_matching(
+        file_io,
+        base,
+        manifests,
+        snapshot_id,
+        |m| all_kept(m, keep),
+        |e| !e.snapshot_id().is_some_and(|id| keep.contains(&id)),
+    )
+    .await
+}
+
+/// Removes from `manifests` every live data file `removed` matches (a compaction's inputs, an
+/// overwrite's old rows); `unaffected` manifests are carried unread.
+pub async fn remove_matching(
+    file_io: &FileIO,
+    base: &TableMetadata,
+    manifests: Vec<ManifestFile>,
+    snapshot_id: i64,
+    unaffected: impl Fn(&ManifestFile) -> bool,
+    removed: impl Fn(&ManifestEntry) -> bool,
+) -> iceberg::Result<Removal> {
     let mut removal = Removal::default();
     for manifest in manifests {
-        if manifest.content == ManifestContentType::Deletes || all_kept(&manifest, keep) {
+        if manifest.content == ManifestContentType::Deletes || unaffected(&manifest) {
             removal.manifests.push(manifest);
             continue;
         }
         let loaded = manifest.load_manifest(file_io).await?;
-        let is_removed = |e: &ManifestEntry| {
-            e.is_alive() && !e.snapshot_id().is_some_and(|id| keep.contains(&id))
-        };
+        let is_removed = |e: &ManifestEntry| e.is_alive() && removed(e);
         if !loaded.entries().iter().any(|e| is_removed(e)) {
             removal.manifests.push(manifest);
             continue;
@@ -100,7 +119,7 @@ fn all_kept(manifest: &ManifestFile, keep: &HashSet<i64>) -> bool {
     manifest.existing_files_count == Some(0) && keep.contains(&manifest.added_snapshot_id)
 }
 
-fn no_sequence(entry: &ManifestEntry) -> iceberg::Error {
+pub(crate) fn no_sequence(entry: &ManifestEntry) -> iceberg::Error {
     iceberg::Error::new(
         iceberg::ErrorKind::DataInvalid,
         format!(

@@ -1,32 +1,22 @@
 //! The `replace` write disposition: which objects of a call may commit, and which replace load the
 //! table's state comes from.
 //!
-//! Every snapshot icepipe commits names, in its summary, the replace load the table's rows come
-//! from ([`REPLACE_LOAD_PROPERTY`]): the overwrite that applies a load sets it, later appends carry
-//! it forward. A load id sorts by time, so an older load than the table's is superseded and never
-//! committed; the newest replace load among the objects of one call wins over the others.
+//! The table's replace load is carried forward by the ledger (which outlives snapshot history)
+//! and named in every snapshot summary icepipe commits ([`REPLACE_LOAD_PROPERTY`]): the overwrite
+//! that applies a load sets it, later appends carry it forward. A load id sorts by time, so an
+//! older load than the table's is superseded and never committed; the newest replace load among
+//! the objects of one call wins over the others.
 
 use std::collections::HashSet;
 
 use iceberg::spec::TableMetadata;
 
-use super::ledger::{ancestry, committed_objects};
+use super::ledger::TableHoldings;
 use crate::raw::object::RawObjectId;
 use crate::raw::summary::REPLACE_LOAD_PROPERTY;
 
-/// The replace load of the table's current state: the newest ancestor naming one (a snapshot of
-/// another writer in between carries nothing and changes nothing).
-pub fn current_replace_load(metadata: &TableMetadata) -> Option<String> {
-    ancestry(metadata).find_map(|s| {
-        s.summary()
-            .additional_properties
-            .get(REPLACE_LOAD_PROPERTY)
-            .cloned()
-    })
-}
-
-/// Snapshots that belong to `load`: their files are that load's (or were appended after it).
-pub fn snapshots_of_load(metadata: &TableMetadata, load: &str) -> HashSet<i64> {
+/// Snapshots still in the metadata whose summary names `load` (the ledger adds those expired).
+pub fn summary_snapshots_of_load(metadata: &TableMetadata, load: &str) -> HashSet<i64> {
     metadata
         .snapshots()
         .filter(|s| {
@@ -66,17 +56,16 @@ pub struct Triage {
     pub replace_load: Option<String>,
 }
 
-/// Sorts `offered` on top of `metadata` (`None`: the table does not exist yet).
-pub fn triage(metadata: Option<&TableMetadata>, offered: &[Offered<'_>]) -> Triage {
-    let held = metadata.map(committed_objects).unwrap_or_default();
-    let table_load = metadata.and_then(current_replace_load);
+/// Sorts `offered` on top of a table state: `held` says which of them it holds, `table_load` is
+/// the replace load its rows come from.
+pub fn triage(held: &TableHoldings, table_load: Option<&str>, offered: &[Offered<'_>]) -> Triage {
     let newest_offered = offered
         .iter()
         .filter(|o| !held.contains(o.id))
         .filter_map(|o| o.replace_load)
         .max();
     // An offered load older than the table's loses to it; otherwise the newest offered one wins.
-    let winner = match (newest_offered, table_load.as_deref()) {
+    let winner = match (newest_offered, table_load) {
         (Some(offered), Some(table)) if offered < table => table,
         (Some(offered), _) => offered,
         (None, _) => "",
@@ -135,7 +124,7 @@ mod tests {
                 replace_load: Some("20261124T090000000Z-bbbbbbbb"),
             },
         ];
-        let t = triage(None, &offered);
+        let t = triage(&TableHoldings::default(), None, &offered);
         assert_eq!(t.fresh, [1, 2, 3]);
         assert_eq!(
             t.superseded,
@@ -155,6 +144,7 @@ mod tests {
     fn appends_alone_apply_no_replace_load() {
         let x = id("x");
         let t = triage(
+            &TableHoldings::default(),
             None,
             &[Offered {
                 id: &x,

@@ -12,11 +12,9 @@ use iceberg::spec::{
 };
 use uuid::Uuid;
 
-use super::ledger;
 use super::manifest::{check_format, data_manifest_writer, metadata_dir};
 use super::overwrite::RemovedFile;
-use crate::raw::object::RawObjectId;
-use crate::raw::summary::{RAW_OBJECTS_PROPERTY, REPLACE_LOAD_PROPERTY};
+use crate::raw::summary::REPLACE_LOAD_PROPERTY;
 
 /// Writes the manifest listing `data_files` as added by `snapshot_id`.
 pub async fn write_manifest(
@@ -47,7 +45,8 @@ pub struct SnapshotPlan<'a> {
     pub data_files: &'a [DataFile],
     /// Data files an overwrite removes (DELETED entries of the manifests).
     pub removed: &'a [RemovedFile],
-    pub objects: &'a [RawObjectId],
+    /// Summary properties besides the standard ones (the ledger pointer, maintenance counts).
+    pub extra_summary: &'a [(String, String)],
     /// The replace load the table's rows come from after this snapshot.
     pub replace_load: Option<&'a str>,
     /// `attempt` keeps each try's manifest list a distinct file.
@@ -79,7 +78,7 @@ pub async fn write_snapshot(
     file_io: &FileIO,
     base: &TableMetadata,
     carried: Vec<ManifestFile>,
-    manifest: &ManifestFile,
+    manifest: Option<&ManifestFile>,
     plan: &SnapshotPlan<'_>,
 ) -> iceberg::Result<Snapshot> {
     check_format(base)?;
@@ -105,10 +104,7 @@ pub async fn write_snapshot(
             sequence_number,
         ),
     };
-    let manifests: Vec<ManifestFile> = carried
-        .into_iter()
-        .chain(std::iter::once(manifest.clone()))
-        .collect();
+    let manifests: Vec<ManifestFile> = carried.into_iter().chain(manifest.cloned()).collect();
     writer.add_manifests(manifests.iter().cloned())?;
     writer.close().await?;
 
@@ -180,7 +176,7 @@ fn summarize(
             properties.insert(key.into(), value.to_string());
         }
     }
-    properties.insert(RAW_OBJECTS_PROPERTY.into(), ledger::encode(plan.objects));
+    properties.extend(plan.extra_summary.iter().cloned());
     if let Some(load) = plan.replace_load {
         properties.insert(REPLACE_LOAD_PROPERTY.into(), load.to_string());
     }

@@ -94,6 +94,24 @@ impl LocalCommitter {
         self
     }
 
+    /// Runs maintenance steps on `table` through its committer (so they never overlap its
+    /// commits); `stores` resolves the table's bucket (orphan removal lists it).
+    pub async fn maintain(
+        &self,
+        table: &TableIdent,
+        stores: Arc<dyn crate::storage::StoreResolver>,
+        dry_run: bool,
+        max_steps: usize,
+    ) -> Result<Vec<crate::maintain::StepReport>, crate::maintain::MaintainError> {
+        let committer = self.committer(table);
+        let maintainer = crate::maintain::Maintainer {
+            ctx: self.context(),
+            committer: committer.as_ref(),
+            stores,
+        };
+        maintainer.run(dry_run, max_steps).await
+    }
+
     fn committer(&self, table: &TableIdent) -> Arc<TableCommitter<MemoryCommitterStore>> {
         let mut tables = self.tables.lock().unwrap_or_else(|e| e.into_inner());
         tables

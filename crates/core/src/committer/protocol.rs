@@ -43,6 +43,13 @@ pub enum CommitterRequest {
     },
     /// Pending objects, pace and counters, for `GET /tables`.
     Status { table: TableIdent },
+    /// One bounded maintenance step (a commit, or the orphan sweep once nothing is left to
+    /// commit); answers the step's report, or `null` when the table needs nothing.
+    Maintain {
+        table: TableIdent,
+        #[serde(default)]
+        dry_run: bool,
+    },
 }
 
 impl CommitterRequest {
@@ -53,7 +60,8 @@ impl CommitterRequest {
             | CommitterRequest::EvolveSchema { table, .. }
             | CommitterRequest::Submit { table, .. }
             | CommitterRequest::Fail { table, .. }
-            | CommitterRequest::Status { table } => table,
+            | CommitterRequest::Status { table }
+            | CommitterRequest::Maintain { table, .. } => table,
         }
     }
 }

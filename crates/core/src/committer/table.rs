@@ -166,6 +166,34 @@ impl RoundReport {
     }
 }
 
+/// A maintenance change (a compaction, a manifest merge, a snapshot expiry), prepared from the
+/// table as loaded: `None` when the table needs nothing. Errors of preparation are reported as
+/// they are (reading manifests, writing files).
+#[allow(async_fn_in_trait)]
+pub trait MaintenanceChange {
+    async fn prepare(&self, base: &LoadedTable) -> Result<Option<PreparedChange>, CommitterError>;
+}
+
+/// What a maintenance commit sends besides the uuid and main-branch assertions.
+#[derive(Debug, Clone)]
+pub struct PreparedChange {
+    pub requirements: Vec<TableRequirement>,
+    pub updates: Vec<TableUpdate>,
+}
+
+/// How a maintenance commit ended (tables boxed: metadata is large).
+#[derive(Debug)]
+pub enum ChangeOutcome {
+    Applied {
+        before: Box<LoadedTable>,
+        after: Box<LoadedTable>,
+        attempts: u32,
+    },
+    NothingToDo {
+        base: Box<LoadedTable>,
+    },
+}
+
 /// A raw object whose every slice has been handed over.
 #[derive(Debug, Clone)]
 struct ReadyObject {
@@ -422,6 +450,71 @@ impl<S: CommitterStore> TableCommitter<S> {
             table: self.table.to_string(),
             retry_after_seconds: (self.settings.interval_ms / 1000).max(1) as u64,
             reason: "the schema kept changing under concurrent writers".into(),
+        })
+    }
+
+    // ---- maintenance (commits that change no data: replace snapshots, snapshot removal) ----
+
+    /// Commits a maintenance change with the same pace, budget and conflict handling as data
+    /// commits, between this table's rounds (never at the same time). The change is prepared
+    /// from the table as loaded right before the write; after a lost race or a lost answer the
+    /// table is loaded again and the change prepared anew (a compaction that lost to an append is
+    /// recomputed, never sent again as it was).
+    pub async fn commit_change<C: MaintenanceChange>(
+        &self,
+        ctx: CommitContext<'_>,
+        change: &C,
+    ) -> Result<ChangeOutcome, CommitterError> {
+        let _writing = self.writing.lock().await;
+        for attempt in 1..=3u32 {
+            self.wait_for_pace(ctx).await?;
+            let base = ctx.catalog.load_table(&self.table).await?;
+            let Some(prepared) = change.prepare(&base).await? else {
+                return Ok(ChangeOutcome::NothingToDo {
+                    base: Box::new(base),
+                });
+            };
+            self.wait_for_budget(ctx, WriteKind::UpdateTable).await?;
+            self.record_attempt(ctx.clock.now_ms())?;
+            let mut requirements = vec![
+                TableRequirement::UuidMatch {
+                    uuid: base.metadata.uuid(),
+                },
+                TableRequirement::RefSnapshotIdMatch {
+                    r#ref: crate::commit::MAIN_BRANCH.to_string(),
+                    snapshot_id: base.metadata.current_snapshot_id(),
+                },
+            ];
+            requirements.extend(prepared.requirements);
+            match ctx
+                .catalog
+                .commit_table(&self.table, requirements, prepared.updates)
+                .await
+            {
+                Ok(result) => {
+                    return Ok(ChangeOutcome::Applied {
+                        before: Box::new(base),
+                        after: Box::new(LoadedTable {
+                            metadata_location: Some(result.metadata_location),
+                            metadata: result.metadata,
+                            config: Default::default(),
+                        }),
+                        attempts: attempt,
+                    })
+                }
+                Err(CatalogError::CommitConflict { .. })
+                | Err(CatalogError::CommitOutcomeUnknown { .. }) => continue,
+                Err(e @ CatalogError::RateLimited { .. }) => {
+                    self.block_for(ctx.clock.now_ms(), &e)?;
+                    return Err(e.into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CommitterError::Deferred {
+            table: self.table.to_string(),
+            retry_after_seconds: (self.settings.interval_ms / 1000).max(1) as u64,
+            reason: "maintenance kept losing races with other writers".into(),
         })
     }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::catalog::{CatalogError, CreateTable, LoadedTable, RestCatalog};
 use crate::clock::Clock;
-use crate::commit::ledger::committed_objects;
+use crate::commit::ledger::{Ledger, TableHoldings};
 pub use crate::commit::outcome::HandedOn;
 use crate::commit::outcome::{ObjectFailure, PendingObjectOutcome, SupersededObject, TableOutcome};
 use crate::commit::replace::{triage, Offered};
@@ -32,7 +32,7 @@ use crate::committer::{
 use crate::raw::error_record::FailureKind;
 use crate::raw::key::TableName;
 use crate::raw::object::{RawObject, RawObjectId};
-use crate::schema::{evolve, LOADED_AT_COLUMN};
+use crate::schema::{evolve, ColumnAliases, LOADED_AT_COLUMN};
 use async_trait::async_trait;
 use iceberg::io::FileIO;
 use iceberg::spec::{serialize_data_file_to_json, Schema, Transform, UnboundPartitionSpec};
@@ -170,6 +170,15 @@ pub enum ConvertError {
     /// lost races): nothing is lost, converting the same objects again finishes the job.
     #[error("table {table}: {objects} object(s) written but not committed: the catalog did not take a commit within the wait (see the notes above); run the same command again to finish")]
     Uncommitted { table: String, objects: usize },
+    /// Boxed: ledger errors carry storage errors.
+    #[error(transparent)]
+    Ledger(Box<crate::commit::ledger::LedgerError>),
+}
+
+impl From<crate::commit::ledger::LedgerError> for ConvertError {
+    fn from(err: crate::commit::ledger::LedgerError) -> Self {
+        ConvertError::Ledger(Box::new(err))
+    }
 }
 
 impl From<CommitterError> for ConvertError {
@@ -189,6 +198,7 @@ impl ConvertError {
             }
             ConvertError::Table { .. } => false,
             ConvertError::Uncommitted { .. } => true,
+            ConvertError::Ledger(e) => e.is_transient(),
         }
     }
 
@@ -297,10 +307,17 @@ impl Converter {
             Err(CatalogError::TableNotFound { .. }) => None,
             Err(e) => return Err(e.into()),
         };
-        let held = existing
-            .as_ref()
-            .map(|t| committed_objects(&t.metadata))
-            .unwrap_or_default();
+        let ledger = match &existing {
+            Some(t) => Some(Ledger::load(&self.file_io, &t.metadata).await?),
+            None => None,
+        };
+        let held = match &ledger {
+            Some(ledger) => {
+                let ids: Vec<RawObjectId> = objects.iter().map(RawObject::id).collect();
+                ledger.holdings(&self.file_io, &ids).await?
+            }
+            None => TableHoldings::default(),
+        };
         let mut seen = HashSet::new();
         let mut unseen = Vec::new();
         for object in objects {
@@ -350,7 +367,12 @@ impl Converter {
         }
         outcome.timings_ms.probe = self.clock.now_ms() - started;
         self.abort_if_rejected(outcome)?;
-        let probed = drop_superseded(existing.as_ref(), probed, outcome);
+        let probed = drop_superseded(
+            ledger.as_ref().and_then(Ledger::replace_load),
+            &held,
+            probed,
+            outcome,
+        );
         let probed = self.fit_budget(probed, outcome).await;
         sliced.extend(
             probed
@@ -546,9 +568,10 @@ impl Converter {
     ) -> (Schema, Vec<ProbedObject>) {
         let mut schema = base.metadata.current_schema().as_ref().clone();
         let mut last_column_id = base.metadata.last_column_id();
+        let aliases = ColumnAliases::of(&base.metadata);
         let mut accepted = Vec::new();
         for p in probed {
-            match evolve(&schema, &p.schema, last_column_id) {
+            match evolve(&schema, &aliases.rename_schema(&p.schema), last_column_id) {
                 Ok(evolution) => {
                     if let Some(next) = evolution.schema {
                         last_column_id = last_column_id.max(next.highest_field_id());
@@ -748,7 +771,8 @@ impl Round {
 /// Leaves out, before anything is written, objects of a replace load that the table's load or a
 /// newer load in the same call supersedes (the commit checks again on the table it commits to).
 fn drop_superseded(
-    existing: Option<&LoadedTable>,
+    table_load: Option<&str>,
+    held: &TableHoldings,
     probed: Vec<ProbedObject>,
     outcome: &mut TableOutcome,
 ) -> Vec<ProbedObject> {
@@ -761,7 +785,7 @@ fn drop_superseded(
             replace_load: p.load.replace_load(),
         })
         .collect();
-    let sorted = triage(existing.map(|t| &t.metadata), &offered);
+    let sorted = triage(held, table_load, &offered);
     for s in &sorted.superseded {
         let location = probed[s.index].object.location();
         outcome.superseded.push(SupersededObject::new(

@@ -25,7 +25,7 @@ use super::probe::ProbedObject;
 use crate::commit::outcome::ObjectFailure;
 use crate::raw::error_record::FailureKind;
 use crate::raw::object::RawObject;
-use crate::schema::{conform_batch, ConstantColumns};
+use crate::schema::{conform_batch, ColumnAliases, ConstantColumns};
 
 /// Output row groups close at this many rows or [`ROW_GROUP_BYTES`] (the writer's estimate of
 /// encoded bytes), whichever comes first. The writer buffers one row group per open file and
@@ -50,6 +50,8 @@ pub struct TableWriter {
     locations: DefaultLocationGenerator,
     properties: WriterProperties,
     target_file_size: usize,
+    /// Raw columns still called by a field's earlier name land in that field.
+    aliases: ColumnAliases,
 }
 
 impl TableWriter {
@@ -80,6 +82,7 @@ impl TableWriter {
             schema,
             properties,
             target_file_size,
+            aliases: ColumnAliases::of(metadata),
         })
     }
 
@@ -91,12 +94,21 @@ impl TableWriter {
         &self.spec
     }
 
+    /// The Arrow schema rows must have to be written.
+    pub fn arrow_schema(&self) -> &ArrowSchemaRef {
+        &self.arrow_schema
+    }
+
     fn builder_for(&self, object: &RawObject) -> DataWriterBuilder {
         // A slice's files get names of their own, the same on every delivery of that slice.
         let prefix = match object.slice_index() {
             Some(index) => format!("{}-s{index}", object.digest()),
             None => object.digest(),
         };
+        self.builder_named(prefix)
+    }
+
+    fn builder_named(&self, prefix: String) -> DataWriterBuilder {
         let names = DefaultFileNameGenerator::new(prefix, None, DataFileFormat::Parquet);
         DataFileWriterBuilder::new(RollingFileWriterBuilder::new(
             ParquetWriterBuilder::new(self.properties.clone(), self.schema.clone()),
@@ -129,12 +141,19 @@ impl TableWriter {
                 object.slice.as_ref().map(|s| s.row_groups()),
             )
             .map_err(|e| fail_io("cannot read the Parquet file", &e))?;
-        let mut sink = PartitionSink::new(self, object)?;
+        let mut sink = PartitionSink::new(self, self.builder_for(object)).map_err(|e| {
+            ObjectFailure::new(
+                object,
+                FailureKind::Permanent,
+                format!("cannot partition: {e}"),
+            )
+        })?;
         while let Some(batch) = batches
             .try_next()
             .await
             .map_err(|e| fail_io("cannot read the Parquet file", &e))?
         {
+            let batch = self.aliases.rename_batch(&batch);
             let batch = conform_batch(&batch, &self.arrow_schema, &constants).map_err(|e| {
                 ObjectFailure::new(
                     object,
@@ -164,9 +183,29 @@ enum PartitionSink {
     ),
 }
 
+/// Writes rows that already have the table's exact Arrow schema (a compaction's input, read
+/// back from data files) into files named `<prefix>-<n>.parquet`.
+pub struct BatchSink(PartitionSink);
+
+impl BatchSink {
+    pub fn new(table: &TableWriter, prefix: &str) -> iceberg::Result<Self> {
+        Ok(Self(PartitionSink::new(
+            table,
+            table.builder_named(prefix.to_string()),
+        )?))
+    }
+
+    pub async fn write(&mut self, batch: arrow_array::RecordBatch) -> iceberg::Result<()> {
+        self.0.write(batch).await
+    }
+
+    pub async fn close(self) -> iceberg::Result<Vec<DataFile>> {
+        self.0.close().await
+    }
+}
+
 impl PartitionSink {
-    fn new(table: &TableWriter, object: &RawObject) -> Result<Self, ObjectFailure> {
-        let builder = table.builder_for(object);
+    fn new(table: &TableWriter, builder: DataWriterBuilder) -> iceberg::Result<Self> {
         if table.spec.is_unpartitioned() {
             return Ok(Self::Unpartitioned(Box::new(UnpartitionedWriter::new(
                 builder,
@@ -175,14 +214,7 @@ impl PartitionSink {
         let splitter = RecordBatchPartitionSplitter::try_new_with_computed_values(
             table.schema.clone(),
             table.spec.clone(),
-        )
-        .map_err(|e| {
-            ObjectFailure::new(
-                object,
-                FailureKind::Permanent,
-                format!("cannot partition: {e}"),
-            )
-        })?;
+        )?;
         Ok(Self::Partitioned(Box::new((
             splitter,
             FanoutWriter::new(builder),

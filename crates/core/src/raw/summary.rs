@@ -1,8 +1,15 @@
-//! The snapshot summary properties icepipe writes into every snapshot it commits: the part of
-//! the table that remembers which raw objects and which replace load it holds.
+//! The snapshot summary properties icepipe writes into every snapshot it commits (and the table
+//! property its ledger keeps): the part of the table that remembers which raw objects and which
+//! replace load it holds.
 
-/// The JSON list of raw objects (key and eTag) whose rows a snapshot added: the exactly-once
-/// ledger (see [`crate::commit::ledger`]).
+/// Snapshot summary property and table property: the path of the ledger index as of that
+/// snapshot (summary) or as of the newest commit (table property, which survives snapshot
+/// expiry); see [`crate::commit::ledger`].
+pub const LEDGER_PROPERTY: &str = "icepipe.ledger";
+/// How many raw objects a snapshot added (the ledger's delta of that commit names them).
+pub const ADDED_OBJECTS_PROPERTY: &str = "icepipe.raw-objects-added";
+/// The first ledger format: the JSON list of raw objects (key and eTag) whose rows a snapshot
+/// added. Nothing writes it any more; tables that have it are migrated by the ledger.
 pub const RAW_OBJECTS_PROPERTY: &str = "icepipe.raw-objects";
 /// The replace load the table's rows come from after the snapshot (see
 /// [`crate::commit::replace`]).

@@ -1,10 +1,13 @@
-//! Schemas: Arrow to Iceberg mapping ([`mapping`]), safe evolution ([`evolve`]) and reshaping
-//! record batches to the table's exact Arrow schema ([`conform`]).
+//! Schemas: Arrow to Iceberg mapping ([`mapping`]), safe evolution ([`evolve`]), reshaping
+//! record batches to the table's exact Arrow schema ([`conform`]), and columns' earlier names
+//! ([`aliases`]).
 
+pub mod aliases;
 pub mod conform;
 pub mod evolve;
 pub mod mapping;
 
+pub use aliases::ColumnAliases;
 pub use conform::{conform_batch, ConstantColumns};
 pub use evolve::{evolve, Evolution};
 pub use mapping::{iceberg_schema_for, FieldIds};

@@ -9,9 +9,11 @@ use arrow_array::RecordBatch;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use iceberg::io::FileIO;
 use iceberg::spec::TableMetadata;
 use icepipe_core::catalog::{CatalogAuth, CatalogConfig, RestCatalog};
 use icepipe_core::clock::{Clock, SystemClock};
+use icepipe_core::commit::ledger::{table_holdings, RawObjectId, TableHoldings};
 use icepipe_core::committer::local::LocalSettings;
 use icepipe_core::convert::{ConvertOptions, Converter, OnInvalid};
 use icepipe_core::http::{
@@ -69,12 +71,24 @@ pub async fn catalog_over(http: Arc<dyn HttpClient>) -> Arc<RestCatalog> {
     )
 }
 
+/// The `FileIO` over the local stack's S3 (table files and ledger files).
+pub fn table_file_io() -> FileIO {
+    let resolver = Arc::new(S3Resolver::new(s3_config(), http(), clock()));
+    iceberg_io::file_io(resolver as Arc<dyn StoreResolver>)
+}
+
+/// Which of `ids` the table holds according to its ledger.
+pub async fn holdings(meta: &TableMetadata, ids: &[RawObjectId]) -> TableHoldings {
+    table_holdings(&table_file_io(), meta, ids)
+        .await
+        .expect("the table's ledger reads")
+}
+
 /// A converter on the local stack whose catalog requests go through `http`.
 pub async fn converter_over(http: Arc<dyn HttpClient>) -> Converter {
-    let resolver = Arc::new(S3Resolver::new(s3_config(), self::http(), clock()));
     Converter::local(
         catalog_over(http).await,
-        iceberg_io::file_io(resolver as Arc<dyn StoreResolver>),
+        table_file_io(),
         clock(),
         local_settings(),
         ConvertOptions {
@@ -245,4 +259,45 @@ impl HttpClient for FaultyHttp {
             }),
         }
     }
+}
+
+/// Rows `ids` as `id` (long) and `name` (string) columns.
+pub fn id_batch(ids: std::ops::Range<i64>) -> RecordBatch {
+    use arrow_array::{Int64Array, StringArray};
+    let names: Vec<String> = ids.clone().map(|i| format!("row {i}")).collect();
+    RecordBatch::try_from_iter([
+        ("id", Arc::new(Int64Array::from_iter_values(ids)) as _),
+        ("name", Arc::new(StringArray::from(names)) as _),
+    ])
+    .unwrap()
+}
+
+/// The local stack's raw bucket.
+pub fn raw_store() -> Arc<dyn ObjectStore> {
+    let resolver = S3Resolver::new(s3_config(), http(), clock());
+    resolver
+        .store_for_bucket(&env("ICEPIPE_RAW_BUCKET"))
+        .unwrap()
+}
+
+/// `count` raw objects of `rows` rows each ([`id_batch`], distinct ids), under a unique prefix.
+pub async fn id_objects(test: &str, count: i64, rows: i64) -> Vec<RawObject> {
+    let store = raw_store();
+    let prefix = unique(test);
+    let mut out = Vec::new();
+    for i in 0..count {
+        let body = parquet_bytes(&id_batch(i * rows..(i + 1) * rows));
+        out.push(raw_object(store.clone(), &format!("tests/{prefix}/{i}.parquet"), body).await);
+    }
+    out
+}
+
+/// The current snapshot's `total-records`.
+pub fn total_records(meta: &TableMetadata) -> u64 {
+    meta.current_snapshot()
+        .unwrap()
+        .summary()
+        .additional_properties["total-records"]
+        .parse()
+        .unwrap()
 }
