@@ -22,7 +22,7 @@ pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     };
     let wiring = match Wiring::from_env(&env) {
         Ok(wiring) => wiring,
-        Err(reason) => return fail(reason),
+        Err(e) => return fail(e.to_string()),
     };
     let root = match NamespaceIdent::from_strs(wiring.settings.namespace_root.split('.')) {
         Ok(root) => root,
