@@ -1,0 +1,206 @@
+// The harness's own guarantees against hangs: a stuck wait fails within its bound and says what it
+// waited for, with the Workers' last log lines and the stack's state; a stuck child process is
+// killed with everything it started; servers close with their open connections; and Node's main
+// thread keeps running while workerd floods its log (the cause of issue 17's hang).
+//
+// Needs: crates/convert/build and the local stack for the Miniflare tests (as the other files).
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { pathToFileURL } from "node:url";
+import { addTimeoutContext, boundedFetch, waitFor, WaitTimeout, within } from "../lib/bounded.mjs";
+import { closeLeftovers } from "../lib/leftovers.mjs";
+import { startConvert } from "../lib/miniflare.mjs";
+import { ROOT, run, STACK_LOG } from "../lib/stack.mjs";
+import { startSampleApi } from "../sample_api.mjs";
+
+// Short bounds: these tests prove that waits end, they must not slow the suite.
+const BOUND_MS = 300;
+const TIMEOUT = { timeout: 60_000 };
+
+after(async () => {
+  const left = await closeLeftovers();
+  assert.deepEqual(left, [], "tests left these open (closed now)");
+}, TIMEOUT);
+
+/** Asserts that `promise` rejects with a WaitTimeout naming `step`; returns the error. */
+async function assertTimesOut(promise, step) {
+  const err = await promise.then(
+    () => assert.fail(`expected a timeout waiting for ${step}`),
+    (e) => e,
+  );
+  assert.ok(err instanceof WaitTimeout, `expected a WaitTimeout, got ${err.stack ?? err}`);
+  assert.equal(err.step, step);
+  return err;
+}
+
+describe("bounded waits", () => {
+  test("a stuck wait fails within its bound, naming what it waited for, the parts' state and the stack's", TIMEOUT, async () => {
+    const forget = addTimeoutContext("a pretend Worker", () => "[info] {\"event\":\"batch\",\"acked\":0}");
+    try {
+      const err = await assertTimesOut(
+        waitFor(() => false, { timeoutMs: BOUND_MS, intervalMs: 20, what: "a condition that never holds" }),
+        "a condition that never holds",
+      );
+      assert.match(err.message, /^timed out after 300 ms waiting for a condition that never holds\n/);
+      assert.match(err.message, /--- a pretend Worker ---\n\[info\] \{"event":"batch","acked":0\}/);
+      // stack.mjs adds the stack's state to every report: scripts/stack status and the log's tail.
+      assert.match(err.message, /--- local stack \(scripts\/stack status, weed\.log\) ---\nicepipe stack: /);
+      assert.ok(err.message.includes(`last lines of ${STACK_LOG}:`), err.message);
+    } finally {
+      forget();
+    }
+  });
+
+  test("a probe that never returns does not hold its wait open", TIMEOUT, async () => {
+    const err = await assertTimesOut(
+      waitFor(() => new Promise(() => {}), { timeoutMs: BOUND_MS, what: "a probe that hangs" }),
+      "a probe that hangs",
+    );
+    assert.match(err.message, /waiting for a probe that hangs \(last error: the last probe itself did not finish\)/);
+  });
+
+  test("a wait that cannot succeed gives up at once with the reason", TIMEOUT, async () => {
+    const err = await assertTimesOut(
+      waitFor(() => false, { timeoutMs: 600_000, what: "rows that will never land", failIf: () => "1 message(s) dead-lettered" }),
+      "rows that will never land",
+    );
+    assert.match(err.message, /^gave up waiting for rows that will never land: 1 message\(s\) dead-lettered/);
+  });
+
+  test("within() aborts the work it gave up on", TIMEOUT, async () => {
+    let seen;
+    const err = await assertTimesOut(
+      within(BOUND_MS, "a promise that never settles", (signal) => {
+        seen = signal;
+        return new Promise(() => {});
+      }),
+      "a promise that never settles",
+    );
+    assert.match(err.message, /^timed out after 300 ms waiting for a promise that never settles/);
+    assert.equal(seen.aborted, true);
+  });
+
+  test("an HTTP server that never answers: the request fails within its bound", TIMEOUT, async () => {
+    const server = http.createServer(() => {}); // accepts, never responds
+    await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${server.address().port}/never`;
+      await assertTimesOut(boundedFetch(url, {}, { timeoutMs: BOUND_MS, what: "GET /never" }), "GET /never");
+    } finally {
+      server.closeAllConnections();
+      await within(5_000, "the silent server to close", new Promise((resolve) => server.close(resolve)));
+    }
+  });
+});
+
+describe("child processes", () => {
+  test("a command that never ends is killed with the processes it started", TIMEOUT, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "icepipe-stuck-"));
+    try {
+      const pidFile = path.join(dir, "grandchild.pid");
+      // The grandchild inherits the pipes: killing only the shell would leave the wait open.
+      const stuck = run("bash", ["-c", `sleep 600 & echo $! > ${pidFile}; wait`], { timeoutMs: 1_000, what: "a shell that never ends" });
+      await assertTimesOut(stuck, "a shell that never ends");
+      const grandchild = Number(readFileSync(pidFile, "utf8"));
+      await waitFor(() => !alive(grandchild), { timeoutMs: 5_000, what: `the grandchild (pid ${grandchild}) to be gone` });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("servers", () => {
+  test("the sample API closes although a client keeps a connection open", TIMEOUT, async () => {
+    const api = await startSampleApi({ port: 0, posts: 1 });
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      // A keep-alive connection that stays open after its response.
+      await within(5_000, "GET /health on the sample API", new Promise((resolve, reject) => {
+        http.get(`${api.url}/health`, { agent }, (res) => res.resume().on("end", resolve)).on("error", reject);
+      }));
+      assert.equal(Object.values(agent.sockets).flat().length + Object.values(agent.freeSockets).flat().length, 1);
+      await within(5_000, "the sample API to close with a client's connection open", api.close());
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
+describe("Workers in workerd", () => {
+  test("a Worker that never answers: the request fails within its bound with the Worker's last log lines", TIMEOUT, async () => {
+    const w = await startConvert({
+      extraWorkers: [
+        {
+          name: "stuck",
+          modules: true,
+          // A pending timer: workerd cancels a request with nothing left to wait for, not this one.
+          script: `export default { async fetch() { console.log("about to wait forever"); await new Promise((r) => setTimeout(r, 600_000)); return new Response("late"); } };`,
+          compatibilityDate: "2026-04-26",
+          routes: ["stuck.local/*"],
+        },
+      ],
+    });
+    try {
+      const err = await assertTimesOut(
+        w.dispatch("http://stuck.local/", {}, { timeoutMs: 2_000, what: "GET / on the stuck Worker" }),
+        "GET / on the stuck Worker",
+      );
+      assert.match(err.message, new RegExp(`--- Worker output \\(namespace root ${w.namespaceRoot}\\), last 40 lines ---\\n(.*\\n)*.*about to wait forever`));
+    } finally {
+      await w.dispose();
+    }
+  });
+
+  // Issue 17: Miniflare's binding proxies (getR2Bucket, getQueueProducer, getWorker) block Node's
+  // main thread (Atomics.wait) until workerd answers, while workerd blocks writing Worker logs to
+  // a stdout pipe that only that main thread reads: a burst of logs during a proxy call hung a
+  // test file forever at 0% CPU. The harness now reaches workerd only over HTTP. A blocked main
+  // thread cannot run this process's timers, so the scenario runs in a child process whose bound
+  // is enforced from here.
+  test("Node's main thread keeps running while a Worker floods its log and the harness uses R2 and the queue", TIMEOUT, async () => {
+    const lib = (name) => JSON.stringify(pathToFileURL(path.join(ROOT, "harness", "lib", name)).href);
+    const scenario = `
+      import { startConvert } from ${lib("miniflare.mjs")};
+      import { Notifier } from ${lib("notifier.mjs")};
+      const flood = \`export default { async fetch() {
+        for (let i = 0; i < 50000; i++) console.log(JSON.stringify({ event: "flood", i, pad: "x".repeat(120) }));
+        return new Response("flooded");
+      } };\`;
+      const w = await startConvert({
+        extraWorkers: [{ name: "flood", modules: true, script: flood, compatibilityDate: "2026-04-26", routes: ["flood.local/*"] }],
+      });
+      try {
+        const n = new Notifier(w.mf);
+        const flooding = w.dispatch("http://flood.local/", {}, { timeoutMs: 60_000, what: "the flood" });
+        // Mid-flood (7 MB of log lines): what used to block the main thread until workerd answered.
+        await w.logs.waitFor((j) => j?.event === "flood", { timeoutMs: 30_000, what: "the flood to start" });
+        const obj = await n.put("sources/flood/r/year=2026/month=01/day=01/a.json", "{}");
+        const listed = await n.list("sources/flood/");
+        await n.send([n.notification(obj)]);
+        await flooding;
+        process.stdout.write(\`\${listed.length} \${w.logs.records("flood").length}\\n\`);
+      } finally {
+        await w.dispose();
+      }
+    `;
+    const r = await run(process.execPath, ["--input-type=module", "-e", scenario], {
+      timeoutMs: 45_000,
+      what: "the flood scenario (a child process; a hang there is the issue 17 deadlock)",
+    });
+    assert.equal(r.code, 0, `the flood scenario failed:\n${r.stderr}`);
+    assert.equal(r.stdout.trim(), "1 50000", `one object listed, every flooded line captured: ${r.stdout}`);
+  });
+});
