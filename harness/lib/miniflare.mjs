@@ -181,11 +181,12 @@ const DLQ_SPY_SCRIPT = `export default {
 };`;
 
 // The harness's own door into workerd: the RAW bucket and the queue over plain HTTP, reached with
-// dispatchFetch at http://harness.local/. Node never touches a binding through Miniflare's proxies
-// (getR2Bucket, getQueueProducer, getWorker): their first call and every property read block
-// Node's main thread until workerd answers, and workerd blocks writing Worker logs to a stdout that
-// only that main thread drains. Under a burst of Worker output the two wait on each other forever
-// (0% CPU, no test timeout can fire).
+// dispatchFetch at http://harness.local/. Node never goes through Miniflare's binding proxies
+// (getR2Bucket, getQueueProducer, getWorker, getBindings): each property read on a proxied object
+// blocks Node's main thread in Atomics.wait until a worker thread brings workerd's answer, and once
+// dispose() has terminated that thread, a read on an object that arrived late (a watcher poll in
+// flight) waits forever. That hung issue 17's run: main thread blocked, no timer (not even
+// node:test's timeouts) firing, workerd never disposed. startConvert refuses the proxies outright.
 //
 //   PUT  /object?key=K        body -> RAW (any size: a known-length body streams in) -> {key,size,etag,uploaded}
 //   GET  /object?key=K        the object's body (404 when missing)
@@ -193,6 +194,8 @@ const DLQ_SPY_SCRIPT = `export default {
 //   POST /send                [{body, contentType}] -> one sendBatch to the raw-events queue
 export const HARNESS_HELPER = "harness-helper";
 export const HARNESS_HOST = "harness.local";
+export const PROXIES_REFUSED =
+  "the harness does not use Miniflare's binding proxies (they block Node's main thread and can hang it for good: issue 17); reach bindings through the harness helper Worker (Notifier)";
 const HARNESS_HELPER_SCRIPT = `const described = (o) => ({ key: o.key, size: o.size, etag: o.etag, uploaded: o.uploaded.toISOString() });
 export default {
   async fetch(request, env) {
@@ -304,6 +307,10 @@ export async function startConvert(opts = {}) {
     log: new Log(opts.logLevel ?? LogLevel.WARN),
     handleStructuredLogs: (entry) => capture.push(entry),
   });
+  // Every binding proxy (getR2Bucket, getQueueProducer, getWorker, getBindings, ...) starts here.
+  mf._getProxyClient = async () => {
+    throw new Error(PROXIES_REFUSED);
+  };
   const label = `Miniflare (convert Worker, namespace root ${namespaceRoot})`;
   const forgetLogs = addTimeoutContext(`Worker output (namespace root ${namespaceRoot}), last 40 lines`, () => capture.text(40) || "(none)");
   let disposed = null;

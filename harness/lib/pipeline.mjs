@@ -104,6 +104,7 @@ export async function startPipeline(opts = {}) {
       return waitFor(() => acked() >= total, { timeoutMs, what: `${total} acknowledged notifications`, failIf });
     },
     async dispose() {
+      // A poll in flight finishes (or fails) before the Workers go away.
       await watcher.stop();
       try {
         await w.dispose();
