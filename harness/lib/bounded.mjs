@@ -15,26 +15,42 @@ export class WaitTimeout extends Error {
   }
 }
 
-// label -> describe(): what a timeout report shows about each part under test.
-const contexts = new Map();
-// Waits in progress (for a report written when node:test itself gives up on a test).
-const inFlight = new Map();
-let nextId = 0;
+/** Entries in insertion order; add() returns the function that takes its entry out again. */
+export class Registry {
+  #entries = new Map();
+  #nextId = 0;
+
+  add(entry) {
+    const id = this.#nextId++;
+    this.#entries.set(id, entry);
+    return () => this.#entries.delete(id);
+  }
+
+  /** The entries; `take` also empties the registry. */
+  values({ take = false } = {}) {
+    const values = [...this.#entries.values()];
+    if (take) this.#entries.clear();
+    return values;
+  }
+}
+
+// {label, describe()}: what a timeout report shows about each part under test.
+const contexts = new Registry();
+// {step, since}: waits in progress (for a report written when node:test gives up on a test).
+const inFlight = new Registry();
 
 /**
  * Adds a section to every timeout report: `describe()` returns text (or a promise of it). Returns a
  * function that removes the section again (call it when the part stops).
  */
 export function addTimeoutContext(label, describe) {
-  const id = nextId++;
-  contexts.set(id, { label, describe });
-  return () => contexts.delete(id);
+  return contexts.add({ label, describe });
 }
 
 /** The waits in progress, oldest first, as "step (N s)" lines. */
 export function waitsInProgress() {
   const now = Date.now();
-  return [...inFlight.values()].map(({ step, since }) => `${step} (${Math.round((now - since) / 1000)} s)`);
+  return inFlight.values().map(({ step, since }) => `${step} (${Math.round((now - since) / 1000)} s)`);
 }
 
 /**
@@ -44,7 +60,7 @@ export function waitsInProgress() {
  */
 export async function describeState({ perSectionMs = 15_000 } = {}) {
   const sections = [];
-  for (const { label, describe } of [...contexts.values()].reverse()) {
+  for (const { label, describe } of contexts.values().reverse()) {
     let text;
     try {
       text = await race(perSectionMs, Promise.resolve().then(describe));
@@ -86,8 +102,7 @@ async function race(ms, promise) {
  */
 export async function within(ms, step, work, { report = true } = {}) {
   const controller = new AbortController();
-  const id = nextId++;
-  inFlight.set(id, { step, since: Date.now() });
+  const done = inFlight.add({ step, since: Date.now() });
   try {
     const promise = typeof work === "function" ? Promise.resolve().then(() => work(controller.signal)) : work;
     const result = await race(ms, promise);
@@ -96,7 +111,7 @@ export async function within(ms, step, work, { report = true } = {}) {
     controller.abort(new WaitTimeout(step, message));
     throw report ? await timeoutError(step, message) : new WaitTimeout(step, message);
   } finally {
-    inFlight.delete(id);
+    done();
   }
 }
 
@@ -108,8 +123,7 @@ export async function within(ms, step, work, { report = true } = {}) {
  */
 export async function waitFor(probe, { timeoutMs = 120_000, intervalMs = 250, what = "condition", failIf } = {}) {
   const deadline = Date.now() + timeoutMs;
-  const id = nextId++;
-  inFlight.set(id, { step: what, since: Date.now() });
+  const done = inFlight.add({ step: what, since: Date.now() });
   try {
     let lastError = null;
     for (;;) {
@@ -130,7 +144,7 @@ export async function waitFor(probe, { timeoutMs = 120_000, intervalMs = 250, wh
       await new Promise((r) => setTimeout(r, Math.min(intervalMs, Math.max(1, deadline - Date.now()))));
     }
   } finally {
-    inFlight.delete(id);
+    done();
   }
 }
 
