@@ -140,8 +140,9 @@ export class Notifier {
   /**
    * Watcher mode: polls the RAW bucket under `sources/` every `intervalMs` and sends a PutObject
    * notification for every new (key, eTag) that matches the rule (suffix .parquet). Objects present
-   * when the watcher starts are notified only with `emitExisting`. Returns {stop(), poll()};
-   * stop() resolves once a poll in progress has finished.
+   * when the watcher starts are notified only with `emitExisting`. Returns {started, poll(), stop()}:
+   * `started` resolves once the first listing (what counts as existing) is done, so await it before
+   * writing objects that must be notified; stop() resolves once a poll in progress has finished.
    */
   watch({ intervalMs = 1000, emitExisting = false, onNotify, onError } = {}) {
     if (this._watch) return this._watch;
@@ -180,8 +181,9 @@ export class Notifier {
       await poll();
       if (!stopped) timer = setTimeout(tick, intervalMs);
     };
-    timer = setTimeout(tick, 0);
+    const started = tick();
     this._watch = {
+      started,
       poll,
       stop: async () => {
         stopped = true;

@@ -48,6 +48,8 @@ export async function startPipeline(opts = {}) {
   const notifier = new Notifier(w.mf);
   const notified = [];
   const watcher = notifier.watch({ intervalMs: opts.pollMs ?? 300, onNotify: (notes) => notified.push(...notes) });
+  // Objects the first listing sees count as existing and are never notified: nothing may land first.
+  await watcher.started;
 
   /**
    * HTTP into the ingest Worker, with the admin token unless `token` says otherwise (null: none);
