@@ -13,7 +13,7 @@ import { checkTable, count, generateLarge, genParquet, rawKey, sumField } from "
 import { convertBuild, startConvert } from "../lib/miniflare.mjs";
 import { Notifier } from "../lib/notifier.mjs";
 import { reportIfAbandoned, waitFor } from "../lib/bounded.mjs";
-import { closeLeftovers } from "../lib/leftovers.mjs";
+import { assertNothingLeftOpen } from "../lib/leftovers.mjs";
 import { Catalog, PYTHON, stackRunning, stackStorageProblem, startStack, stopStack } from "../lib/stack.mjs";
 
 const MiB = 1024 * 1024;
@@ -31,11 +31,10 @@ before(async () => {
   catalog = new Catalog();
 }, { timeout: 60_000 });
 
-after(async () => {
+after(() => {
   if (work) rmSync(work, { recursive: true, force: true });
-  const left = await closeLeftovers();
-  assert.deepEqual(left, [], "tests left these open (closed now)");
-}, { timeout: 120_000 });
+}, { timeout: 60_000 });
+after(assertNothingLeftOpen, { timeout: 120_000 });
 
 // Retry delays of the Worker (base * 2^(attempt-1), capped): seconds, not the deployed minutes.
 const TEST_BINDINGS = { RETRY_BASE_SECONDS: "1", RETRY_MAX_SECONDS: "8" };

@@ -18,7 +18,7 @@ import { after, before, describe, test } from "node:test";
 import { parse as parseToml } from "smol-toml";
 import { reportIfAbandoned, within } from "../lib/bounded.mjs";
 import { ALL_PERMISSIONS, startCloudflareApi } from "../lib/cloudflare_api.mjs";
-import { closeLeftovers } from "../lib/leftovers.mjs";
+import { assertNothingLeftOpen } from "../lib/leftovers.mjs";
 import { convertBuild, workerBuild } from "../lib/miniflare.mjs";
 import { startPipeline } from "../lib/pipeline.mjs";
 import { ROOT, run, stackRunning, stackSettings } from "../lib/stack.mjs";
@@ -53,9 +53,8 @@ before(async () => {
 after(async () => {
   if (cf) await within(10_000, "the stand-in Cloudflare API to close", cf.close());
   if (dir) rmSync(dir, { recursive: true, force: true });
-  const left = await closeLeftovers();
-  assert.deepEqual(left, [], "tests left these open (closed now)");
-}, { timeout: 120_000 });
+}, { timeout: 60_000 });
+after(assertNothingLeftOpen, { timeout: 120_000 });
 
 /**
  * Runs scripts/<name> against the stand-in; resolves { code, out (stdout, then stderr), stdout }.

@@ -13,7 +13,7 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { addTimeoutContext, boundedFetch, waitFor, WaitTimeout, within } from "../lib/bounded.mjs";
-import { closeLeftovers } from "../lib/leftovers.mjs";
+import { assertNothingLeftOpen } from "../lib/leftovers.mjs";
 import { PROXIES_REFUSED, startConvert } from "../lib/miniflare.mjs";
 import { ROOT, run, STACK_LOG } from "../lib/stack.mjs";
 import { startSampleApi } from "../sample_api.mjs";
@@ -22,10 +22,7 @@ import { startSampleApi } from "../sample_api.mjs";
 const BOUND_MS = 300;
 const TIMEOUT = { timeout: 60_000 };
 
-after(async () => {
-  const left = await closeLeftovers();
-  assert.deepEqual(left, [], "tests left these open (closed now)");
-}, TIMEOUT);
+after(assertNothingLeftOpen, { timeout: 120_000 });
 
 /** Asserts that `promise` rejects with a WaitTimeout naming `step`; returns the error. */
 async function assertTimesOut(promise, step) {

@@ -10,7 +10,7 @@ import { checkIngest } from "../lib/fixtures.mjs";
 import { convertBuild, workerBuild } from "../lib/miniflare.mjs";
 import { reportFiles, SAMPLE_SOURCE, startPipeline } from "../lib/pipeline.mjs";
 import { reportIfAbandoned, waitFor } from "../lib/bounded.mjs";
-import { closeLeftovers } from "../lib/leftovers.mjs";
+import { assertNothingLeftOpen } from "../lib/leftovers.mjs";
 import { Catalog, PYTHON, stackRunning, stackStorageProblem } from "../lib/stack.mjs";
 
 let catalog;
@@ -23,10 +23,7 @@ before(async () => {
   catalog = new Catalog();
 }, { timeout: 60_000 });
 
-after(async () => {
-  const left = await closeLeftovers();
-  assert.deepEqual(left, [], "tests left these open (closed now)");
-}, { timeout: 120_000 });
+after(assertNothingLeftOpen, { timeout: 120_000 });
 
 /**
  * Runs `fn(pipeline)` for test `t`; on failure the Workers' last log lines join the error (a
