@@ -12,7 +12,9 @@ import { after, before, describe, test } from "node:test";
 import { checkTable, count, generateLarge, genParquet, rawKey, sumField } from "../lib/fixtures.mjs";
 import { convertBuild, startConvert } from "../lib/miniflare.mjs";
 import { Notifier } from "../lib/notifier.mjs";
-import { Catalog, PYTHON, stackRunning, stackStorageProblem, startStack, stopStack, waitFor } from "../lib/stack.mjs";
+import { reportIfAbandoned, waitFor } from "../lib/bounded.mjs";
+import { assertNothingLeftOpen } from "../lib/leftovers.mjs";
+import { Catalog, PYTHON, stackRunning, stackStorageProblem, startStack, stopStack } from "../lib/stack.mjs";
 
 const MiB = 1024 * 1024;
 // icepipe generate: about 64 bytes per row, so 9.5M rows is about 600 MB of raw Parquet.
@@ -27,11 +29,12 @@ before(async () => {
   assert.ok(await stackRunning(), "the local stack is not running: run scripts/stack start");
   work = mkdtempSync(path.join(os.tmpdir(), "icepipe-harness-"));
   catalog = new Catalog();
-});
+}, { timeout: 60_000 });
 
 after(() => {
   if (work) rmSync(work, { recursive: true, force: true });
-});
+}, { timeout: 60_000 });
+after(assertNothingLeftOpen, { timeout: 120_000 });
 
 // Retry delays of the Worker (base * 2^(attempt-1), capped): seconds, not the deployed minutes.
 const TEST_BINDINGS = { RETRY_BASE_SECONDS: "1", RETRY_MAX_SECONDS: "8" };
@@ -46,19 +49,22 @@ function hopeless() {
   return stackStorageProblem();
 }
 
-/** Starts a convert Worker for one test; on failure the Worker's last log lines join the error. */
-async function withWorker(opts, fn) {
+/**
+ * Starts a convert Worker for test `t`; on failure the Worker's last log lines join the error (a
+ * timed-out wait already carries them, with the stack's state).
+ */
+async function withWorker(t, opts, fn) {
   const w = await startConvert({ ...opts, bindings: { ...TEST_BINDINGS, ...(opts.bindings ?? {}) } });
   const notifier = new Notifier(w.mf);
   activeWorker = w;
   try {
-    await fn(w, notifier);
+    await reportIfAbandoned(t, () => fn(w, notifier));
   } catch (e) {
-    e.message += `\n--- convert Worker output (namespace root ${w.namespaceRoot}) ---\n${w.logs.text(60)}`;
+    if (e.name !== "WaitTimeout") e.message += `\n--- convert Worker output (namespace root ${w.namespaceRoot}) ---\n${w.logs.text(60)}`;
     throw e;
   } finally {
     activeWorker = null;
-    notifier._watch?.stop();
+    await notifier._watch?.stop();
     await w.dispose();
   }
 }
@@ -122,19 +128,16 @@ function findTableEntry(json, ident) {
 }
 
 async function errorRecords(notifier) {
-  const bucket = await notifier.bucket();
-  const listed = await bucket.list({ prefix: "_errors/" });
   const out = [];
-  for (const o of listed.objects) {
-    const body = await bucket.get(o.key);
-    out.push({ key: o.key, record: JSON.parse(await body.text()) });
+  for (const o of await notifier.list("_errors/")) {
+    out.push({ key: o.key, record: JSON.parse(await notifier.getText(o.key)) });
   }
   return out;
 }
 
 describe("convert Worker in workerd", { concurrency: 1 }, () => {
-  test("raw Parquet put + notification: the table appears; PyIceberg and DuckDB read the same rows", { timeout: 180_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("raw Parquet put + notification: the table appears; PyIceberg and DuckDB read the same rows", { timeout: 180_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       const health = await w.fetch("/health");
       assert.equal(health.status, 200, "GET /health without a token");
       const h = await health.json();
@@ -177,8 +180,8 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("100 files in one batch for two tables: exactly one new snapshot per table", { timeout: 240_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("100 files in one batch for two tables: exactly one new snapshot per table", { timeout: 240_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       // Both tables exist first (one file each), so "new" is measured on existing tables.
       const ordersFirst = await files("orders0", 1, 100, 1_000_000);
       const refundsFirst = await files("refunds0", 1, 100, 2_000_000);
@@ -214,8 +217,8 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("every notification delivered three times (in one batch and across batches): rows once", { timeout: 240_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("every notification delivered three times (in one batch and across batches): rows once", { timeout: 240_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       const fs3 = await files("dups", 3, 500, 0);
       const notes = [];
       for (const [i, f] of fs3.entries()) notes.push(n.notification(await n.put(rawKey("app", "events", `load-${i}`), { file: f.out })));
@@ -242,8 +245,8 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("one corrupt object in a batch: an _errors/ record names it; the others are committed and acknowledged", { timeout: 180_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("one corrupt object in a batch: an _errors/ record names it; the others are committed and acknowledged", { timeout: 180_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       const good = await files("mixed", 4, 300, 0);
       const items = good.map((f, i) => ({ key: rawKey("app", "clicks", `load-${i}`), body: { file: f.out } }));
       const badKey = rawKey("app", "clicks", "load-corrupt");
@@ -280,10 +283,10 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("the catalog stopped mid-run: messages are retried with delay and land once it is back; nothing lost", { timeout: 360_000 }, async () => {
+  test("the catalog stopped mid-run: messages are retried with delay and land once it is back; nothing lost", { timeout: 360_000 }, async (t) => {
     // No queue-level retry delay and a short batch window: the gaps between attempts are then the
     // Worker's own retry delays (retry({delaySeconds}) growing with the attempt).
-    await withWorker({ queue: { maxRetries: 20, retryDelay: 0, maxBatchTimeout: 0.1 } }, async (w, n) => {
+    await withWorker(t, { queue: { maxRetries: 20, retryDelay: 0, maxBatchTimeout: 0.1 } }, async (w, n) => {
       const ident = `${w.namespaceRoot}.app.orders`;
       const pre = await files("outage-pre", 2, 400, 0);
       await n.putRawMany(pre.map((f, i) => ({ key: rawKey("app", "orders", `pre-${i}`), body: { file: f.out } })));
@@ -319,8 +322,8 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("POST /replay of a prefix after a successful load: no duplicates", { timeout: 180_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("POST /replay of a prefix after a successful load: no duplicates", { timeout: 180_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       const fs4 = await files("replay", 4, 250, 0);
       await n.putRawMany(
         fs4.map((f, i) => ({ key: rawKey("crm", "contacts", `load-${i}`, i < 3 ? "2026-04-01" : "2026-04-02"), body: { file: f.out } })),
@@ -356,8 +359,8 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("POST /replay of recorded errors after fixing the file: the rows land", { timeout: 180_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("POST /replay of recorded errors after fixing the file: the rows land", { timeout: 180_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       const key = rawKey("crm", "deals", "load-1");
       await n.putRaw(key, Buffer.from("this is not parquet"));
       await waitAcked(w, 1);
@@ -388,8 +391,8 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("wrong or missing token: 401 and nothing sent", { timeout: 120_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("wrong or missing token: 401 and nothing sent", { timeout: 120_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       const [f, sentinel] = await files("auth", 2, 100, 0);
       await n.putRaw(rawKey("crm", "notes", "load-0"), { file: f.out });
       await waitAcked(w, 1);
@@ -420,11 +423,11 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test(`a raw file far larger than 128 MB (${LARGE_ROWS} rows) converts inside workerd under 128 MiB of wasm memory`, { timeout: 900_000 }, async () => {
+  test(`a raw file far larger than 128 MB (${LARGE_ROWS} rows) converts inside workerd under 128 MiB of wasm memory`, { timeout: 900_000 }, async (t) => {
     const big = path.join(work, "large.parquet");
     await generateLarge(big, LARGE_ROWS);
     const size = statSync(big).size;
-    await withWorker({ queue: { maxRetries: 2 } }, async (w, n) => {
+    await withWorker(t, { queue: { maxRetries: 2 } }, async (w, n) => {
       const key = rawKey("bench", "large", "load-0");
       const started = Date.now();
       await n.putRaw(key, { file: big });
