@@ -13,8 +13,6 @@ use iceberg::spec::TableMetadata;
 use icepipe_core::commit::ledger::committed_objects;
 use icepipe_core::raw::key::TableName;
 use icepipe_core::raw::object::RawObject;
-use icepipe_core::storage::s3::S3Resolver;
-use icepipe_core::storage::{ObjectStore, StoreResolver};
 use support::*;
 
 const ROWS: i64 = 500;
@@ -26,13 +24,6 @@ fn batch(ids: Range<i64>) -> RecordBatch {
         ("name", Arc::new(StringArray::from(names)) as _),
     ])
     .unwrap()
-}
-
-fn raw_store() -> Arc<dyn ObjectStore> {
-    let resolver = S3Resolver::new(s3_config(), http(), clock());
-    resolver
-        .store_for_bucket(&env("ICEPIPE_RAW_BUCKET"))
-        .unwrap()
 }
 
 /// `count` raw objects of [`ROWS`] rows each, with distinct ids.
