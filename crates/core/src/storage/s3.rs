@@ -18,7 +18,9 @@ use rusty_s3::actions::{
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 use super::parts::{PartSink, PartWriter};
-use super::{ObjectMeta, ObjectStore, ObjectWriter, StorageError, StorageResult, StoreResolver};
+use super::{
+    ListPage, ObjectMeta, ObjectStore, ObjectWriter, StorageError, StorageResult, StoreResolver,
+};
 use crate::clock::Clock;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, Method};
 
@@ -207,6 +209,16 @@ impl S3Store {
         prefix: &str,
         token: Option<&str>,
     ) -> StorageResult<ListObjectsV2Response> {
+        self.list_request(prefix, token, None, None).await
+    }
+
+    async fn list_request(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        start_after: Option<&str>,
+        max_keys: Option<usize>,
+    ) -> StorageResult<ListObjectsV2Response> {
         let mut action = self
             .inner
             .bucket
@@ -214,6 +226,12 @@ impl S3Store {
         action.with_prefix(prefix);
         if let Some(token) = token {
             action.with_continuation_token(token);
+        }
+        if let Some(after) = start_after {
+            action.with_start_after(after);
+        }
+        if let Some(max_keys) = max_keys {
+            action.with_max_keys(max_keys);
         }
         let url = self.sign(&action, prefix)?;
         let response = self
@@ -351,6 +369,41 @@ impl ObjectStore for S3Store {
         } else {
             Err(status_error(self.describe(key), &response))
         }
+    }
+
+    async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> StorageResult<ListPage> {
+        let mut page = ListPage::default();
+        let mut token: Option<String> = None;
+        while page.objects.len() < limit {
+            let want = (limit - page.objects.len()).min(1000);
+            let answer = self
+                .list_request(prefix, token.as_deref(), start_after, Some(want))
+                .await?;
+            for content in answer.contents {
+                page.objects.push(
+                    list_meta(content)
+                        .map_err(|reason| StorageError::other(self.describe(prefix), reason))?,
+                );
+            }
+            match answer.next_continuation_token {
+                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
+                Some(_) => {
+                    return Err(StorageError::other(
+                        self.describe(prefix),
+                        "ListObjectsV2 repeated its continuation token",
+                    ))
+                }
+                None => return Ok(page),
+            }
+        }
+        page.objects.truncate(limit);
+        page.truncated = true;
+        Ok(page)
     }
 
     async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
