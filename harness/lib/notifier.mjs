@@ -7,6 +7,8 @@
 // Notifier.putRaw() writes an object into the local RAW bucket and sends exactly that message
 // through the Worker's own producer binding; Notifier.watch() polls the RAW bucket's `sources/`
 // listing and notifies every new (key, eTag), for objects written by someone else (the ingest Worker).
+// With `lossRate` it loses that share of the notifications, as R2 may under load (the
+// reconciliation sweep's test): deterministically, every 1/lossRate-th one, kept in `dropped`.
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
@@ -32,7 +34,8 @@ export class Notifier {
   /**
    * mf: a Miniflare instance running a Worker with the RAW bucket and the RAW_EVENTS producer.
    * opts: bucketBinding ("RAW"), producerBinding ("RAW_EVENTS"), workerName ("convert"),
-   *       bucketName (the `bucket` field, default "icepipe-raw"), account.
+   *       bucketName (the `bucket` field, default "icepipe-raw"), account,
+   *       lossRate (0..1, default 0: the share of notifications lost instead of sent).
    */
   constructor(mf, opts = {}) {
     this.mf = mf;
@@ -43,6 +46,9 @@ export class Notifier {
     this.account = opts.account ?? LOCAL_ACCOUNT;
     this.loaderWorker = opts.loaderWorker ?? "harness-r2-loader";
     this.sent = []; // every notification body sent, in order
+    this.lossRate = opts.lossRate ?? 0;
+    this.dropped = []; // notifications lost on purpose (lossRate)
+    this._offered = 0;
     this._bucket = null;
     this._producer = null;
     this._watch = null;
@@ -100,7 +106,15 @@ export class Notifier {
   async send(bodies, { times = 1 } = {}) {
     const producer = await this.producer();
     const all = [];
-    for (let i = 0; i < times; i++) all.push(...bodies);
+    for (let i = 0; i < times; i++) {
+      for (const body of bodies) {
+        // Lose exactly lossRate of the notifications offered so far, spread evenly.
+        const before = Math.floor(this._offered * this.lossRate);
+        this._offered += 1;
+        if (Math.floor(this._offered * this.lossRate) > before) this.dropped.push(body);
+        else all.push(body);
+      }
+    }
     for (let i = 0; i < all.length; i += 100) {
       await producer.sendBatch(all.slice(i, i + 100).map((body) => ({ body, contentType: "json" })));
     }

@@ -14,7 +14,7 @@ use icepipe_core::raw::error_record::{ErrorRecord, FailureKind};
 use icepipe_core::raw::key::{TableName, DEFAULT_NAMESPACE_ROOT};
 use icepipe_core::raw::object::RawObject;
 use icepipe_core::reconcile::{
-    load_cursor, save_cursor, sweep, SweepOptions, SweepReport, DEFAULT_MIN_AGE_MS,
+    load_cursor, save_cursor, sweep, sweep_prefix, SweepOptions, SweepReport, DEFAULT_MIN_AGE_MS,
     DEFAULT_SWEEP_LIMIT,
 };
 use icepipe_core::storage::{iceberg_io, ObjectStore, StoreResolver};
@@ -35,6 +35,10 @@ pub struct ReconcileArgs {
     /// stored cursor; the stored cursor is left as it is.
     #[arg(long)]
     all: bool,
+    /// Only raw keys under this prefix (`sources/` is prepended when missing), e.g. `shop/` or
+    /// `shop/orders/`; implies --all.
+    #[arg(long)]
+    prefix: Option<String>,
     /// Raw objects listed per page.
     #[arg(long, default_value_t = DEFAULT_SWEEP_LIMIT)]
     limit: usize,
@@ -56,10 +60,12 @@ pub async fn run(connection: &Connection, args: &ReconcileArgs) -> Result<ExitCo
     let raw = context.resolver.store_for_bucket(&args.raw_bucket)?;
     let options = SweepOptions {
         namespace_root: args.namespace_root.clone(),
+        prefix: sweep_prefix(args.prefix.as_deref()),
         limit: args.limit,
         min_age_ms: args.min_age_seconds * 1000,
     };
-    let cursor = if args.all {
+    let all = args.all || args.prefix.is_some();
+    let cursor = if all {
         None
     } else {
         Some(load_cursor(raw.as_ref()).await?)
@@ -87,7 +93,7 @@ pub async fn run(connection: &Connection, args: &ReconcileArgs) -> Result<ExitCo
             }
         }
         start_after = report.next_after.clone();
-        let done = report.pass_complete || !args.all;
+        let done = report.pass_complete || !all;
         add(&mut totals, report);
         if done {
             break;
@@ -173,6 +179,9 @@ fn add(totals: &mut SweepReport, page: SweepReport) {
 }
 
 fn print(report: &SweepReport, converted: usize, failed: &[String], args: &ReconcileArgs) {
+    for failure in failed {
+        eprintln!("icepipe: {failure}");
+    }
     if args.json {
         let mut value = serde_json::to_value(report).expect("reports serialize");
         value["converted"] = json!(converted);
@@ -198,9 +207,6 @@ fn print(report: &SweepReport, converted: usize, failed: &[String], args: &Recon
         println!("dry run: nothing converted");
     } else {
         println!("converted {converted} object(s), {} failed", failed.len());
-        for failure in failed {
-            eprintln!("icepipe: {failure}");
-        }
     }
     match &report.next_after {
         Some(after) => println!("next run starts after {after}"),

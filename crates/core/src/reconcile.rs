@@ -26,6 +26,8 @@ pub const DEFAULT_MIN_AGE_MS: i64 = 15 * 60 * 1000;
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
     pub namespace_root: String,
+    /// Raw keys swept start with this (`sources/`, or one source's or resource's folder).
+    pub prefix: String,
     /// Raw objects listed per run.
     pub limit: usize,
     /// Objects modified less than this long ago are skipped this time.
@@ -106,7 +108,7 @@ pub async fn sweep(
     now_ms: i64,
 ) -> Result<SweepReport, StandingError> {
     let page = raw
-        .list_after(SOURCES_PREFIX, start_after, options.limit.max(1))
+        .list_after(&options.prefix, start_after, options.limit.max(1))
         .await?;
     let mut report = SweepReport {
         started_after: start_after.map(str::to_string),
@@ -147,6 +149,16 @@ pub async fn sweep(
         }
     }
     Ok(report)
+}
+
+/// `prefix` under `sources/` (prepended when missing), as `POST /replay` takes it.
+pub fn sweep_prefix(prefix: Option<&str>) -> String {
+    let prefix = prefix.unwrap_or("").trim_start_matches('/');
+    if prefix.starts_with(SOURCES_PREFIX) {
+        prefix.to_string()
+    } else {
+        format!("{SOURCES_PREFIX}{prefix}")
+    }
 }
 
 /// The stored cursor (a fresh one when none is stored or it is unreadable).
