@@ -28,6 +28,9 @@ pub struct AuditArgs {
     /// First namespace level(s) of the tables.
     #[arg(long, default_value = DEFAULT_NAMESPACE_ROOT)]
     namespace_root: String,
+    /// Raw objects listed at most (all tables together).
+    #[arg(long, default_value_t = 1_000_000)]
+    max_listed: usize,
     /// Raw objects examined per table at most.
     #[arg(long, default_value_t = 100_000)]
     max_objects: usize,
@@ -66,6 +69,7 @@ pub async fn run(connection: &Connection, args: &AuditArgs) -> Result<ExitCode, 
         namespace_root: args.namespace_root.clone(),
         table,
         since_ms,
+        max_listed: args.max_listed,
         max_objects: args.max_objects,
         max_data_files: args.max_data_files,
     };
@@ -101,6 +105,11 @@ fn parse_since(text: &str) -> Result<i64, CliError> {
 fn print(report: &AuditReport) {
     if report.tables.is_empty() {
         println!("no raw objects found: nothing to audit");
+    }
+    if report.listing_truncated {
+        println!(
+            "note: the raw listing stopped at --max-listed objects; later keys were not audited"
+        );
     }
     for table in &report.tables {
         print_table(table);

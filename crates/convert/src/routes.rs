@@ -233,6 +233,7 @@ async fn audit_route(req: &Request, env: &Env) -> (u16, Value) {
         namespace_root: wiring.settings.namespace_root.clone(),
         table,
         since_ms,
+        max_listed: limit * 10,
         max_objects: limit,
         max_data_files: limit,
     };

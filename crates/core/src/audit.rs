@@ -37,6 +37,8 @@ pub struct AuditOptions {
     pub table: Option<TableName>,
     /// Only raw objects modified at or after this time (ms since the epoch).
     pub since_ms: Option<i64>,
+    /// Raw objects listed at most (over all tables; the listing cannot filter by time).
+    pub max_listed: usize,
     pub max_objects: usize,
     pub max_data_files: usize,
 }
@@ -55,6 +57,8 @@ pub struct AuditContext {
 pub struct AuditReport {
     /// Nothing is off in any table.
     pub ok: bool,
+    /// The raw listing stopped at `max_listed` objects: later keys were not audited.
+    pub listing_truncated: bool,
     pub tables: Vec<TableAudit>,
 }
 
@@ -171,7 +175,11 @@ pub async fn audit(
     if let Some(table) = &options.table {
         by_table.insert(table.to_string(), (table.clone(), Vec::new()));
     }
-    for object in ctx.raw.list(&prefix).await? {
+    let listed = ctx
+        .raw
+        .list_after(&prefix, None, options.max_listed.max(1))
+        .await?;
+    for object in listed.objects {
         if options
             .since_ms
             .is_some_and(|s| object.last_modified_ms < s)
@@ -190,6 +198,7 @@ pub async fn audit(
     }
     let mut report = AuditReport {
         ok: true,
+        listing_truncated: listed.truncated,
         tables: Vec::new(),
     };
     for (_, (table, objects)) in by_table {
@@ -223,14 +232,12 @@ async fn audit_table(
             .and_then(|m| m.current_snapshot_id()),
         ..Default::default()
     };
-    if objects.len() > options.max_objects {
-        audit.notes.push(format!(
-            "{} raw objects, the first {} examined (raise the limit or narrow with --since)",
-            objects.len(),
-            options.max_objects
-        ));
-        objects.truncate(options.max_objects);
-    }
+    keep_first(
+        &mut objects,
+        options.max_objects,
+        "raw objects (raise the limit or narrow with --since)",
+        &mut audit.notes,
+    );
     audit.raw_objects = objects.len();
 
     let live = match &state.metadata {
@@ -294,9 +301,10 @@ async fn replaced(raw: &Arc<dyn ObjectStore>, object: &ObjectMeta, state: &Table
 }
 
 async fn footer_rows(raw: &Arc<dyn ObjectStore>, object: &ObjectMeta) -> Result<u64, String> {
-    let mut reader = ObjectReader::new(raw.clone(), object.key.clone(), object.size);
-    let footer = reader.load_footer().await.map_err(|e| e.to_string())?;
-    Ok(footer.file_metadata().num_rows().max(0) as u64)
+    ObjectReader::new(raw.clone(), object.key.clone(), object.size)
+        .declared_rows()
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Rows of the live data files, per raw object digest.
@@ -371,14 +379,12 @@ async fn check_files(
             audit.summary_rows = Some((summary, entry_rows));
         }
     }
-    if entries.len() > options.max_data_files {
-        audit.notes.push(format!(
-            "{} live data files, the first {} checked against their footers",
-            entries.len(),
-            options.max_data_files
-        ));
-        entries.truncate(options.max_data_files);
-    }
+    keep_first(
+        &mut entries,
+        options.max_data_files,
+        "live data files (checked against their footers)",
+        &mut audit.notes,
+    );
     audit.data_files = entries.len();
     for (path, manifest_rows) in entries {
         match data_file_rows(ctx, &path).await {
@@ -395,18 +401,24 @@ async fn check_files(
     live
 }
 
+/// Keeps the first `max` of `items`, noting how many there were.
+fn keep_first<T>(items: &mut Vec<T>, max: usize, what: &str, notes: &mut Vec<String>) {
+    if items.len() > max {
+        notes.push(format!("{} {what}: the first {max} examined", items.len()));
+        items.truncate(max);
+    }
+}
+
 /// The rows a data file's footer declares.
 async fn data_file_rows(ctx: &AuditContext, path: &str) -> Result<u64, StorageError> {
     let url =
         ObjectUrl::parse(path).ok_or_else(|| StorageError::other(path, "not an s3:// location"))?;
     let store = ctx.tables.store_for_bucket(&url.bucket)?;
     let meta = store.head(&url.key).await?;
-    let mut reader = ObjectReader::new(store, url.key, meta.size);
-    let footer = reader
-        .load_footer()
+    ObjectReader::new(store, url.key, meta.size)
+        .declared_rows()
         .await
-        .map_err(|e| StorageError::other(path, format!("unreadable footer: {e}")))?;
-    Ok(footer.file_metadata().num_rows().max(0) as u64)
+        .map_err(|e| StorageError::other(path, format!("unreadable footer: {e}")))
 }
 
 #[cfg(test)]

@@ -13,11 +13,10 @@ use crate::catalog::RestCatalog;
 use crate::raw::error_record::ErrorIndex;
 use crate::raw::key::{RawKey, SOURCES_PREFIX};
 use crate::raw::notification::{format_time_ms, Notification};
+use crate::raw::reserved::RECONCILE_CURSOR_KEY;
 use crate::standing::{standing_of, Standing, StandingError, TableStates};
 use crate::storage::{ObjectMeta, ObjectStore, StorageError};
 
-/// Where the sweep's cursor is kept in the raw bucket.
-pub const CURSOR_KEY: &str = "_state/reconcile/cursor.json";
 /// Raw objects examined per run, by default.
 pub const DEFAULT_SWEEP_LIMIT: usize = 1000;
 /// Objects younger than this are left to their notification, which may still be on its way.
@@ -163,7 +162,7 @@ pub fn sweep_prefix(prefix: Option<&str>) -> String {
 
 /// The stored cursor (a fresh one when none is stored or it is unreadable).
 pub async fn load_cursor(raw: &dyn ObjectStore) -> Result<SweepCursor, StorageError> {
-    match raw.get(CURSOR_KEY).await {
+    match raw.get(RECONCILE_CURSOR_KEY).await {
         Ok(body) => Ok(serde_json::from_slice(&body).unwrap_or_default()),
         Err(StorageError::NotFound { .. }) => Ok(SweepCursor::default()),
         Err(e) => Err(e),
@@ -184,6 +183,6 @@ pub async fn save_cursor(
         updated_at: format_time_ms(now_ms),
     };
     let body = serde_json::to_vec_pretty(&next).expect("cursors serialize");
-    raw.put(CURSOR_KEY, body.into()).await?;
+    raw.put(RECONCILE_CURSOR_KEY, body.into()).await?;
     Ok(next)
 }

@@ -9,7 +9,6 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};
-use iceberg::spec::TableMetadata;
 use icepipe_core::commit::ledger::committed_objects;
 use icepipe_core::raw::key::TableName;
 use icepipe_core::raw::object::RawObject;
@@ -40,15 +39,6 @@ async fn objects(test: &str, count: i64) -> Vec<RawObject> {
 
 fn table(test: &str) -> TableName {
     suite_table("commit", test)
-}
-
-fn total_records(meta: &TableMetadata) -> u64 {
-    meta.current_snapshot()
-        .unwrap()
-        .summary()
-        .additional_properties["total-records"]
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test]

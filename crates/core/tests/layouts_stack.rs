@@ -6,20 +6,10 @@
 
 mod support;
 
-use icepipe_core::commit::ledger::committed_objects;
+use icepipe_core::commit::ledger::TableHoldings;
 use icepipe_core::raw::error_record::FailureKind;
 use support::layouts::{flat, legacy_layouts, overstate_rows};
 use support::*;
-
-fn total_records(table: &iceberg::spec::TableMetadata) -> u64 {
-    table
-        .current_snapshot()
-        .unwrap()
-        .summary()
-        .additional_properties["total-records"]
-        .parse()
-        .unwrap()
-}
 
 #[tokio::test]
 async fn every_legacy_layout_lands_every_row() {
@@ -47,7 +37,7 @@ async fn every_legacy_layout_lands_every_row() {
         );
         let metadata = metadata(&table).await;
         assert_eq!(total_records(&metadata), layout.rows(), "{}", layout.name);
-        assert!(committed_objects(&metadata).contains(&object.id()));
+        assert!(TableHoldings::of(Some(&metadata)).holds(&object.id()));
     }
 }
 
@@ -88,10 +78,10 @@ async fn pages_holding_fewer_rows_than_the_footer_declares_are_refused_and_not_h
     assert_eq!(outcome.rows, 6, "the good object still lands");
     let metadata = metadata(&table).await;
     assert_eq!(total_records(&metadata), 6);
-    let held = committed_objects(&metadata);
-    assert!(held.contains(&good.id()));
+    let held = TableHoldings::of(Some(&metadata));
+    assert!(held.holds(&good.id()));
     assert!(
-        !held.contains(&damaged.id()),
+        !held.holds(&damaged.id()),
         "a refused object must never be held"
     );
 }

@@ -153,22 +153,7 @@ impl R2Store {
     }
 
     async fn list_js(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
-        let mut found = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut request = self.bucket.list().prefix(prefix).limit(LIST_PAGE);
-            if let Some(cursor) = &cursor {
-                request = request.cursor(cursor.clone());
-            }
-            let page = request.execute().await.map_err(|e| self.error(prefix, e))?;
-            found.extend(page.objects().iter().map(meta));
-            match page.cursor() {
-                Some(next) if page.truncated() && cursor.as_ref() != Some(&next) => {
-                    cursor = Some(next)
-                }
-                _ => break,
-            }
-        }
+        let mut found = self.list_after_js(prefix, None, usize::MAX).await?.objects;
         found.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(found)
     }

@@ -44,6 +44,12 @@ impl ObjectReader {
         self.get_metadata(None).await
     }
 
+    /// The rows the footer declares.
+    pub async fn declared_rows(mut self) -> ParquetResult<u64> {
+        let footer = self.load_footer().await?;
+        Ok(footer.file_metadata().num_rows().max(0) as u64)
+    }
+
     /// Record batches row group by row group (`next_row_group`), reusing a loaded footer.
     pub fn stream(
         self,

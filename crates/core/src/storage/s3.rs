@@ -204,14 +204,6 @@ impl S3Store {
         Ok(())
     }
 
-    async fn list_page(
-        &self,
-        prefix: &str,
-        token: Option<&str>,
-    ) -> StorageResult<ListObjectsV2Response> {
-        self.list_request(prefix, token, None, None).await
-    }
-
     async fn list_request(
         &self,
         prefix: &str,
@@ -391,6 +383,7 @@ impl ObjectStore for S3Store {
                 );
             }
             match answer.next_continuation_token {
+                // A token equal to the one we sent would loop forever.
                 Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
                 Some(_) => {
                     return Err(StorageError::other(
@@ -407,28 +400,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
-        let mut objects = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self.list_page(prefix, token.as_deref()).await?;
-            for content in page.contents {
-                objects.push(
-                    list_meta(content)
-                        .map_err(|reason| StorageError::other(self.describe(prefix), reason))?,
-                );
-            }
-            match page.next_continuation_token {
-                // A token equal to the one we sent would loop forever.
-                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
-                Some(_) => {
-                    return Err(StorageError::other(
-                        self.describe(prefix),
-                        "ListObjectsV2 repeated its continuation token",
-                    ))
-                }
-                None => break,
-            }
-        }
+        let mut objects = self.list_after(prefix, None, usize::MAX).await?.objects;
         // S3 already lists in key order; sorting keeps the contract even for servers that do not.
         objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(objects)

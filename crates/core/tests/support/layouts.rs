@@ -56,6 +56,16 @@ struct OneLevel {
 }
 
 impl OneLevel {
+    /// Definition levels of: a null collection, an empty one, a null element, a present one.
+    const fn new(null_def: i16, empty_def: i16, null_element_def: i16, value_def: i16) -> Self {
+        Self {
+            null_def,
+            empty_def,
+            null_element_def,
+            value_def,
+        }
+    }
+
     fn shred<T: Clone>(&self, rows: &[Option<Vec<Option<T>>>]) -> (Vec<T>, Vec<i16>, Vec<i16>) {
         let (mut values, mut def, mut rep) = (Vec::new(), Vec::new(), Vec::new());
         for row in rows {
@@ -195,18 +205,8 @@ fn repeated_group() -> Layout {
         Some(vec![None]),
     ]);
     // name is required: present = 1; weight is optional: null in a present tag = 1, present = 2.
-    let name = OneLevel {
-        null_def: 0,
-        empty_def: 0,
-        null_element_def: 0,
-        value_def: 1,
-    };
-    let weight = OneLevel {
-        null_def: 0,
-        empty_def: 0,
-        null_element_def: 1,
-        value_def: 2,
-    };
+    let name = OneLevel::new(0, 0, 0, 1);
+    let weight = OneLevel::new(0, 0, 1, 2);
     Layout {
         name: "repeated_group",
         written_by: "parquet-mr protobuf/thrift writer",
@@ -247,26 +247,11 @@ fn repeated_primitive() -> Layout {
         Some(vec![]),
         None,
     ]);
-    let score = OneLevel {
-        null_def: 0,
-        empty_def: 0,
-        null_element_def: 0,
-        value_def: 1,
-    };
+    let score = OneLevel::new(0, 0, 0, 1);
     // `info` is optional (1); `label` optional inside it (2); `aliases` repeated inside it (2).
     // The label leaf has no repetition: modelled as a one-element "collection" of the struct.
-    let label = OneLevel {
-        null_def: 0,
-        empty_def: 1,
-        null_element_def: 1,
-        value_def: 2,
-    };
-    let alias = OneLevel {
-        null_def: 0,
-        empty_def: 1,
-        null_element_def: 1,
-        value_def: 2,
-    };
+    let label = OneLevel::new(0, 1, 1, 2);
+    let alias = OneLevel::new(0, 1, 1, 2);
     Layout {
         name: "repeated_primitive",
         written_by: "parquet-mr protobuf writer",
@@ -322,32 +307,12 @@ fn two_level_list() -> Layout {
         None,
     ]);
     // tags: optional list (null 0, empty 1), required element (present 2).
-    let tag = OneLevel {
-        null_def: 0,
-        empty_def: 1,
-        null_element_def: 1,
-        value_def: 2,
-    };
+    let tag = OneLevel::new(0, 1, 1, 2);
     // points: required list (empty 0) of required groups { required x, optional y }.
-    let x = OneLevel {
-        null_def: 0,
-        empty_def: 0,
-        null_element_def: 0,
-        value_def: 1,
-    };
-    let y = OneLevel {
-        null_def: 0,
-        empty_def: 0,
-        null_element_def: 1,
-        value_def: 2,
-    };
+    let x = OneLevel::new(0, 0, 0, 1);
+    let y = OneLevel::new(0, 0, 1, 2);
     // pairs: optional list (null 0, empty 1) of one-field `pairs_tuple` groups.
-    let pair = OneLevel {
-        null_def: 0,
-        empty_def: 1,
-        null_element_def: 1,
-        value_def: 2,
-    };
+    let pair = OneLevel::new(0, 1, 1, 2);
     Layout {
         name: "two_level_list",
         written_by: "parquet-avro (old list structure) / Thrift",
@@ -399,12 +364,7 @@ fn legacy_list_names() -> Layout {
         None,
     ]);
     // optional list (null 0, empty 1), optional element (null 2, present 3).
-    let three = OneLevel {
-        null_def: 0,
-        empty_def: 1,
-        null_element_def: 2,
-        value_def: 3,
-    };
+    let three = OneLevel::new(0, 1, 2, 3);
     Layout {
         name: "legacy_list_names",
         written_by: "Hive / Spark writeLegacyFormat / pyarrow non-compliant",
@@ -490,18 +450,8 @@ fn legacy_map() -> Layout {
         Some(vec![Some("S")]),
     ]);
     // optional map (null 0, empty 1), required key (2), optional value (null 2, present 3).
-    let key = OneLevel {
-        null_def: 0,
-        empty_def: 1,
-        null_element_def: 1,
-        value_def: 2,
-    };
-    let value = OneLevel {
-        null_def: 0,
-        empty_def: 1,
-        null_element_def: 2,
-        value_def: 3,
-    };
+    let key = OneLevel::new(0, 1, 1, 2);
+    let value = OneLevel::new(0, 1, 2, 3);
     Layout {
         name: "legacy_map",
         written_by: "parquet-mr before 1.x MAP fixes (MAP_KEY_VALUE)",
@@ -542,12 +492,7 @@ pub fn flat() -> Layout {
         Some(vec![None]),
     ]);
     // An optional top-level column: null 0, present 1 (one level per row, no repetition).
-    let name = OneLevel {
-        null_def: 0,
-        empty_def: 0,
-        null_element_def: 0,
-        value_def: 1,
-    };
+    let name = OneLevel::new(0, 0, 0, 1);
     Layout {
         name: "flat",
         written_by: "parquet low-level writer",

@@ -82,6 +82,16 @@ pub async fn converter_over(http: Arc<dyn HttpClient>) -> Converter {
     }
 }
 
+/// `total-records` of the current snapshot.
+pub fn total_records(meta: &TableMetadata) -> u64 {
+    meta.current_snapshot()
+        .unwrap()
+        .summary()
+        .additional_properties["total-records"]
+        .parse()
+        .unwrap()
+}
+
 /// The local stack's raw bucket.
 pub fn raw_store() -> Arc<dyn ObjectStore> {
     S3Resolver::new(s3_config(), http(), clock())
