@@ -45,14 +45,14 @@ pub struct AuditArgs {
 /// Exit codes: 0 every table accounted for and consistent, 2 something is off (the report says
 /// what and how to fix it), 1 the audit itself failed.
 pub async fn run(connection: &Connection, args: &AuditArgs) -> Result<ExitCode, CliError> {
-    let table = match &args.table {
-        Some(text) => Some(
-            TableName::parse(text).ok_or_else(|| {
-                CliError::usage(format!("--table {text:?} must be namespace.table"))
-            })?,
-        ),
-        None => None,
-    };
+    let table = args
+        .table
+        .as_deref()
+        .map(|text| {
+            TableName::parse(text)
+                .ok_or_else(|| CliError::usage(format!("--table {text:?} must be namespace.table")))
+        })
+        .transpose()?;
     let since_ms = match &args.since {
         Some(text) => Some(parse_since(text)?),
         None => None,

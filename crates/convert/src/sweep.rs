@@ -3,11 +3,10 @@
 //! through `RAW_EVENTS` for every object no table accounts for (`icepipe_core::reconcile`).
 //! One `{"event":"sweep",...}` line per run.
 
-use icepipe_core::catalog::CatalogError;
 use icepipe_core::raw::notification::Notification;
 use icepipe_core::reconcile::{load_cursor, save_cursor, sweep, sweep_prefix, SweepOptions};
 use icepipe_core::standing::StandingError;
-use icepipe_core::storage::{ObjectStore, StorageError};
+use icepipe_core::storage::ObjectStore;
 use icepipe_edge::log::{emit, event_line};
 use serde_json::{json, Value};
 use worker::{event, Env, Queue, ScheduleContext, ScheduledEvent};
@@ -42,15 +41,12 @@ pub async fn send_all(queue: &Queue, messages: &[Notification]) -> Result<usize,
     Ok(sent)
 }
 
-/// Why a sweep run stopped (its log line says).
+/// Why a sweep run stopped (its log line says): the catalog and the raw bucket fail as the
+/// sweep's [`StandingError`].
 #[derive(Debug, thiserror::Error)]
 enum SweepError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error(transparent)]
-    Catalog(#[from] CatalogError),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
     #[error(transparent)]
     Standing(#[from] StandingError),
     #[error(
@@ -79,10 +75,12 @@ pub async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 async fn run(env: &Env) -> Result<Value, SweepError> {
     let wiring = Wiring::from_env(env)?;
     let queue = raw_events(env)?;
-    let catalog = wiring.catalog().await?;
+    let catalog = wiring.catalog().await.map_err(StandingError::from)?;
     let raw: std::sync::Arc<dyn ObjectStore> = wiring.raw.clone();
     let settings = &wiring.settings;
-    let cursor = load_cursor(raw.as_ref()).await?;
+    let cursor = load_cursor(raw.as_ref())
+        .await
+        .map_err(StandingError::from)?;
     let options = SweepOptions {
         namespace_root: settings.namespace_root.clone(),
         prefix: sweep_prefix(None),
@@ -103,7 +101,9 @@ async fn run(env: &Env) -> Result<Value, SweepError> {
             error,
             total: messages.len(),
         })?;
-    let next = save_cursor(raw.as_ref(), &cursor, &report, now).await?;
+    let next = save_cursor(raw.as_ref(), &cursor, &report, now)
+        .await
+        .map_err(StandingError::from)?;
     let mut fields = serde_json::to_value(&report).unwrap_or_default();
     fields["queued"] = json!(sent);
     fields["passes"] = json!(next.passes);

@@ -300,11 +300,13 @@ async fn replaced(raw: &Arc<dyn ObjectStore>, object: &ObjectMeta, state: &Table
         .is_none_or(|load| load != *table_load)
 }
 
-async fn footer_rows(raw: &Arc<dyn ObjectStore>, object: &ObjectMeta) -> Result<u64, String> {
+async fn footer_rows(
+    raw: &Arc<dyn ObjectStore>,
+    object: &ObjectMeta,
+) -> parquet::errors::Result<u64> {
     ObjectReader::new(raw.clone(), object.key.clone(), object.size)
         .declared_rows()
         .await
-        .map_err(|e| e.to_string())
 }
 
 /// Rows of the live data files, per raw object digest.

@@ -38,6 +38,6 @@ pub mod convert;
 
 pub mod batch;
 
-pub mod standing;
-pub mod reconcile;
 pub mod audit;
+pub mod reconcile;
+pub mod standing;

@@ -64,7 +64,8 @@ impl TableWriter {
     ) -> iceberg::Result<Self> {
         let invalid = |e: String| iceberg::Error::new(iceberg::ErrorKind::DataInvalid, e);
         let compression = compression_for(metadata.properties()).map_err(invalid)?;
-        let sub_micros = SubMicros::from_properties(metadata.properties()).map_err(invalid)?;
+        let sub_micros = SubMicros::from_properties(metadata.properties())
+            .map_err(|e| invalid(e.to_string()))?;
         let properties = WriterProperties::builder()
             .set_compression(compression)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))

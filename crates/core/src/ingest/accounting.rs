@@ -14,7 +14,11 @@ pub enum AccountingError {
     #[error(
         "rows do not add up: {received} records received, {rows} loaded and {skipped} skipped as already loaded"
     )]
-    Received { received: u64, rows: u64, skipped: u64 },
+    Received {
+        received: u64,
+        rows: u64,
+        skipped: u64,
+    },
     #[error("rows do not add up: {rows} records loaded but {normalized} rows for table {table}")]
     Root {
         rows: u64,

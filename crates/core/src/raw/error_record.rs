@@ -8,9 +8,9 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::notification::format_time_ms;
+use super::object::key_etag_hash;
 use super::reserved::{error_record_key, is_error_record_key, ERRORS_PREFIX};
 use crate::storage::{ObjectStore, StorageResult};
 
@@ -82,14 +82,7 @@ impl ErrorRecord {
 
     /// 32 hex digits of SHA-256 over (key, eTag): stable across redeliveries.
     pub fn id_for(key: &str, etag: &str) -> String {
-        let mut hash = Sha256::new();
-        hash.update(key.as_bytes());
-        hash.update([0u8]);
-        hash.update(etag.as_bytes());
-        hash.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        key_etag_hash(key, etag, 16)
     }
 
     /// `_errors/<yyyy-mm-dd>/<id>.json`, the date being the object's creation date (UTC).

@@ -58,11 +58,17 @@ impl RawObject {
 
 /// 16 hex digits of SHA-256 over (key, eTag): the prefix of the object's data file names.
 pub fn object_digest(key: &str, etag: &str) -> String {
+    key_etag_hash(key, etag, 8)
+}
+
+/// The first `bytes` bytes of SHA-256 over (key, eTag), in hex: what is named after one raw
+/// object's content (its data files, its error record).
+pub(crate) fn key_etag_hash(key: &str, etag: &str, bytes: usize) -> String {
     let mut hash = Sha256::new();
     hash.update(key.as_bytes());
     hash.update([0u8]);
     hash.update(etag.as_bytes());
-    hash.finalize()[..8]
+    hash.finalize()[..bytes]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

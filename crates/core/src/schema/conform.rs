@@ -101,7 +101,7 @@ fn conform_array(
                 return Ok(new_null_array(target_type, array.len()));
             }
             let array = if is_nanoseconds(array.data_type()) {
-                nanos_to_micros(&array, sub_micros).map_err(fail)?
+                nanos_to_micros(&array, sub_micros).map_err(|e| fail(e.to_string()))?
             } else {
                 array
             };

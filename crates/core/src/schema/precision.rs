@@ -27,15 +27,30 @@ pub enum SubMicros {
     Truncate,
 }
 
+/// Why nanoseconds cannot go into the table: both need a person (a property to fix or set).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrecisionError {
+    #[error(
+        "table property {NANOSECONDS_PROPERTY} = {value:?}: expected \"reject\" or \"truncate\""
+    )]
+    UnknownPolicy { value: String },
+    #[error(
+        "nanosecond value {value} has digits below the microsecond, which an Iceberg v2 table \
+         (microseconds) cannot hold; set the table property {NANOSECONDS_PROPERTY}=truncate to \
+         keep them to the microsecond"
+    )]
+    SubMicrosecond { value: i64 },
+}
+
 impl SubMicros {
     /// From the table's properties; an unknown value is an error naming the property.
-    pub fn from_properties(properties: &HashMap<String, String>) -> Result<Self, String> {
+    pub fn from_properties(properties: &HashMap<String, String>) -> Result<Self, PrecisionError> {
         match properties.get(NANOSECONDS_PROPERTY).map(String::as_str) {
             None | Some("reject") => Ok(Self::Reject),
             Some("truncate") => Ok(Self::Truncate),
-            Some(other) => Err(format!(
-                "table property {NANOSECONDS_PROPERTY} = {other:?}: expected \"reject\" or \"truncate\""
-            )),
+            Some(other) => Err(PrecisionError::UnknownPolicy {
+                value: other.to_string(),
+            }),
         }
     }
 }
@@ -49,7 +64,7 @@ pub fn is_nanoseconds(data_type: &DataType) -> bool {
 }
 
 /// A nanosecond timestamp or time array in microseconds (same zone, same nulls), or why not.
-pub fn nanos_to_micros(array: &ArrayRef, policy: SubMicros) -> Result<ArrayRef, String> {
+pub fn nanos_to_micros(array: &ArrayRef, policy: SubMicros) -> Result<ArrayRef, PrecisionError> {
     match array.data_type() {
         DataType::Timestamp(TimeUnit::Nanosecond, zone) => {
             let micros: TimestampMicrosecondArray =
@@ -68,7 +83,7 @@ pub fn nanos_to_micros(array: &ArrayRef, policy: SubMicros) -> Result<ArrayRef, 
 fn to_micros<From, To>(
     nanos: &PrimitiveArray<From>,
     policy: SubMicros,
-) -> Result<PrimitiveArray<To>, String>
+) -> Result<PrimitiveArray<To>, PrecisionError>
 where
     From: arrow_array::ArrowPrimitiveType<Native = i64>,
     To: arrow_array::ArrowPrimitiveType<Native = i64>,
@@ -79,11 +94,7 @@ where
             .flatten()
             .find(|v| v.rem_euclid(NANOS_PER_MICRO) != 0)
         {
-            return Err(format!(
-                "nanosecond value {value} has digits below the microsecond, which an Iceberg v2 \
-                 table (microseconds) cannot hold; set the table property \
-                 {NANOSECONDS_PROPERTY}=truncate to keep them to the microsecond"
-            ));
+            return Err(PrecisionError::SubMicrosecond { value });
         }
     }
     Ok(nanos.unary(|v| v.div_euclid(NANOS_PER_MICRO)))
@@ -113,7 +124,9 @@ mod tests {
             SubMicros::from_properties(&props("truncate")),
             Ok(SubMicros::Truncate)
         );
-        let err = SubMicros::from_properties(&props("round")).unwrap_err();
+        let err = SubMicros::from_properties(&props("round"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains(NANOSECONDS_PROPERTY) && err.contains("round"),
             "{err}"
@@ -140,7 +153,9 @@ mod tests {
     #[test]
     fn sub_microsecond_digits_are_refused_or_rounded_down() {
         let ns: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![1_999, -1]));
-        let err = nanos_to_micros(&ns, SubMicros::Reject).unwrap_err();
+        let err = nanos_to_micros(&ns, SubMicros::Reject)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("1999") && err.contains(NANOSECONDS_PROPERTY),
             "{err}"
