@@ -8,6 +8,8 @@
 // queue (both through the harness helper Worker, over HTTP: see HARNESS_HELPER in miniflare.mjs);
 // Notifier.watch() polls the RAW bucket's `sources/` listing and notifies every new (key, eTag), for
 // objects written by someone else (the ingest Worker).
+// With `lossRate` it loses that share of the notifications, as R2 may under load (the
+// reconciliation sweep's test): deterministically, every 1/lossRate-th one, kept in `dropped`.
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
@@ -35,13 +37,17 @@ export class Notifier {
   /**
    * mf: a Miniflare instance started by startConvert (it runs the harness helper Worker, which
    * reaches the RAW bucket and the raw-events queue for us over HTTP).
-   * opts: bucketName (the `bucket` field, default "icepipe-raw"), account.
+   * opts: bucketName (the `bucket` field, default "icepipe-raw"), account,
+   *       lossRate (0..1, default 0: the share of notifications lost instead of sent).
    */
   constructor(mf, opts = {}) {
     this.mf = mf;
     this.bucketName = opts.bucketName ?? DEFAULT_BUCKET_NAME;
     this.account = opts.account ?? LOCAL_ACCOUNT;
     this.sent = []; // every notification body sent, in order
+    this.lossRate = opts.lossRate ?? 0;
+    this.dropped = []; // notifications lost on purpose (lossRate)
+    this._offered = 0;
     this._watch = null;
   }
 
@@ -107,7 +113,15 @@ export class Notifier {
    */
   async send(bodies, { times = 1 } = {}) {
     const all = [];
-    for (let i = 0; i < times; i++) all.push(...bodies);
+    for (let i = 0; i < times; i++) {
+      for (const body of bodies) {
+        // Lose exactly lossRate of the notifications offered so far, spread evenly.
+        const before = Math.floor(this._offered * this.lossRate);
+        this._offered += 1;
+        if (Math.floor(this._offered * this.lossRate) > before) this.dropped.push(body);
+        else all.push(body);
+      }
+    }
     for (let i = 0; i < all.length; i += 100) {
       const batch = all.slice(i, i + 100).map((body) => ({ body, contentType: "json" }));
       await this.helper("/send", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(batch) }, {

@@ -55,7 +55,7 @@ function hopeless() {
  */
 async function withWorker(t, opts, fn) {
   const w = await startConvert({ ...opts, bindings: { ...TEST_BINDINGS, ...(opts.bindings ?? {}) } });
-  const notifier = new Notifier(w.mf);
+  const notifier = new Notifier(w.mf, opts.notifier ?? {});
   activeWorker = w;
   try {
     await reportIfAbandoned(t, () => fn(w, notifier));
@@ -388,6 +388,70 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       const s = await waitRows(ident, 700);
       assert.equal(s.totalRecords, 700);
       assertChecked(await checkTable(ident, { expect: [fixed.out] }), ident);
+    });
+  });
+
+  test("10% of the notifications lost: the cron sweep queues what no table holds; every row lands once; GET /audit agrees", { timeout: 300_000 }, async () => {
+    // A page of 7 objects per sweep run: 40 objects take 6 runs for a pass, resumed from the cursor.
+    const bindings = { SWEEP_LIMIT: "7", SWEEP_MIN_AGE_SECONDS: "0" };
+    await withWorker({ bindings, notifier: { lossRate: 0.1 } }, async (w, n) => {
+      const orders = await files("lost-orders", 20, 100, 0);
+      const refunds = await files("lost-refunds", 20, 100, 100_000);
+      await n.putRawMany([
+        ...orders.map((f, i) => ({ key: rawKey("shop", "orders", `lost-${i}`, i % 2 ? "2026-04-01" : "2026-04-02"), body: { file: f.out } })),
+        ...refunds.map((f, i) => ({ key: rawKey("shop", "refunds", `lost-${i}`), body: { file: f.out } })),
+      ]);
+      assert.equal(n.dropped.length, 4, "4 of the 40 notifications lost");
+      assert.equal(n.sent.length, 36);
+      const ident = { orders: `${w.namespaceRoot}.shop.orders`, refunds: `${w.namespaceRoot}.shop.refunds` };
+      await waitAcked(w, 36);
+      const before = (await catalog.tableSummary(ident.orders)).totalRecords + (await catalog.tableSummary(ident.refunds)).totalRecords;
+      assert.equal(before, 3600, "the delivered notifications' rows, no more");
+
+      // GET /audit names the objects that never arrived.
+      let r = await w.admin(`/audit?table=${ident.orders}`);
+      assert.equal(r.status, 200);
+      let audit = await r.json();
+      const lostOrders = n.dropped.filter((d) => d.object.key.includes("/orders/")).map((d) => d.object.key).sort();
+      assert.equal(audit.ok, false, JSON.stringify(audit));
+      assert.deepEqual([...audit.tables[0].unaccounted].sort(), lostOrders, JSON.stringify(audit));
+
+      // The sweep, run by its cron trigger until it completes a pass over the bucket.
+      // Miniflare's trigger route runs the Worker's scheduled handler and answers when it is done.
+      const fireSweep = async () => {
+        const r = await w.fetch(`/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("*/15 * * * *")}&time=${Date.now()}`);
+        assert.equal(r.status, 200, await r.text());
+      };
+      let sweeps = [];
+      for (let run = 0; run < 10 && !sweeps.some((s) => s.report?.pass_complete); run++) {
+        await fireSweep();
+        sweeps = w.logs.records("sweep");
+      }
+      assert.ok(sweeps.every((s) => s.ok), JSON.stringify(sweeps));
+      assert.equal(sweeps.length, 6, `runs of 7 objects for 40: ${JSON.stringify(sweeps.map((s) => s.report.examined))}`);
+      assert.equal(sweeps.reduce((a, s) => a + s.report.examined, 0), 40);
+      const queued = sweeps.flatMap((s) => s.report.unaccounted.map((u) => u.key)).sort();
+      assert.deepEqual(queued, n.dropped.map((d) => d.object.key).sort(), "the sweep queues exactly the lost ones");
+      await waitAcked(w, 40);
+      await waitRows(ident.orders, 2000);
+      await waitRows(ident.refunds, 2000);
+      assertChecked(await checkTable(ident.orders, { expect: orders.map((f) => f.out) }), ident.orders);
+      assertChecked(await checkTable(ident.refunds, { expect: refunds.map((f) => f.out) }), ident.refunds);
+
+      // A second pass finds nothing to queue; late notifications of the lost ones change nothing.
+      n.lossRate = 0;
+      await n.send(n.dropped.splice(0));
+      await waitAcked(w, 44);
+      const seen = w.logs.records("sweep").length;
+      for (let run = 0; run < 6; run++) await fireSweep();
+      const again = w.logs.records("sweep").slice(seen);
+      assert.equal(again.reduce((a, s) => a + s.report.unaccounted.length, 0), 0, JSON.stringify(again));
+      r = await w.admin("/audit");
+      audit = await r.json();
+      assert.equal(audit.ok, true, JSON.stringify(audit));
+      assert.equal(audit.tables.length, 2);
+      for (const t of audit.tables) assert.deepEqual({ held: t.held, unaccounted: t.unaccounted.length }, { held: 20, unaccounted: 0 }, JSON.stringify(t));
+      assert.equal((await catalog.tableSummary(ident.orders)).totalRecords, 2000, "rows once, after late notifications too");
     });
   });
 

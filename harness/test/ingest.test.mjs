@@ -85,6 +85,13 @@ describe("ingest Worker in workerd", () => {
         assert.equal(idle.status, 200, JSON.stringify(idle.report));
         assert.equal(resource(idle.report, "posts").rows, 0, JSON.stringify(idle.report));
         assert.equal(resource(idle.report, "comments").rows, 0);
+        // Records received = rows landed (or skipped as already loaded), child tables included.
+        for (const report of [first.report, idle.report]) {
+          for (const r of report.resources) {
+            assert.equal(r.received, r.rows + r.skipped, JSON.stringify(r));
+            assert.equal(r.tables[r.resource] ?? 0, r.rows, JSON.stringify(r));
+          }
+        }
 
         // New posts upstream: only they arrive; users (replace) are loaded again and replace.
         p.api.appendPosts(7);
@@ -144,6 +151,7 @@ describe("ingest Worker in workerd", () => {
       const a = await p.pushEvents("app", "clicks", ndjson);
       assert.equal(a.status, 200, JSON.stringify(a.json));
       assert.equal(a.json.rows, 50);
+      assert.equal(a.json.received, 50);
       assert.equal(a.json.tables["clicks__items"], 50);
       const array = JSON.stringify(Array.from({ length: 25 }, (_, i) => ({ id: 100 + i, page: "/array", at: "2026-11-24T11:00:00Z" })));
       const b = await p.pushEvents("app", "clicks", array, { contentType: "application/json" });

@@ -10,6 +10,7 @@ use std::time::Duration;
 use icepipe_core::batch::RedeliveryDelay;
 use icepipe_core::catalog::{CatalogAuth, CatalogConfig};
 use icepipe_core::raw::key::{is_valid_name, DEFAULT_NAMESPACE_ROOT};
+use icepipe_core::reconcile::{DEFAULT_MIN_AGE_MS, DEFAULT_SWEEP_LIMIT};
 use icepipe_core::storage::s3::S3Config;
 pub use icepipe_edge::vars::ConfigError;
 use icepipe_edge::vars::Vars;
@@ -47,6 +48,11 @@ pub const RETRY_BASE_SECONDS: &str = "RETRY_BASE_SECONDS";
 pub const RETRY_MAX_SECONDS: &str = "RETRY_MAX_SECONDS";
 /// Var (optional): seconds before a catalog or S3 request is abandoned (default 60).
 pub const HTTP_TIMEOUT_SECONDS: &str = "HTTP_TIMEOUT_SECONDS";
+
+/// Vars (optional): the reconciliation sweep (cron): raw objects listed per run (default 1000),
+/// and the age below which an object is left to its notification (default 900 seconds).
+pub const SWEEP_LIMIT: &str = "SWEEP_LIMIT";
+pub const SWEEP_MIN_AGE_SECONDS: &str = "SWEEP_MIN_AGE_SECONDS";
 
 /// Binding names (not vars): the raw bucket, the catalog bucket, the replay producer.
 pub const RAW_BINDING: &str = "RAW";
@@ -101,6 +107,9 @@ pub struct Settings {
     /// How long the queue waits before a retried message comes back.
     pub redelivery: RedeliveryDelay,
     pub http_timeout: Duration,
+    /// Raw objects listed per sweep run.
+    pub sweep_limit: usize,
+    pub sweep_min_age_ms: i64,
 }
 
 impl Settings {
@@ -164,6 +173,8 @@ impl Settings {
             max_seconds: number(RETRY_MAX_SECONDS, RedeliveryDelay::default().max_seconds)?,
         };
         let http_timeout = Duration::from_secs(u64::from(number(HTTP_TIMEOUT_SECONDS, 60)?.max(1)));
+        let sweep_limit = vars.number(SWEEP_LIMIT, DEFAULT_SWEEP_LIMIT as u32, "raw objects")?;
+        let sweep_min_age = number(SWEEP_MIN_AGE_SECONDS, (DEFAULT_MIN_AGE_MS / 1000) as u32)?;
 
         Ok(Settings {
             catalog: CatalogConfig {
@@ -177,6 +188,8 @@ impl Settings {
             account_id: get(ACCOUNT_ID).unwrap_or_default(),
             redelivery,
             http_timeout,
+            sweep_limit: sweep_limit.max(1) as usize,
+            sweep_min_age_ms: i64::from(sweep_min_age) * 1000,
         })
     }
 }
@@ -209,6 +222,7 @@ mod tests {
         assert_eq!(s.raw_bucket, "icepipe-raw");
         assert_eq!(s.redelivery, RedeliveryDelay::default());
         assert_eq!(s.http_timeout, Duration::from_secs(60));
+        assert_eq!((s.sweep_limit, s.sweep_min_age_ms), (1000, 900_000));
         assert!(!format!("{s:?}").contains("sekret"), "secrets never print");
     }
 

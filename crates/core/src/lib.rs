@@ -15,6 +15,9 @@
 //! - [`convert`]: raw Parquet objects to data files of one table, committed in one snapshot.
 //! - [`batch`]: the queue side of the convert Worker (a batch of notifications becomes commits,
 //!   error records and retries; replay), runtime-agnostic.
+//! - Every raw object accounted for: [`standing`] (where a raw object stands with its table:
+//!   held, superseded, recorded or unaccounted), [`reconcile`] (the sweep that sends on what
+//!   notifications lost) and [`audit`] (per table, raw objects against ledger, manifests and files).
 //!
 //! Each module uses only modules above it in this list (no import cycles, at module or file level):
 //! `ingest` and `convert` never use each other; what they share is `raw`.
@@ -34,3 +37,7 @@ pub mod schema;
 pub mod convert;
 
 pub mod batch;
+
+pub mod audit;
+pub mod reconcile;
+pub mod standing;

@@ -8,8 +8,10 @@
 //! stops the whole call before anything is committed.
 
 mod compression;
+mod int96;
 pub mod probe;
 pub mod reader;
+pub mod rows;
 pub mod writer;
 
 use std::collections::{HashMap, HashSet};

@@ -2,6 +2,8 @@
 //! stack fails, never skips, without it), Parquet fixtures, and a fault-injecting HTTP client.
 #![allow(dead_code)]
 
+pub mod layouts;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,6 +80,23 @@ pub async fn converter_over(http: Arc<dyn HttpClient>) -> Converter {
             commit_attempts: DEFAULT_COMMIT_ATTEMPTS,
         },
     }
+}
+
+/// `total-records` of the current snapshot.
+pub fn total_records(meta: &TableMetadata) -> u64 {
+    meta.current_snapshot()
+        .unwrap()
+        .summary()
+        .additional_properties["total-records"]
+        .parse()
+        .unwrap()
+}
+
+/// The local stack's raw bucket.
+pub fn raw_store() -> Arc<dyn ObjectStore> {
+    S3Resolver::new(s3_config(), http(), clock())
+        .store_for_bucket(&env("ICEPIPE_RAW_BUCKET"))
+        .unwrap()
 }
 
 /// A fresh table `it.<suite>.<test>_<unique>` for one test of one suite.
