@@ -119,6 +119,12 @@ export class ConsoleCapture {
   }
 }
 
+/** The convert Worker's Durable Object classes, as wrangler.convert.toml binds them (SQLite-backed). */
+export const CONVERT_DURABLE_OBJECTS = {
+  COMMITTER: { className: "TableCommitterObject", useSQLite: true },
+  CATALOG_BUDGET: { className: "CatalogBudget", useSQLite: true },
+};
+
 /** Worker bindings for the local stack: vars and secrets of wrangler.convert.toml, pointed at its catalog and S3. */
 export function convertBindings({ namespaceRoot, adminToken, stack = stackSettings(), extra = {} }) {
   return {
@@ -293,6 +299,8 @@ export async function startConvert(opts = {}) {
       r2Buckets: ["RAW", "CATALOG"],
       queueProducers: { RAW_EVENTS: { queueName: QUEUE } },
       queueConsumers: { [QUEUE]: queue },
+      // The commit coordinators (wrangler.convert.toml [[durable_objects.bindings]]).
+      durableObjects: CONVERT_DURABLE_OBJECTS,
     },
   ];
   if (opts.dlqSpy !== false) {

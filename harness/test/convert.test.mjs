@@ -499,6 +499,8 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       const s = await waitRows(ident, LARGE_ROWS, 840_000);
       const took = Date.now() - started;
       assert.equal(s.totalRecords, LARGE_ROWS);
+      // The coordinator commits before the consumer's batch line (it logs once the commit answers).
+      await waitAcked(w, 1, 60_000);
       const b = w.batches().find((x) => count(x.acked) >= 1);
       assert.ok(b, "no batch line acknowledged the large file");
       const health = await (await w.fetch("/health")).json();

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use iceberg::NamespaceIdent;
+use iceberg::{NamespaceIdent, TableIdent};
 use icepipe_core::audit::{audit, AuditContext, AuditOptions};
 use icepipe_core::batch::replay::{plan_replay, ReplayError, ReplayRequest};
 use icepipe_core::raw::key::TableName;
@@ -77,13 +77,41 @@ async fn tables(env: &Env) -> (u16, Value) {
         Ok(catalog) => catalog.summarize_tables_under(Some(&root)).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok(tables) => (
-            200,
-            json!({ "namespace": wiring.settings.namespace_root, "tables": tables }),
-        ),
-        Err(e) => (502, json!({ "error": e.to_string() })),
-    }
+    let summaries = match result {
+        Ok(summaries) => summaries,
+        Err(e) => return (502, json!({ "error": e.to_string() })),
+    };
+    // Each table's coordinator: what it holds pending, its pace and what its commits cost.
+    let committer = wiring.committer(env);
+    let statuses = futures::future::join_all(summaries.iter().map(|summary| {
+        let committer = &committer;
+        async move {
+            let ident = TableIdent::from_strs(summary.table.split('.')).ok()?;
+            Some(committer.status(&ident).await)
+        }
+    }))
+    .await;
+    let now = worker::Date::now().as_millis() as i64;
+    let tables: Vec<Value> = summaries
+        .iter()
+        .zip(statuses)
+        .map(|(summary, status)| {
+            let mut table = json!(summary);
+            match status {
+                Some(Ok(status)) => {
+                    table["commits_last_minute"] = json!(status.counters.requests_last_minute(now));
+                    table["coordinator"] = json!(status);
+                }
+                Some(Err(e)) => table["coordinator_error"] = json!(e.to_string()),
+                None => {}
+            }
+            table
+        })
+        .collect();
+    (
+        200,
+        json!({ "namespace": wiring.settings.namespace_root, "tables": tables }),
+    )
 }
 
 async fn replay(req: &mut Request, env: &Env) -> (u16, Value) {

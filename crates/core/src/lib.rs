@@ -11,7 +11,8 @@
 //!   pagination, JSON to Arrow, incremental state).
 //! - The Iceberg side: [`catalog`] (REST catalog client), [`schema`] (Arrow to Iceberg mapping,
 //!   safe evolution, conforming batches), [`commit`] (manifests, snapshot, the exactly-once commit
-//!   loop, and the table outcome shared by commit, convert and batch).
+//!   attempt, and the table outcome shared by commit, convert and batch), [`committer`] (the only
+//!   writer of a table: pending objects, paced and budgeted commit rounds, exactly once).
 //! - [`convert`]: raw Parquet objects to data files of one table, committed in one snapshot.
 //! - [`batch`]: the queue side of the convert Worker (a batch of notifications becomes commits,
 //!   error records and retries; replay), runtime-agnostic.
@@ -32,6 +33,7 @@ pub mod ingest;
 
 pub mod catalog;
 pub mod commit;
+pub mod committer;
 pub mod schema;
 
 pub mod convert;

@@ -50,14 +50,19 @@ impl ObjectReader {
         Ok(footer.file_metadata().num_rows().max(0) as u64)
     }
 
-    /// Record batches row group by row group (`next_row_group`), reusing a loaded footer.
+    /// A stream of record batches, row group by row group, reusing a loaded footer; only the
+    /// row groups in `row_groups` when given (a slice of the object).
     pub fn stream(
         self,
         metadata: ArrowReaderMetadata,
+        row_groups: Option<Range<usize>>,
     ) -> ParquetResult<ParquetRecordBatchStream<ObjectReader>> {
-        ParquetRecordBatchStreamBuilder::new_with_metadata(self, metadata)
-            .with_batch_size(BATCH_ROWS)
-            .build()
+        let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(self, metadata)
+            .with_batch_size(BATCH_ROWS);
+        match row_groups {
+            Some(range) => builder.with_row_groups(range.collect()).build(),
+            None => builder.build(),
+        }
     }
 
     /// The rows one leaf column decodes to in one row group: tells which columns' pages

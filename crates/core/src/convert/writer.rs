@@ -98,7 +98,12 @@ impl TableWriter {
     }
 
     fn builder_for(&self, object: &RawObject) -> DataWriterBuilder {
-        let names = DefaultFileNameGenerator::new(object.digest(), None, DataFileFormat::Parquet);
+        // A slice's files get names of their own, the same on every delivery of that slice.
+        let prefix = match object.slice_index() {
+            Some(index) => format!("{}-s{index}", object.digest()),
+            None => object.digest(),
+        };
+        let names = DefaultFileNameGenerator::new(prefix, None, DataFileFormat::Parquet);
         DataFileWriterBuilder::new(RollingFileWriterBuilder::new(
             ParquetWriterBuilder::new(self.properties.clone(), self.schema.clone()),
             self.target_file_size,
@@ -132,7 +137,10 @@ impl TableWriter {
         };
         let mut row_groups = probed
             .reader()
-            .stream(probed.reader_metadata.clone())
+            .stream(
+                probed.reader_metadata.clone(),
+                object.slice.as_ref().map(|s| s.row_groups()),
+            )
             .map_err(|e| fail_io("cannot read the Parquet file", &e))?;
         let mut tally = RowGroupTally::new(probed.reader_metadata.metadata());
         let mut sink = PartitionSink::new(self, object)?;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::slice::ObjectSlice;
 use crate::storage::{ObjectMeta, ObjectStore};
 
 /// A raw object as the tables' ledger knows it (see [`crate::commit::ledger`]).
@@ -24,6 +25,9 @@ pub struct RawObject {
     /// When the object was created (notification `eventTime` or `Last-Modified`): the
     /// `_loaded_at` of its rows when the file does not carry one.
     pub created_ms: i64,
+    /// Only this slice of its row groups (a continuation); `None`: the whole object, sliced by
+    /// the converter if it is too large for one invocation.
+    pub slice: Option<ObjectSlice>,
 }
 
 impl RawObject {
@@ -34,7 +38,13 @@ impl RawObject {
             size: meta.size,
             etag: meta.etag,
             created_ms: meta.last_modified_ms,
+            slice: None,
         }
+    }
+
+    /// The slice index this work item converts (`None`: the whole object).
+    pub fn slice_index(&self) -> Option<u32> {
+        self.slice.as_ref().map(|s| s.index)
     }
 
     pub fn id(&self) -> RawObjectId {
