@@ -4,7 +4,7 @@ import path from "node:path";
 import { CloudflareApi, CloudflareError, hasRawRule } from "./cloudflare.mjs";
 import { catalogHost, catalogVars, CREATE_ACTIONS, readDeployment, RULE } from "./deployment.mjs";
 import { parseArgs, run } from "./cli.mjs";
-import { CatalogHttpError, IcebergRest, snapshotsHolding } from "./iceberg.mjs";
+import { CatalogHttpError, IcebergRest } from "./iceberg.mjs";
 import { adminTokenFile, SecretValues } from "./secrets.mjs";
 
 const USAGE = `scripts/doctor [--env ENV] [--no-canary] [--canary-timeout SECONDS] [--json]
@@ -15,8 +15,8 @@ bucket); the catalog token valid, with R2 Storage and R2 Data Catalog permission
 the catalog; the Workers deployed with their secrets and current vars; the queue consumer and the
 dead-letter queue (empty, or what is in it and how to replay it); the notification rule;
 compaction; both Workers' /health; and a canary event pushed through the ingest Worker
-(POST /events/icepipe_doctor/canary) until its row is committed in the table
-<NAMESPACE_ROOT>.icepipe_doctor.canary, read through the catalog.
+(POST /events/icepipe_doctor/canary) until the table <NAMESPACE_ROOT>.icepipe_doctor.canary
+holds it, as the convert Worker's GET /audit reads the table's ledger.
 
 Values: CATALOG_TOKEN and ADMIN_TOKEN from the environment (ADMIN_TOKEN also from the file setup
 keeps when it generated it), or asked for at a terminal; without them those checks are skipped.
@@ -244,16 +244,17 @@ async function main(argv) {
   // The canary: an event through the ingest Worker until its row is committed in the table.
   if (args["no-canary"]) report.skip("canary", "--no-canary");
   else if (!healthy.ingest) report.skip("canary", "the ingest Worker is not healthy");
+  else if (!healthy.convert) report.skip("canary", "the convert Worker is not healthy (it answers whether the canary is committed)");
   else if (!rest) report.skip("canary", "the catalog cannot be read (see above)");
   else {
     const adminToken = await secrets.get("ADMIN_TOKEN");
     if (!adminToken) report.skip("canary", "ADMIN_TOKEN not given", `export ADMIN_TOKEN=<the Workers' admin token> (setup keeps a generated one in ${adminTokenFile(args.env)})`);
-    else await canary(report, { url: healthy.ingest, adminToken, rest, root: convert.vars.NAMESPACE_ROOT ?? "analytics", timeoutS: Number(args["canary-timeout"] ?? 180), d });
+    else await canary(report, { url: healthy.ingest, convertUrl: healthy.convert, adminToken, root: convert.vars.NAMESPACE_ROOT ?? "analytics", timeoutS: Number(args["canary-timeout"] ?? 180), d });
   }
   return finish(report, args);
 }
 
-async function canary(report, { url, adminToken, rest, root, timeoutS, d }) {
+async function canary(report, { url, convertUrl, adminToken, root, timeoutS, d }) {
   const id = randomUUID();
   const sentAt = new Date().toISOString();
   const res = await fetch(`${url}/events/${CANARY_SOURCE}/${CANARY_RESOURCE}`, {
@@ -275,15 +276,12 @@ async function canary(report, { url, adminToken, rest, root, timeoutS, d }) {
   let last = "the table does not exist yet";
   while (Date.now() - started < timeoutS * 1000) {
     try {
-      const meta = await rest.loadTable(namespace, CANARY_RESOURCE);
-      if (meta) {
-        const held = snapshotsHolding(meta, keys);
-        if (held.length) {
-          report.ok("canary", `event ${id} landed as ${keys.join(", ")} and is committed in ${tableName} (snapshot ${held[0]["snapshot-id"]}) after ${((Date.now() - started) / 1000).toFixed(1)} s`);
-          return;
-        }
-        last = `${tableName} has ${meta.snapshots?.length ?? 0} snapshot(s), none holds ${keys.join(", ")}`;
+      const held = await canaryHeld(convertUrl, adminToken, tableName, keys, sentAt);
+      if (held.done) {
+        report.ok("canary", `event ${id} landed as ${keys.join(", ")} and is committed in ${tableName} (snapshot ${held.snapshot}) after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        return;
       }
+      last = held.last;
     } catch (e) {
       last = e.message;
     }
@@ -294,6 +292,27 @@ async function canary(report, { url, adminToken, rest, root, timeoutS, d }) {
     `event ${id} landed as ${keys.join(", ")} but was not committed in ${tableName} within ${timeoutS} s (${last})`,
     `follow it: npx wrangler tail ${d.stages.convert.name} (batch lines), the dead-letter queue above, the notification rule on ${d.rawBucket}; a slow queue: --canary-timeout 600`,
   );
+}
+
+/**
+ * Whether the table holds the canary's raw objects, as the convert Worker's GET /audit reads the
+ * table's exactly-once ledger (kept in ledger files, not in snapshot summaries: only icepipe reads
+ * it). Raw objects modified from a minute before the push are audited (clock skew).
+ */
+async function canaryHeld(convertUrl, adminToken, tableName, keys, sentAt) {
+  const since = new Date(Date.parse(sentAt) - 60_000).toISOString();
+  const r = await fetch(`${convertUrl}/audit?table=${encodeURIComponent(tableName)}&since=${encodeURIComponent(since)}`, {
+    headers: { authorization: `Bearer ${adminToken}` },
+    signal: AbortSignal.timeout(60_000),
+  });
+  if (!r.ok) return { done: false, last: `GET /audit on the convert Worker: HTTP ${r.status} ${(await r.text()).slice(0, 200)}` };
+  const audit = (await r.json()).tables?.find((t) => t.table === tableName);
+  if (!audit?.exists) return { done: false, last: `${tableName} does not exist yet` };
+  const pending = keys.filter((k) => audit.unaccounted.includes(k));
+  if (pending.length || audit.held < keys.length) {
+    return { done: false, last: `${tableName} does not hold ${(pending.length ? pending : keys).join(", ")} yet (held ${audit.held}, recorded errors ${audit.recorded})` };
+  }
+  return { done: true, snapshot: audit.snapshot_id };
 }
 
 function finish(report, args) {

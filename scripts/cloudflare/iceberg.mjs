@@ -39,30 +39,4 @@ export class IcebergRest {
     this.prefix = c.overrides?.prefix ?? c.defaults?.prefix ?? "";
     return c;
   }
-
-  /** The table's metadata, or null when it does not exist (yet). */
-  async loadTable(namespace, table) {
-    if (this.prefix === null) await this.config();
-    const ns = encodeURIComponent(namespace.join("\x1f"));
-    const base = this.prefix ? `/v1/${encodeURIComponent(this.prefix)}` : "/v1";
-    try {
-      const r = await this.call(`${base}/namespaces/${ns}/tables/${encodeURIComponent(table)}`, `load table ${[...namespace, table].join(".")}`);
-      return r.metadata;
-    } catch (e) {
-      if (e instanceof CatalogHttpError && e.status === 404) return null;
-      throw e;
-    }
-  }
-}
-
-/** Snapshots of `metadata` whose icepipe ledger (summary `icepipe.raw-objects`) names one of `keys`. */
-export function snapshotsHolding(metadata, keys) {
-  const want = new Set(keys);
-  return (metadata?.snapshots ?? []).filter((s) => {
-    try {
-      return JSON.parse(s.summary?.["icepipe.raw-objects"] ?? "[]").some((o) => want.has(o.key));
-    } catch {
-      return false;
-    }
-  });
 }

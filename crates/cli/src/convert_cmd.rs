@@ -15,7 +15,7 @@ use icepipe_core::raw::key::{
     LayoutError, RawKey, TableName, DEFAULT_NAMESPACE_ROOT, SOURCES_PREFIX,
 };
 use icepipe_core::raw::object::RawObject;
-use icepipe_core::storage::{iceberg_io, ObjectStore, ObjectUrl, StoreResolver};
+use icepipe_core::storage::{ObjectStore, ObjectUrl, StoreResolver};
 
 use crate::error::CliError;
 use crate::local_store::LocalStore;
@@ -93,7 +93,7 @@ pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode
         eprintln!("icepipe: skipped {error}");
     }
 
-    let file_io = iceberg_io::file_io(context.resolver.clone() as Arc<dyn StoreResolver>);
+    let file_io = context.file_io();
     let committer = LocalCommitter::new(
         context.catalog.clone(),
         file_io.clone(),

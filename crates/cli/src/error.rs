@@ -5,6 +5,8 @@ use icepipe_core::catalog::CatalogError;
 use icepipe_core::convert::ConvertError;
 use icepipe_core::ingest::config::ConfigError;
 use icepipe_core::ingest::RunError;
+use icepipe_core::maintain::MaintainError;
+use icepipe_core::standing::StandingError;
 use icepipe_core::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,9 @@ pub enum CliError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Run(#[from] RunError),
+    /// The reconciliation sweep or the audit could not tell where raw objects stand.
+    #[error(transparent)]
+    Standing(#[from] StandingError),
     /// One or more tables failed to convert (each message names its table).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Convert(Vec<ConvertError>),
@@ -40,9 +45,15 @@ pub enum CliError {
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("cannot build the generated batch: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
-    /// Maintenance or a health report of a table failed.
+    /// Maintenance or a health report of a table failed (boxed: the error is large).
     #[error(transparent)]
-    Maintain(#[from] icepipe_core::maintain::MaintainError),
+    Maintain(Box<MaintainError>),
+}
+
+impl From<MaintainError> for CliError {
+    fn from(err: MaintainError) -> Self {
+        CliError::Maintain(Box::new(err))
+    }
 }
 
 impl CliError {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use icepipe_core::committer::local::LocalCommitter;
-use icepipe_core::storage::{iceberg_io, StoreResolver};
+use icepipe_core::storage::StoreResolver;
 
 use crate::convert_cmd::local_settings;
 use crate::error::CliError;
@@ -45,7 +45,7 @@ pub async fn run(connection: &Connection, args: &MaintainArgs) -> Result<ExitCod
     let resolver = context.resolver.clone() as Arc<dyn StoreResolver>;
     let committer = LocalCommitter::new(
         catalog.clone(),
-        iceberg_io::file_io(resolver.clone()),
+        context.file_io(),
         context.clock.clone(),
         local_settings(args.commit_interval, args.catalog_writes_per_minute)?,
     );

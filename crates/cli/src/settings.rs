@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use iceberg::io::FileIO;
 use icepipe_core::catalog::{CatalogAuth, CatalogConfig, RestCatalog};
 use icepipe_core::clock::{Clock, SystemClock};
 use icepipe_core::http::{HttpClient, ReqwestHttpClient};
 use icepipe_core::storage::s3::{S3Config, S3Resolver};
+use icepipe_core::storage::{iceberg_io, StoreResolver};
 
 use crate::error::CliError;
 
@@ -68,6 +70,13 @@ pub struct Context {
     pub catalog: Arc<RestCatalog>,
     pub resolver: Arc<S3Resolver>,
     pub clock: Arc<dyn Clock>,
+}
+
+impl Context {
+    /// Table files (data, manifests, ledger files) through the S3 API.
+    pub fn file_io(&self) -> FileIO {
+        iceberg_io::file_io(self.resolver.clone() as Arc<dyn StoreResolver>)
+    }
 }
 
 fn required(value: &Option<String>, flag: &str, env: &str) -> Result<String, CliError> {

@@ -7,11 +7,8 @@ use iceberg::{NamespaceIdent, TableIdent};
 use icepipe_core::catalog::{RestCatalog, TableSummary};
 use serde_json::{json, Value};
 
-use std::sync::Arc;
-
 use icepipe_core::maintain::health::table_health;
 use icepipe_core::raw::key::TableName;
-use icepipe_core::storage::{iceberg_io, StoreResolver};
 
 use crate::error::CliError;
 use crate::settings::Connection;
@@ -56,7 +53,7 @@ pub async fn selected_tables(
 pub async fn run(connection: &Connection, args: &TablesArgs) -> Result<ExitCode, CliError> {
     let context = connection.connect().await?;
     let catalog = context.catalog.as_ref();
-    let file_io = iceberg_io::file_io(context.resolver.clone() as Arc<dyn StoreResolver>);
+    let file_io = context.file_io();
     let mut tables = Vec::new();
     let idents = selected_tables(catalog, args.table.as_deref(), args.namespace.as_deref()).await?;
     for ident in idents {

@@ -13,6 +13,7 @@ use icepipe_core::committer::budget::BudgetLimits;
 use icepipe_core::committer::pacing::Pacer;
 use icepipe_core::committer::table::CommitterSettings;
 use icepipe_core::raw::key::{is_valid_name, DEFAULT_NAMESPACE_ROOT};
+use icepipe_core::reconcile::{DEFAULT_MIN_AGE_MS, DEFAULT_SWEEP_LIMIT};
 use icepipe_core::storage::s3::S3Config;
 pub use icepipe_edge::vars::ConfigError;
 use icepipe_edge::vars::Vars;
@@ -50,6 +51,11 @@ pub const RETRY_BASE_SECONDS: &str = "RETRY_BASE_SECONDS";
 pub const RETRY_MAX_SECONDS: &str = "RETRY_MAX_SECONDS";
 /// Var (optional): seconds before a catalog or S3 request is abandoned (default 60).
 pub const HTTP_TIMEOUT_SECONDS: &str = "HTTP_TIMEOUT_SECONDS";
+
+/// Vars (optional): the reconciliation sweep (cron): raw objects listed per run (default 1000),
+/// and the age below which an object is left to its notification (default 900 seconds).
+pub const SWEEP_LIMIT: &str = "SWEEP_LIMIT";
+pub const SWEEP_MIN_AGE_SECONDS: &str = "SWEEP_MIN_AGE_SECONDS";
 
 /// Vars (optional): the commit coordination (see `wrangler.convert.toml`): least seconds between
 /// two commits to one table (default 5, i.e. 12 per minute; R2 allows 20), how long a consumer
@@ -134,6 +140,9 @@ pub struct Settings {
     /// How long the queue waits before a retried message comes back.
     pub redelivery: RedeliveryDelay,
     pub http_timeout: Duration,
+    /// Raw objects listed per sweep run.
+    pub sweep_limit: usize,
+    pub sweep_min_age_ms: i64,
     pub coordination: Coordination,
     /// See [`CONVERT_BUDGET_BYTES`].
     pub convert_budget_bytes: u64,
@@ -200,6 +209,8 @@ impl Settings {
             max_seconds: number(RETRY_MAX_SECONDS, RedeliveryDelay::default().max_seconds)?,
         };
         let http_timeout = Duration::from_secs(u64::from(number(HTTP_TIMEOUT_SECONDS, 60)?.max(1)));
+        let sweep_limit = vars.number(SWEEP_LIMIT, DEFAULT_SWEEP_LIMIT as u32, "raw objects")?;
+        let sweep_min_age = number(SWEEP_MIN_AGE_SECONDS, (DEFAULT_MIN_AGE_MS / 1000) as u32)?;
         let coordination = coordination(&vars)?;
         let convert_budget_bytes: u64 =
             vars.number(CONVERT_BUDGET_BYTES, DEFAULT_CONVERT_BUDGET_BYTES, "bytes")?;
@@ -221,6 +232,8 @@ impl Settings {
             account_id: get(ACCOUNT_ID).unwrap_or_default(),
             redelivery,
             http_timeout,
+            sweep_limit: sweep_limit.max(1) as usize,
+            sweep_min_age_ms: i64::from(sweep_min_age) * 1000,
             coordination,
             convert_budget_bytes,
         })
@@ -285,6 +298,7 @@ mod tests {
         assert_eq!(s.raw_bucket, "icepipe-raw");
         assert_eq!(s.redelivery, RedeliveryDelay::default());
         assert_eq!(s.http_timeout, Duration::from_secs(60));
+        assert_eq!((s.sweep_limit, s.sweep_min_age_ms), (1000, 900_000));
         assert!(!format!("{s:?}").contains("sekret"), "secrets never print");
         assert_eq!(s.coordination.committer.interval_ms, 5_000);
         assert_eq!(s.coordination.wait, Duration::from_secs(30));

@@ -4,9 +4,10 @@
 //! error-record decisions, replay selection); this crate is the shell around them:
 //!
 //! - [`config`]: vars and secrets; [`log`]: the batch and note lines. Built and tested natively.
-//! - `wiring` (env -> core pieces), `queue` (the consumer), `maintenance` (the cron trigger: one
-//!   bounded maintenance step per table), `routes` (`/health`, `/tables`, `/replay`) and `coordinator` (the Durable Objects that commit: one per table, one for the
-//!   catalog's write budget): wasm32 only.
+//! - `wiring` (env -> core pieces), `queue` (the consumer), `routes` (`/health`, `/tables`,
+//!   `/replay`, `/audit`), `scheduled` (the cron trigger: the reconciliation `sweep`, then one
+//!   bounded `maintenance` step per table) and `coordinator` (the Durable Objects that commit: one
+//!   per table, one for the catalog's write budget): wasm32 only.
 //! - The runtime glue shared with the ingest Worker (fetch, R2, clock, auth, generic log lines)
 //!   is the `icepipe-edge` crate.
 //!
@@ -25,5 +26,9 @@ mod queue;
 mod requeue;
 #[cfg(target_arch = "wasm32")]
 mod routes;
+#[cfg(target_arch = "wasm32")]
+mod scheduled;
+#[cfg(target_arch = "wasm32")]
+mod sweep;
 #[cfg(target_arch = "wasm32")]
 mod wiring;

@@ -18,6 +18,9 @@
 //!   manifests, compact small files, remove orphans) and table health.
 //! - [`batch`]: the queue side of the convert Worker (a batch of notifications becomes commits,
 //!   error records and retries; replay), runtime-agnostic.
+//! - Every raw object accounted for: [`standing`] (where a raw object stands with its table:
+//!   held, superseded, recorded or unaccounted), [`reconcile`] (the sweep that sends on what
+//!   notifications lost) and [`audit`] (per table, raw objects against ledger, manifests and files).
 //!
 //! Each module uses only modules above it in this list (no import cycles, at module or file level):
 //! `ingest` and `convert` never use each other; what they share is `raw`.
@@ -39,3 +42,7 @@ pub mod convert;
 pub mod maintain;
 
 pub mod batch;
+
+pub mod audit;
+pub mod reconcile;
+pub mod standing;

@@ -16,7 +16,7 @@ use super::error::CommitterError;
 use super::gate::{LocalGate, WriteGate};
 use super::handoff::{HandoffObject, ObjectReport, Submitted};
 use super::store::MemoryCommitterStore;
-use super::table::{CommitContext, CommitterSettings, RoundReport, TableCommitter};
+use super::table::{CommitContext, CommitterSettings, RoundOutcome, RoundReport, TableCommitter};
 use super::Committer;
 use crate::catalog::{CreateTable, RestCatalog};
 use crate::clock::Clock;
@@ -76,12 +76,15 @@ impl LocalCommitter {
         settings: LocalSettings,
     ) -> Self {
         let gate = Arc::new(LocalGate::new(settings.budget, clock.clone()));
+        // One process waits for its own write slots (it has nowhere to hand the work on to).
+        let mut committer = settings.committer;
+        committer.max_prepare_wait_ms = settings.max_wait.as_millis() as i64;
         Self {
             catalog,
             file_io,
             clock,
             gate,
-            settings: settings.committer,
+            settings: committer,
             max_wait: settings.max_wait,
             observer: None,
             tables: Mutex::new(HashMap::new()),
@@ -126,6 +129,42 @@ impl LocalCommitter {
             .clone()
     }
 
+    /// Runs a table preparation (create, schema change), waiting out the catalog's `429`s and the
+    /// committer's deferrals (with a note) until `max_wait`: one process has nowhere to hand the
+    /// work on to, so it waits as the catalog asks.
+    async fn waiting_out_limits<F, Fut>(
+        &self,
+        table: &TableIdent,
+        prepare: F,
+    ) -> Result<(), CommitterError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), CommitterError>>,
+    {
+        let deadline = self.clock.now_ms() + self.max_wait.as_millis() as i64;
+        loop {
+            let error = match prepare().await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let Some(seconds) = error.retry_after_seconds() else {
+                return Err(error);
+            };
+            let now = self.clock.now_ms();
+            let until = now + seconds as i64 * 1000;
+            if until > deadline {
+                return Err(error);
+            }
+            if let Some(observer) = &self.observer {
+                let mut note = RoundReport::new(table, RoundOutcome::RateLimited);
+                note.detail = Some(error.to_string());
+                note.next_round_ms = Some(until);
+                observer(&note);
+            }
+            self.clock.sleep(Duration::from_secs(seconds)).await;
+        }
+    }
+
     fn context(&self) -> CommitContext<'_> {
         CommitContext {
             catalog: &self.catalog,
@@ -151,9 +190,11 @@ impl Committer for LocalCommitter {
         table: &TableIdent,
         create: CreateTable,
     ) -> Result<(), CommitterError> {
-        self.committer(table)
-            .create_table(self.context(), create)
-            .await
+        let committer = self.committer(table);
+        self.waiting_out_limits(table, || {
+            committer.create_table(self.context(), create.clone())
+        })
+        .await
     }
 
     async fn evolve_schema(
@@ -161,10 +202,14 @@ impl Committer for LocalCommitter {
         table: &TableIdent,
         proposed: &Schema,
     ) -> Result<(), CommitterError> {
-        self.committer(table)
-            .evolve_schema(self.context(), proposed)
-            .await
-            .map(|_| ())
+        let committer = self.committer(table);
+        self.waiting_out_limits(table, || async {
+            committer
+                .evolve_schema(self.context(), proposed)
+                .await
+                .map(|_| ())
+        })
+        .await
     }
 
     async fn submit(

@@ -9,8 +9,10 @@
 //! stops the whole call before anything is committed.
 
 mod compression;
+mod int96;
 pub mod probe;
 pub mod reader;
+pub mod rows;
 pub mod slicing;
 pub mod writer;
 

@@ -1,11 +1,12 @@
 //! Writes one raw object's rows as Iceberg data files: conform each batch to the table schema,
 //! split by partition, and hand it to the `iceberg` crate's Parquet writer (field ids, the table's
-//! compression (zstd 1 by default), full metrics). Files are named from the object's (key, eTag) digest and a part counter.
+//! compression (zstd 1 by default), full metrics). Files are named from the object's (key, eTag)
+//! digest and a part counter. Every row group must decode to the rows its footer declares, and
+//! the data files must hold them all ([`super::rows`]), or the object fails.
 
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef as ArrowSchemaRef;
-use futures::TryStreamExt;
 use iceberg::arrow::{schema_to_arrow_schema, RecordBatchPartitionSplitter};
 use iceberg::io::FileIO;
 use iceberg::spec::{DataFile, DataFileFormat, PartitionSpecRef, SchemaRef, TableMetadata};
@@ -22,10 +23,11 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::compression::compression_for;
 use super::probe::ProbedObject;
+use super::rows::{check_written, columns_disagreeing, RowGroupTally, RowsError};
 use crate::commit::outcome::ObjectFailure;
 use crate::raw::error_record::FailureKind;
 use crate::raw::object::RawObject;
-use crate::schema::{conform_batch, ColumnAliases, ConstantColumns};
+use crate::schema::{conform_batch, ColumnAliases, ConstantColumns, SubMicros};
 
 /// Output row groups close at this many rows or [`ROW_GROUP_BYTES`] (the writer's estimate of
 /// encoded bytes), whichever comes first. The writer buffers one row group per open file and
@@ -52,6 +54,7 @@ pub struct TableWriter {
     target_file_size: usize,
     /// Raw columns still called by a field's earlier name land in that field.
     aliases: ColumnAliases,
+    sub_micros: SubMicros,
 }
 
 impl TableWriter {
@@ -61,8 +64,10 @@ impl TableWriter {
         metadata: &TableMetadata,
         schema: SchemaRef,
     ) -> iceberg::Result<Self> {
-        let compression = compression_for(metadata.properties())
-            .map_err(|e| iceberg::Error::new(iceberg::ErrorKind::DataInvalid, e))?;
+        let invalid = |e: String| iceberg::Error::new(iceberg::ErrorKind::DataInvalid, e);
+        let compression = compression_for(metadata.properties()).map_err(invalid)?;
+        let sub_micros = SubMicros::from_properties(metadata.properties())
+            .map_err(|e| invalid(e.to_string()))?;
         let properties = WriterProperties::builder()
             .set_compression(compression)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
@@ -83,6 +88,7 @@ impl TableWriter {
             properties,
             target_file_size,
             aliases: ColumnAliases::of(metadata),
+            sub_micros,
         })
     }
 
@@ -134,13 +140,20 @@ impl TableWriter {
         let fail_io = |context: &str, e: &(dyn std::error::Error + 'static)| {
             ObjectFailure::from_error(object, context, e)
         };
-        let mut batches = probed
-            .reader()
-            .stream(
-                probed.reader_metadata.clone(),
-                object.slice.as_ref().map(|s| s.row_groups()),
+        let rows_lost = |e: RowsError| {
+            ObjectFailure::new(
+                object,
+                FailureKind::Permanent,
+                format!("rows in the file do not add up: {e}"),
             )
+        };
+        let slice = object.slice.as_ref().map(|s| s.row_groups());
+        let mut row_groups = probed
+            .reader()
+            .stream(probed.reader_metadata.clone(), slice.clone())
             .map_err(|e| fail_io("cannot read the Parquet file", &e))?;
+        let mut tally = RowGroupTally::new(probed.reader_metadata.metadata(), slice);
+        let declared = tally.declared_rows();
         let mut sink = PartitionSink::new(self, self.builder_for(object)).map_err(|e| {
             ObjectFailure::new(
                 object,
@@ -148,26 +161,41 @@ impl TableWriter {
                 format!("cannot partition: {e}"),
             )
         })?;
-        while let Some(batch) = batches
-            .try_next()
+        while let Some(batches) = row_groups
+            .next_row_group()
             .await
             .map_err(|e| fail_io("cannot read the Parquet file", &e))?
         {
-            let batch = self.aliases.rename_batch(&batch);
-            let batch = conform_batch(&batch, &self.arrow_schema, &constants).map_err(|e| {
-                ObjectFailure::new(
-                    object,
-                    FailureKind::Permanent,
-                    format!("rows do not fit the table schema: {e}"),
-                )
-            })?;
-            sink.write(batch)
-                .await
-                .map_err(|e| fail_io("cannot write data files", &e))?;
+            for batch in batches {
+                let batch = batch.map_err(|e| fail_io("cannot read the Parquet file", &e))?;
+                tally.count(batch.num_rows());
+                let batch = self.aliases.rename_batch(&batch);
+                let batch = conform_batch(&batch, &self.arrow_schema, &constants, self.sub_micros)
+                    .map_err(|e| {
+                        ObjectFailure::new(
+                            object,
+                            FailureKind::Permanent,
+                            format!("rows do not fit the table schema: {e}"),
+                        )
+                    })?;
+                sink.write(batch)
+                    .await
+                    .map_err(|e| fail_io("cannot write data files", &e))?;
+            }
+            let row_group = tally.row_group();
+            if let Err(short) = tally.finish_row_group() {
+                let columns = columns_disagreeing(probed, row_group).await;
+                return Err(rows_lost(short.with_columns(columns)));
+            }
         }
-        sink.close()
+        tally.finish().map_err(rows_lost)?;
+        let files = sink
+            .close()
             .await
-            .map_err(|e| fail_io("cannot finish data files", &e))
+            .map_err(|e| fail_io("cannot finish data files", &e))?;
+        let written = files.iter().map(|f| f.record_count()).sum();
+        check_written(declared, written).map_err(rows_lost)?;
+        Ok(files)
     }
 }
 

@@ -16,7 +16,7 @@ use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
 use super::inventory::{Inventory, LiveFile};
 use super::settings::MaintenanceSettings;
 use crate::convert::writer::{BatchSink, TableWriter};
-use crate::schema::{conform_batch, ConstantColumns};
+use crate::schema::{conform_batch, ConstantColumns, SubMicros};
 
 /// One partition's small files to rewrite together.
 #[derive(Debug, Clone)]
@@ -98,7 +98,8 @@ pub async fn rewrite(
         for batch in reader {
             let batch = batch.map_err(|e| data_error(file.path(), e))?;
             let batch = by_current_names(&batch, &schema);
-            let batch = conform_batch(&batch, writer.arrow_schema(), &constants)
+            // Data files hold microseconds already: nothing finer to refuse or truncate.
+            let batch = conform_batch(&batch, writer.arrow_schema(), &constants, SubMicros::Reject)
                 .map_err(|e| data_error(file.path(), e))?;
             sink.write(batch).await?;
         }

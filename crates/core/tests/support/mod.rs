@@ -2,6 +2,8 @@
 //! stack fails, never skips, without it), Parquet fixtures, and a fault-injecting HTTP client.
 #![allow(dead_code)]
 
+pub mod layouts;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -105,6 +107,23 @@ pub fn local_settings() -> LocalSettings {
     settings.committer.interval_ms = 200;
     settings.max_wait = Duration::from_secs(120);
     settings
+}
+
+/// `total-records` of the current snapshot.
+pub fn total_records(meta: &TableMetadata) -> u64 {
+    meta.current_snapshot()
+        .unwrap()
+        .summary()
+        .additional_properties["total-records"]
+        .parse()
+        .unwrap()
+}
+
+/// The local stack's raw bucket.
+pub fn raw_store() -> Arc<dyn ObjectStore> {
+    S3Resolver::new(s3_config(), http(), clock())
+        .store_for_bucket(&env("ICEPIPE_RAW_BUCKET"))
+        .unwrap()
 }
 
 /// A fresh table `it.<suite>.<test>_<unique>` for one test of one suite.
@@ -272,14 +291,6 @@ pub fn id_batch(ids: std::ops::Range<i64>) -> RecordBatch {
     .unwrap()
 }
 
-/// The local stack's raw bucket.
-pub fn raw_store() -> Arc<dyn ObjectStore> {
-    let resolver = S3Resolver::new(s3_config(), http(), clock());
-    resolver
-        .store_for_bucket(&env("ICEPIPE_RAW_BUCKET"))
-        .unwrap()
-}
-
 /// `count` raw objects of `rows` rows each ([`id_batch`], distinct ids), under a unique prefix.
 pub async fn id_objects(test: &str, count: i64, rows: i64) -> Vec<RawObject> {
     let store = raw_store();
@@ -290,14 +301,4 @@ pub async fn id_objects(test: &str, count: i64, rows: i64) -> Vec<RawObject> {
         out.push(raw_object(store.clone(), &format!("tests/{prefix}/{i}.parquet"), body).await);
     }
     out
-}
-
-/// The current snapshot's `total-records`.
-pub fn total_records(meta: &TableMetadata) -> u64 {
-    meta.current_snapshot()
-        .unwrap()
-        .summary()
-        .additional_properties["total-records"]
-        .parse()
-        .unwrap()
 }
