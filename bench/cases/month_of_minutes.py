@@ -95,17 +95,7 @@ def metadata_bytes(table: str) -> int:
 
 
 def health_free_metadata_size(location: str) -> int:
-    import pyarrow.fs as pafs
-
-    env = stack.stack_env()
-    s3 = pafs.S3FileSystem(
-        endpoint_override=env["ICEPIPE_S3_ENDPOINT"],
-        access_key=env["AWS_ACCESS_KEY_ID"],
-        secret_key=env["AWS_SECRET_ACCESS_KEY"],
-        region=env.get("AWS_REGION", "us-east-1"),
-        scheme="http" if env["ICEPIPE_S3_ENDPOINT"].startswith("http://") else "https",
-    )
-    return s3.get_file_info(location.split("://", 1)[1]).size
+    return stack.s3_filesystem().get_file_info(location.split("://", 1)[1]).size
 
 
 def grow_icepipe(ctx: Context, table: str, files: list[Path], maintain: bool) -> tuple[list[float], list[int], list[dict]]:

@@ -83,19 +83,24 @@ def purge(ident: str, nbytes: int = 0) -> None:
         vacuum()
 
 
-def delete_raw_prefix(prefix: str) -> None:
-    """Deletes every object under `prefix` in the raw bucket (what an ingest run landed)."""
+def s3_filesystem():
+    """The stack's S3 as a pyarrow filesystem (paths are `bucket/key`)."""
     import pyarrow.fs as pafs
 
     env = stack_env()
-    s3 = pafs.S3FileSystem(
+    return pafs.S3FileSystem(
         endpoint_override=env["ICEPIPE_S3_ENDPOINT"],
         access_key=env["AWS_ACCESS_KEY_ID"],
         secret_key=env["AWS_SECRET_ACCESS_KEY"],
         region=env.get("AWS_REGION", "us-east-1"),
         scheme="http" if env["ICEPIPE_S3_ENDPOINT"].startswith("http://") else "https",
     )
-    s3.delete_dir_contents(f"{env.get('ICEPIPE_RAW_BUCKET', 'raw')}/{prefix.strip('/')}", missing_dir_ok=True)
+
+
+def delete_raw_prefix(prefix: str) -> None:
+    """Deletes every object under `prefix` in the raw bucket (what an ingest run landed)."""
+    env = stack_env()
+    s3_filesystem().delete_dir_contents(f"{env.get('ICEPIPE_RAW_BUCKET', 'raw')}/{prefix.strip('/')}", missing_dir_ok=True)
 
 
 def purge_namespace_tree(root: str) -> None:

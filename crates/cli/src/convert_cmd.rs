@@ -37,13 +37,8 @@ pub struct ConvertArgs {
     /// Print one JSON object per table instead of a sentence.
     #[arg(long)]
     json: bool,
-    /// Least seconds between two commit attempts to one table (R2 Data Catalog allows 20 per
-    /// table per minute, lost races and refusals included).
-    #[arg(long, env = "ICEPIPE_COMMIT_INTERVAL_SECONDS", default_value_t = 5.0)]
-    commit_interval: f64,
-    /// Catalog writes this process may make per minute in all (R2 Data Catalog: 120 per catalog).
-    #[arg(long, env = "ICEPIPE_CATALOG_WRITES_PER_MINUTE", default_value_t = 100)]
-    catalog_writes_per_minute: u32,
+    #[command(flatten)]
+    pace: PaceArgs,
     /// One snapshot per object, in key order (a backfill that keeps each file's own snapshot,
     /// as a pipeline fed file by file makes them), instead of one snapshot per table.
     #[arg(long)]
@@ -98,7 +93,7 @@ pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode
         context.catalog.clone(),
         file_io.clone(),
         context.clock.clone(),
-        commit_settings(args)?,
+        args.pace.local_settings()?,
     )
     .with_observer(Arc::new(print_note));
     let converter = Converter::with_committer(
@@ -154,29 +149,37 @@ pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode
     })
 }
 
-fn commit_settings(args: &ConvertArgs) -> Result<LocalSettings, CliError> {
-    local_settings(args.commit_interval, args.catalog_writes_per_minute)
+/// How fast this process writes to the catalog (`convert` and `maintain`).
+#[derive(Debug, Args)]
+pub struct PaceArgs {
+    /// Least seconds between two commit attempts to one table (R2 Data Catalog allows 20 per
+    /// table per minute, lost races and refusals included).
+    #[arg(long, env = "ICEPIPE_COMMIT_INTERVAL_SECONDS", default_value_t = 5.0)]
+    commit_interval: f64,
+    /// Catalog writes this process may make per minute in all (R2 Data Catalog: 120 per catalog).
+    #[arg(long, env = "ICEPIPE_CATALOG_WRITES_PER_MINUTE", default_value_t = 100)]
+    catalog_writes_per_minute: u32,
 }
 
-/// The CLI's committer settings from `--commit-interval` and `--catalog-writes-per-minute`.
-pub fn local_settings(
-    commit_interval: f64,
-    catalog_writes_per_minute: u32,
-) -> Result<LocalSettings, CliError> {
-    if !(commit_interval >= 0.0 && commit_interval.is_finite()) {
-        return Err(CliError::usage(format!(
-            "--commit-interval {commit_interval} must be a number of seconds, 0 or more"
-        )));
+impl PaceArgs {
+    /// The CLI's committer settings from `--commit-interval` and `--catalog-writes-per-minute`.
+    pub fn local_settings(&self) -> Result<LocalSettings, CliError> {
+        let (commit_interval, writes) = (self.commit_interval, self.catalog_writes_per_minute);
+        if !(commit_interval >= 0.0 && commit_interval.is_finite()) {
+            return Err(CliError::usage(format!(
+                "--commit-interval {commit_interval} must be a number of seconds, 0 or more"
+            )));
+        }
+        if writes == 0 {
+            return Err(CliError::usage(
+                "--catalog-writes-per-minute must be at least 1",
+            ));
+        }
+        let mut settings = LocalSettings::default();
+        settings.committer.interval_ms = (commit_interval * 1000.0).round() as i64;
+        settings.budget.writes = writes;
+        Ok(settings)
     }
-    if catalog_writes_per_minute == 0 {
-        return Err(CliError::usage(
-            "--catalog-writes-per-minute must be at least 1",
-        ));
-    }
-    let mut settings = LocalSettings::default();
-    settings.committer.interval_ms = (commit_interval * 1000.0).round() as i64;
-    settings.budget.writes = catalog_writes_per_minute;
-    Ok(settings)
 }
 
 /// What a user waiting on the catalog should know: why nothing seems to happen for a while.

@@ -8,7 +8,7 @@ use clap::Args;
 use icepipe_core::committer::local::LocalCommitter;
 use icepipe_core::storage::StoreResolver;
 
-use crate::convert_cmd::local_settings;
+use crate::convert_cmd::PaceArgs;
 use crate::error::CliError;
 use crate::settings::Connection;
 use crate::tables_cmd::selected_tables;
@@ -29,12 +29,9 @@ pub struct MaintainArgs {
     max_steps: usize,
     #[arg(long)]
     json: bool,
-    /// Least seconds between two commit attempts to one table (shared with conversions' pace).
-    #[arg(long, env = "ICEPIPE_COMMIT_INTERVAL_SECONDS", default_value_t = 5.0)]
-    commit_interval: f64,
-    /// Catalog writes this process may make per minute in all (R2 Data Catalog: 120 per catalog).
-    #[arg(long, env = "ICEPIPE_CATALOG_WRITES_PER_MINUTE", default_value_t = 100)]
-    catalog_writes_per_minute: u32,
+    /// The same pace as conversions.
+    #[command(flatten)]
+    pace: PaceArgs,
 }
 
 pub async fn run(connection: &Connection, args: &MaintainArgs) -> Result<ExitCode, CliError> {
@@ -47,7 +44,7 @@ pub async fn run(connection: &Connection, args: &MaintainArgs) -> Result<ExitCod
         catalog.clone(),
         context.file_io(),
         context.clock.clone(),
-        local_settings(args.commit_interval, args.catalog_writes_per_minute)?,
+        args.pace.local_settings()?,
     );
     let mut failed = false;
     for ident in tables {

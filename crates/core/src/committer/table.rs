@@ -436,21 +436,10 @@ impl<S: CommitterStore> TableCommitter<S> {
                         config: base.config,
                     })
                 }
-                // Lost a race or lost the answer: the reload tells.
-                Err(CatalogError::CommitConflict { .. })
-                | Err(CatalogError::CommitOutcomeUnknown { .. }) => continue,
-                Err(e @ CatalogError::RateLimited { .. }) => {
-                    self.block_for(ctx.clock.now_ms(), &e)?;
-                    return Err(e.into());
-                }
-                Err(e) => return Err(e.into()),
+                Err(e) => self.retry_after_refusal(ctx, e)?,
             }
         }
-        Err(CommitterError::Deferred {
-            table: self.table.to_string(),
-            retry_after_seconds: (self.settings.interval_ms / 1000).max(1) as u64,
-            reason: "the schema kept changing under concurrent writers".into(),
-        })
+        Err(self.gave_up("the schema kept changing under concurrent writers"))
     }
 
     // ---- maintenance (commits that change no data: replace snapshots, snapshot removal) ----
@@ -502,20 +491,10 @@ impl<S: CommitterStore> TableCommitter<S> {
                         attempts: attempt,
                     })
                 }
-                Err(CatalogError::CommitConflict { .. })
-                | Err(CatalogError::CommitOutcomeUnknown { .. }) => continue,
-                Err(e @ CatalogError::RateLimited { .. }) => {
-                    self.block_for(ctx.clock.now_ms(), &e)?;
-                    return Err(e.into());
-                }
-                Err(e) => return Err(e.into()),
+                Err(e) => self.retry_after_refusal(ctx, e)?,
             }
         }
-        Err(CommitterError::Deferred {
-            table: self.table.to_string(),
-            retry_after_seconds: (self.settings.interval_ms / 1000).max(1) as u64,
-            reason: "maintenance kept losing races with other writers".into(),
-        })
+        Err(self.gave_up("maintenance kept losing races with other writers"))
     }
 
     // ---- committing ----
@@ -915,6 +894,35 @@ impl<S: CommitterStore> TableCommitter<S> {
         pacer.record_attempt(now_ms);
         self.store.set_pacer(&pacer)?;
         Ok(())
+    }
+
+    /// A refused table update of a retrying loop: a lost race or a lost answer is tried again on
+    /// the reloaded table (`Ok`); a 429 blocks the table's pace until `Retry-After`; anything else
+    /// ends the loop.
+    fn retry_after_refusal(
+        &self,
+        ctx: CommitContext<'_>,
+        error: CatalogError,
+    ) -> Result<(), CommitterError> {
+        match error {
+            CatalogError::CommitConflict { .. } | CatalogError::CommitOutcomeUnknown { .. } => {
+                Ok(())
+            }
+            e @ CatalogError::RateLimited { .. } => {
+                self.block_for(ctx.clock.now_ms(), &e)?;
+                Err(e.into())
+            }
+            e => Err(e.into()),
+        }
+    }
+
+    /// A retrying loop that ran out of attempts: the work is deferred to the table's next pace.
+    fn gave_up(&self, reason: &str) -> CommitterError {
+        CommitterError::Deferred {
+            table: self.table.to_string(),
+            retry_after_seconds: (self.settings.interval_ms / 1000).max(1) as u64,
+            reason: reason.into(),
+        }
     }
 
     fn block_for(&self, now_ms: i64, error: &CatalogError) -> Result<(), CommitterError> {

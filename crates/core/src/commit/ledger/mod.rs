@@ -294,14 +294,7 @@ impl Ledger {
             for path in entry.bases.iter().flatten() {
                 out.extend(read_segment(file_io, path).await?);
             }
-            for path in &entry.deltas {
-                out.extend(
-                    read_segment(file_io, path)
-                        .await?
-                        .into_iter()
-                        .filter(|id| day_of(&id.key) == day),
-                );
-            }
+            out.extend(day_in_deltas(file_io, entry, day).await?);
         }
         Ok(out)
     }
@@ -449,15 +442,7 @@ impl Ledger {
         entry: &DayEntry,
         tag: &str,
     ) -> Result<DayEntry, LedgerError> {
-        let mut from_deltas: BTreeSet<RawObjectId> = BTreeSet::new();
-        for path in &entry.deltas {
-            from_deltas.extend(
-                read_segment(file_io, path)
-                    .await?
-                    .into_iter()
-                    .filter(|id| day_of(&id.key) == day),
-            );
-        }
+        let from_deltas = day_in_deltas(file_io, entry, day).await?;
         let old_shards = entry.shards.max(1);
         let total = entry.base_objects + from_deltas.len() as u64;
         let shards = if total / u64::from(old_shards) > OBJECTS_PER_SHARD {
@@ -568,6 +553,24 @@ impl SegmentCache {
         }
         Ok(&self.read[path])
     }
+}
+
+/// The objects of `day` in the day's deltas (a delta holds every day its commit touched).
+async fn day_in_deltas(
+    file_io: &FileIO,
+    entry: &DayEntry,
+    day: &str,
+) -> Result<BTreeSet<RawObjectId>, LedgerError> {
+    let mut out = BTreeSet::new();
+    for path in &entry.deltas {
+        out.extend(
+            read_segment(file_io, path)
+                .await?
+                .into_iter()
+                .filter(|id| day_of(&id.key) == day),
+        );
+    }
+    Ok(out)
 }
 
 async fn read_segment(file_io: &FileIO, path: &str) -> Result<Vec<RawObjectId>, LedgerError> {
