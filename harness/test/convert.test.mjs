@@ -12,9 +12,9 @@ import { after, before, describe, test } from "node:test";
 import { checkTable, count, generateLarge, genParquet, rawKey, sumField } from "../lib/fixtures.mjs";
 import { convertBuild, startConvert } from "../lib/miniflare.mjs";
 import { Notifier } from "../lib/notifier.mjs";
-import { reportIfAbandoned, waitFor } from "../lib/bounded.mjs";
+import { boundedFetch, reportIfAbandoned, waitFor } from "../lib/bounded.mjs";
 import { assertNothingLeftOpen } from "../lib/leftovers.mjs";
-import { Catalog, PYTHON, stackRunning, stackStorageProblem, startStack, stopStack } from "../lib/stack.mjs";
+import { Catalog, PYTHON, stackRunning, stackSettings, stackStorageProblem, startStack, stopStack } from "../lib/stack.mjs";
 
 const MiB = 1024 * 1024;
 // icepipe generate: about 64 bytes per row, so 9.5M rows is about 600 MB of raw Parquet.
@@ -125,6 +125,18 @@ function findTableEntry(json, ident) {
     }
   }
   return null;
+}
+
+/** The R2 rules layer in front of the stack's catalog: GET|POST /_rules/<what>. */
+async function rules(what, init = {}) {
+  const r = await boundedFetch(`${stackSettings().catalogUri}/_rules/${what}`, init, { timeoutMs: 15_000, what: `the rules layer (/_rules/${what})` });
+  assert.ok(r.ok, `/_rules/${what}: HTTP ${r.status} (is the stack's catalog the rules layer?)`);
+  return r.status === 204 ? null : r.json();
+}
+
+/** Injects a fault into the rules layer's next commits (see stack/r2-rules/faults.mjs). */
+function injectFault(fault) {
+  return rules("faults", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(fault) });
 }
 
 async function errorRecords(notifier) {
@@ -485,6 +497,99 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       const ok = await w.fetch("/health");
       assert.equal(ok.status, 200, "GET /health needs no token");
     });
+  });
+
+  test("sustained load: 2,000 files into 3 tables, batches in flight together: rows once, nothing dead-lettered or recorded, commits within the pace and the catalog's budget", { timeout: 1_500_000 }, async (t) => {
+    await withWorker(t, { queue: { maxBatchSize: 100, maxBatchTimeout: 1 } }, async (w, n) => {
+      const tables = ["orders", "refunds", "events"];
+      const perTable = [667, 667, 666];
+      const generated = [];
+      for (const [ti, name] of tables.entries()) generated.push(await files(`load-${name}`, perTable[ti], 20, ti * 1_000_000));
+      await rules("reset", { method: "POST" });
+      // Arrives in waves, interleaving the tables, as fast as the helper Worker can store it.
+      const items = [];
+      for (let i = 0; i < 667; i++) {
+        for (const [ti, name] of tables.entries()) {
+          const f = generated[ti][i];
+          if (f) items.push({ key: rawKey("load", name, `f-${i}`, i % 2 ? "2026-05-01" : "2026-05-02"), body: { file: f.out } });
+        }
+      }
+      assert.equal(items.length, 2000);
+      for (let i = 0; i < items.length; i += 250) await n.putRawMany(items.slice(i, i + 250));
+      await waitAcked(w, 2000, 1_200_000);
+
+      for (const [ti, name] of tables.entries()) {
+        const ident = `${w.namespaceRoot}.load.${name}`;
+        const s = await waitRows(ident, perTable[ti] * 20, 60_000);
+        assert.equal(s.totalRecords, perTable[ti] * 20, `${ident}: rows once`);
+        assertChecked(await checkTable(ident, { expect: generated[ti].map((f) => f.out) }), ident);
+      }
+      assert.deepEqual(w.deadLettered(), [], "nothing dead-lettered");
+      assert.deepEqual(await errorRecords(n), [], "no error record");
+
+      // What the catalog saw: the tables' pace (COMMIT_INTERVAL_SECONDS 5: at most 12 a minute) and
+      // the catalog's writes in any minute (CATALOG_WRITES_PER_MINUTE 100, under R2's 120).
+      const stats = await rules("stats");
+      for (const name of tables) {
+        const commits = stats.tables[`${w.namespaceRoot}.load.${name}`]?.commits;
+        assert.ok(commits, `the rules layer saw no commit to ${name}: ${JSON.stringify(Object.keys(stats.tables))}`);
+        assert.ok(commits.admitted.maxInAnyWindow <= 12, `${name}: ${commits.admitted.maxInAnyWindow} commits in one minute`);
+      }
+      const writes = Object.values(stats.catalogs).map((c) => c.admitted["writes-per-catalog"]?.maxInAnyWindow ?? 0);
+      assert.ok(Math.max(...writes) < 120, `catalog writes in one minute: ${writes}`);
+      assert.deepEqual(stats.rejected, {}, "no 429 at all");
+      const batches = w.batches();
+      const commits = Object.values(stats.tables).reduce((a, t) => a + t.commits.committed.total, 0);
+      process.stderr.write(`# sustained load: 2000 files in ${batches.length} batches, ${commits} commits\n`);
+    });
+  });
+
+  test("a table committer killed mid-commit, its storage lost, and a commit whose answer was lost: rows once", { timeout: 600_000 }, async (t) => {
+    const persistDir = mkdtempSync(path.join(os.tmpdir(), "icepipe-mf-kill-"));
+    const namespaceRoot = `kill_${Date.now().toString(36)}`;
+    const ident = `${namespaceRoot}.app.orders`;
+    const first = await files("kill-first", 10, 100, 0);
+    const later = await files("kill-later", 10, 100, 100_000);
+    const items = (fs, tag) => fs.map((f, i) => ({ key: rawKey("app", "orders", `${tag}-${i}`), body: { file: f.out } }));
+    const firstItems = items(first, "first");
+    const laterItems = items(later, "later");
+    const sent = []; // the notifications of the commit that was cut off
+    try {
+      // 1. The commit of the first files is held at the catalog (it reaches SeaweedFS after 8 s)
+      //    while the whole runtime, coordinator included, goes away.
+      await withWorker(t, { persistDir, namespaceRoot }, async (w, n) => {
+        await n.putRawMany(firstItems.slice(0, 1)); // creates the table
+        await waitAcked(w, 1);
+        await injectFault({ kind: "delay", table: ident, ms: 8_000 });
+        sent.push(...(await n.putRawMany(firstItems.slice(1))));
+        await waitFor(async () => (await rules("stats")).inFlight.some((k) => k.endsWith(`|${ident}`)), { timeoutMs: 120_000, what: `a commit to ${ident} in flight` });
+      });
+      // 2. A new runtime on the same storage: the queue redelivers; the coordinator finds its
+      //    attempt applied (or not) through the ledger. The next commit's answer is lost.
+      await injectFault({ kind: "lose-answer", table: ident, as: "reset" });
+      await withWorker(t, { persistDir, namespaceRoot }, async (w, n) => {
+        await n.send(sent);
+        await n.putRawMany(laterItems.slice(0, 5));
+        await waitRows(ident, 1500, 300_000);
+        await waitAcked(w, 9 + 5, 120_000);
+        assertChecked(await checkTable(ident, { expect: [...first, ...later.slice(0, 5)].map((f) => f.out) }), ident);
+      });
+      const held = await catalog.tableSummary(ident);
+      // 3. Storage lost (a fresh runtime: empty Durable Objects, queue and bucket): every file
+      //    stored and delivered again, five of them new: the table's ledger keeps the rows once.
+      await withWorker(t, { namespaceRoot }, async (w, n) => {
+        await n.putRawMany([...firstItems, ...laterItems]);
+        await waitAcked(w, 20, 300_000);
+      });
+      const s = await catalog.tableSummary(ident);
+      assert.equal(s.totalRecords, 2000, "every row once");
+      assert.ok(s.snapshotCount > held.snapshotCount, "the last five files were committed");
+      assertChecked(await checkTable(ident, { expect: [...first, ...later].map((f) => f.out) }), ident);
+      const table = (await rules("stats")).tables[ident];
+      assert.ok(table.faults["lose-answer"] >= 1 && table.faults.delay >= 1, `both faults fired: ${JSON.stringify(table)}`);
+    } finally {
+      rmSync(persistDir, { recursive: true, force: true });
+    }
   });
 
   test(`a raw file far larger than 128 MB (${LARGE_ROWS} rows) converts inside workerd under 128 MiB of wasm memory`, { timeout: 900_000 }, async (t) => {
