@@ -330,6 +330,13 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       const loaded = await waitRows(ident, 1000);
 
       const post = (body) => w.admin("/replay", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      // Nothing said about what to replay: refused, nothing sent (it would re-send the whole bucket).
+      for (const body of [{}, { dry_run: false }]) {
+        const refused = await post(body);
+        const e = await refused.json();
+        assert.equal(refused.status, 400, `POST /replay ${JSON.stringify(body)}: ${JSON.stringify(e)}`);
+        assert.match(e.error, /prefix/);
+      }
       let r = await post({ prefix: "sources/crm/contacts/", dry_run: true });
       assert.equal(r.status, 200);
       let j = await r.json();
@@ -375,9 +382,13 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       const post = (body) => w.admin("/replay", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
       let r = await post({ errors: true, dry_run: true });
       let j = await r.json();
+      assert.equal(r.status, 400, `replay of errors without a prefix or "all": ${JSON.stringify(j)}`);
+      assert.match(j.error, /"all": true/);
+      r = await post({ errors: true, all: true, dry_run: true });
+      j = await r.json();
       assert.equal(r.status, 200, JSON.stringify(j));
       assert.deepEqual({ matched: j.matched, sent: j.sent, dry_run: j.dry_run }, { matched: 1, sent: 0, dry_run: true }, JSON.stringify(j));
-      r = await post({ errors: true });
+      r = await post({ errors: true, all: true });
       j = await r.json();
       assert.deepEqual({ matched: j.matched, sent: j.sent }, { matched: 1, sent: 1 }, JSON.stringify(j));
 

@@ -9,6 +9,7 @@ use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
 use super::reader::ObjectReader;
 use crate::commit::outcome::ObjectFailure;
+use crate::raw::columns::check_reserved_columns;
 use crate::raw::error_record::FailureKind;
 use crate::raw::footer::LoadFooter;
 use crate::raw::object::RawObject;
@@ -51,6 +52,8 @@ pub async fn probe(object: RawObject) -> Result<ProbedObject, ObjectFailure> {
     let footer = reader_metadata.metadata().file_metadata();
     let rows = footer.num_rows().max(0) as u64;
     let load = LoadFooter::read(footer.key_value_metadata())
+        .map_err(|e| ObjectFailure::new(&object, FailureKind::Permanent, e.to_string()))?;
+    check_reserved_columns(reader_metadata.schema())
         .map_err(|e| ObjectFailure::new(&object, FailureKind::Permanent, e.to_string()))?;
     let arrow = with_icepipe_columns(reader_metadata.schema());
     let schema = iceberg_schema_for(&arrow, &mut FieldIds::starting_after(0)).map_err(|e| {

@@ -13,14 +13,13 @@ use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::errors::{ParquetError, Result as ParquetResult};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
+use crate::raw::limits;
 use crate::storage::ObjectStore;
 
 /// Footers are usually a few KiB; one read of this size fetches most in a single request.
 const FOOTER_PREFETCH: usize = 64 * 1024;
 /// Column chunks closer than this are fetched in one request: fewer round trips, little waste.
 const COALESCE_GAP: u64 = 1024 * 1024;
-/// Rows per decoded batch: small enough to keep decoded Arrow data to a few MiB.
-pub const BATCH_ROWS: usize = 8192;
 
 /// An `AsyncFileReader` over one object of a store.
 #[derive(Debug, Clone)]
@@ -45,13 +44,16 @@ impl ObjectReader {
         ArrowReaderMetadata::try_new(metadata, ArrowReaderOptions::new())
     }
 
-    /// A stream of record batches, row group by row group, reusing a loaded footer.
+    /// A stream of record batches, row group by row group, reusing a loaded footer. Batches
+    /// hold fewer rows the wider the file ([`limits::batch_rows`]), so decoded data stays a few
+    /// MiB.
     pub fn stream(
         self,
         metadata: ArrowReaderMetadata,
     ) -> ParquetResult<ParquetRecordBatchStream<ObjectReader>> {
+        let rows = limits::batch_rows(metadata.parquet_schema().num_columns());
         ParquetRecordBatchStreamBuilder::new_with_metadata(self, metadata)
-            .with_batch_size(BATCH_ROWS)
+            .with_batch_size(rows)
             .build()
     }
 
