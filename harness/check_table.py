@@ -8,7 +8,8 @@ rows of the given Parquet files (same `id` set, per-column checksums of the sour
 duplicate ids), using tests/e2e/readers.py. With --count-only the readers only count rows and sum ids
 (for tables too large to compare in memory).
 
-Stack settings come from the environment (ICEPIPE_CATALOG_URI, ICEPIPE_WAREHOUSE, ICEPIPE_CATALOG_CREDENTIAL,
+Stack settings come from the environment (ICEPIPE_CATALOG_URI, ICEPIPE_WAREHOUSE, ICEPIPE_CATALOG_TOKEN or
+ICEPIPE_CATALOG_CREDENTIAL,
 ICEPIPE_S3_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION), as in .icepipe/stack.env.
 Prints one JSON object: {"table", "ok", "problems", "rows": {reader: n}, "id_sum": {reader: s},
 "snapshots", "current_snapshot_id"}. Exit 0 when ok, 1 when not, 2 on usage/setup errors.
@@ -35,7 +36,8 @@ import readers  # noqa: E402
 class Stack:
     catalog_uri: str
     warehouse: str
-    credential: str
+    token: str | None
+    credential: str | None
     s3_endpoint: str
     access_key: str
     secret_key: str
@@ -45,10 +47,13 @@ class Stack:
 def stack_from_env() -> Stack:
     e = os.environ
     try:
+        if not e.get("ICEPIPE_CATALOG_TOKEN") and not e.get("ICEPIPE_CATALOG_CREDENTIAL"):
+            raise KeyError("ICEPIPE_CATALOG_TOKEN or ICEPIPE_CATALOG_CREDENTIAL")
         return Stack(
             catalog_uri=e["ICEPIPE_CATALOG_URI"],
             warehouse=e["ICEPIPE_WAREHOUSE"],
-            credential=e["ICEPIPE_CATALOG_CREDENTIAL"],
+            token=e.get("ICEPIPE_CATALOG_TOKEN") or None,
+            credential=e.get("ICEPIPE_CATALOG_CREDENTIAL") or None,
             s3_endpoint=e["ICEPIPE_S3_ENDPOINT"],
             access_key=e["AWS_ACCESS_KEY_ID"],
             secret_key=e["AWS_SECRET_ACCESS_KEY"],

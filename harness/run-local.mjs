@@ -6,8 +6,8 @@
 //
 // - convert Worker on http://127.0.0.1:<port> (GET /health, GET /tables, POST /replay);
 //   the ingest Worker, when crates/ingest/build exists, on http://127.0.0.1:<port+1>;
-//   an upload helper for the RAW bucket on http://127.0.0.1:<port+2>:
-//     curl -T my.parquet 'http://127.0.0.1:8789/?key=sources/<source>/<resource>/year=2026/month=04/day=01/my.parquet'
+//   the harness helper (RAW bucket and queue over HTTP) on http://127.0.0.1:<port+2>; upload with
+//     curl -T my.parquet 'http://127.0.0.1:8789/object?key=sources/<source>/<resource>/year=2026/month=04/day=01/my.parquet'
 // - Local R2 buckets RAW and CATALOG and the queue icepipe-raw-events persist in --persist
 //   (default .icepipe/local), so a restart keeps the raw files.
 // - Miniflare does not emit R2 event notifications: a watcher polls RAW under sources/ every second
@@ -70,7 +70,7 @@ async function stop(signal) {
   if (stopping) return;
   stopping = true;
   process.stderr.write(`\n${signal}: stopping\n`);
-  watcher?.stop();
+  await watcher?.stop();
   await w?.dispose();
   process.exit(0);
 }
@@ -82,7 +82,7 @@ w = await startConvert({
   adminToken,
   persistDir,
   port,
-  loaderPort: port + 2,
+  helperPort: port + 2,
   echo: true,
   // Deployed defaults are in wrangler.convert.toml; a short batch window keeps local runs snappy.
   queue: { maxBatchTimeout: 2, maxRetries: 10, retryDelay: 5 },
@@ -103,7 +103,7 @@ process.stderr.write(
     `icepipe local run (Ctrl-C to stop)`,
     `  convert Worker:  ${w.url.origin}   (namespace root "${w.namespaceRoot}")`,
     ingest ? `  ingest Worker:   http://127.0.0.1:${port + 1}` : `  ingest Worker:   not built (crates/ingest/build missing)`,
-    `  upload to RAW:   curl -T file.parquet 'http://127.0.0.1:${port + 2}/?key=sources/<source>/<resource>/year=YYYY/month=MM/day=DD/<name>.parquet'`,
+    `  upload to RAW:   curl -T file.parquet 'http://127.0.0.1:${port + 2}/object?key=sources/<source>/<resource>/year=YYYY/month=MM/day=DD/<name>.parquet'`,
     `  ADMIN_TOKEN:     ${adminToken}`,
     `  state:           ${persistDir}`,
     `  try:             curl ${w.url.origin}/health`,

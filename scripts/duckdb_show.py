@@ -25,16 +25,21 @@ def connect():
     con.execute("SET TimeZone = 'UTC'")
     env = os.environ
     endpoint = env["ICEPIPE_S3_ENDPOINT"].split("://", 1)[-1]
-    client_id, client_secret = env["ICEPIPE_CATALOG_CREDENTIAL"].split(":", 1)
     con.execute(
         "CREATE SECRET s3 (TYPE S3, KEY_ID ?, SECRET ?, REGION ?, ENDPOINT ?, URL_STYLE 'path', USE_SSL false)".replace(
             "?", "'{}'"
         ).format(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env.get("AWS_REGION", "us-east-1"), endpoint)
     )
-    con.execute(
-        f"CREATE SECRET ice (TYPE ICEBERG, CLIENT_ID '{client_id}', CLIENT_SECRET '{client_secret}', "
-        f"OAUTH2_SERVER_URI '{env['ICEPIPE_CATALOG_URI'].rstrip('/')}/v1/oauth/tokens')"
-    )
+    # The static token when the stack has one (the R2 rules layer), else OAuth2 client credentials.
+    if env.get("ICEPIPE_CATALOG_TOKEN"):
+        auth = f"TOKEN '{env['ICEPIPE_CATALOG_TOKEN']}'"
+    else:
+        client_id, client_secret = env["ICEPIPE_CATALOG_CREDENTIAL"].split(":", 1)
+        auth = (
+            f"CLIENT_ID '{client_id}', CLIENT_SECRET '{client_secret}', "
+            f"OAUTH2_SERVER_URI '{env['ICEPIPE_CATALOG_URI'].rstrip('/')}/v1/oauth/tokens'"
+        )
+    con.execute(f"CREATE SECRET ice (TYPE ICEBERG, {auth})")
     con.execute(
         f"ATTACH '{env['ICEPIPE_WAREHOUSE']}' AS ice (TYPE ICEBERG, ENDPOINT '{env['ICEPIPE_CATALOG_URI']}', SECRET ice)"
     )
@@ -71,7 +76,7 @@ def show_snapshots(tables: list[str]) -> None:
         type="rest",
         uri=env["ICEPIPE_CATALOG_URI"],
         warehouse=env["ICEPIPE_WAREHOUSE"],
-        credential=env["ICEPIPE_CATALOG_CREDENTIAL"],
+        **({"token": env["ICEPIPE_CATALOG_TOKEN"]} if env.get("ICEPIPE_CATALOG_TOKEN") else {"credential": env["ICEPIPE_CATALOG_CREDENTIAL"]}),
         **{
             "s3.endpoint": env["ICEPIPE_S3_ENDPOINT"],
             "s3.access-key-id": env["AWS_ACCESS_KEY_ID"],

@@ -38,12 +38,14 @@ def stack_env() -> dict[str, str]:
 
 
 def catalog_properties(env: dict[str, str]) -> dict[str, str]:
-    """PyIceberg REST catalog properties for the stack (also used by the peer scripts)."""
+    """PyIceberg REST catalog properties for the stack (also used by the peer scripts): the static
+    token when the stack has one (the R2 rules layer), else OAuth2 client credentials."""
+    token = env.get("ICEPIPE_CATALOG_TOKEN")
     return {
         "type": "rest",
         "uri": env["ICEPIPE_CATALOG_URI"],
         "warehouse": env["ICEPIPE_WAREHOUSE"],
-        "credential": env["ICEPIPE_CATALOG_CREDENTIAL"],
+        **({"token": token} if token else {"credential": env["ICEPIPE_CATALOG_CREDENTIAL"]}),
         "s3.endpoint": env["ICEPIPE_S3_ENDPOINT"],
         "s3.access-key-id": env["AWS_ACCESS_KEY_ID"],
         "s3.secret-access-key": env["AWS_SECRET_ACCESS_KEY"],

@@ -55,6 +55,8 @@ export const ALL_PERMISSIONS = Object.freeze(Object.keys(PERMISSIONS));
 const API_PREFIX = "/client/v4";
 const CATALOG_PREFIX = "/r2-data-catalog";
 const CREATE_ACTIONS = ["PutObject", "CompleteMultipartUpload", "CopyObject"];
+// A forwarded catalog request that gets no answer fails instead of holding its caller forever.
+const UPSTREAM_TIMEOUT_MS = 30_000;
 
 /** A list answered in one page, with the `result_info` paged lists carry. */
 class Paged {
@@ -619,6 +621,7 @@ export async function startCloudflareApi(opts = {}) {
         method: req.method,
         headers: { ...headers, ...(upstreamToken ? { authorization: `Bearer ${upstreamToken}` } : {}) },
         body: ["GET", "HEAD"].includes(req.method) ? undefined : body,
+        signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
       });
     };
     let r = await send();
@@ -645,7 +648,12 @@ export async function startCloudflareApi(opts = {}) {
       tokens.set(token, { permissions: new Set(permissions), accountId: tokenAccountId });
     },
     queueByName,
-    close: () => new Promise((resolve) => server.close(resolve)),
+    /** Stops the server, its open (keep-alive) connections included. */
+    close: () =>
+      new Promise((resolve) => {
+        server.close(resolve);
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -686,6 +694,7 @@ async function mintUpstreamToken(up) {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
     body: new URLSearchParams({ grant_type: "client_credentials", client_id: id, client_secret: secret, scope: "catalog" }),
+    signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
   });
   if (!r.ok) throw new Error(`upstream catalog token: HTTP ${r.status} ${await r.text()}`);
   return (await r.json()).access_token;

@@ -4,7 +4,7 @@
 //
 //   const w = await startConvert({ namespaceRoot: "t1234" });
 //   await w.fetch("/health");                   // HTTP into the convert Worker
-//   const raw = await w.mf.getR2Bucket("RAW");   // the local raw bucket
+//   await new Notifier(w.mf).list("sources/");  // the local RAW bucket (through the harness helper)
 //   w.batches();                                 // parsed {"event":"batch",...} log lines so far
 //   await w.dispose();
 import { randomBytes } from "node:crypto";
@@ -12,7 +12,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Log, LogLevel, Miniflare } from "miniflare";
+import { addTimeoutContext, boundedFetch, within } from "./bounded.mjs";
+import { opened } from "./leftovers.mjs";
 import { ROOT, stackSettings } from "./stack.mjs";
+import { Notifier } from "./notifier.mjs";
 
 export const QUEUE = "icepipe-raw-events";
 export const DLQ = "icepipe-raw-events-dlq";
@@ -98,32 +101,31 @@ export class ConsoleCapture {
 
   /** Resolves with the first record matching `pred` among those captured from index `from` on. */
   waitFor(pred, { timeoutMs = 120_000, from = 0, what = "log line" } = {}) {
-    return new Promise((resolve, reject) => {
-      const check = () => {
+    let check;
+    const found = new Promise((resolve) => {
+      check = () => {
         for (let i = from; i < this.lines.length; i++) {
           const l = this.lines[i];
           if (pred(l.json, l)) {
-            cleanup();
             resolve(l.json ?? l);
             return true;
           }
         }
         return false;
       };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last output:\n${this.text(40)}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-      };
       if (!check()) this.waiters.add(check);
     });
+    return within(timeoutMs, what, found).finally(() => this.waiters.delete(check));
   }
 }
 
-/** Worker bindings for the local stack: vars and secrets of wrangler.convert.toml, pointed at SeaweedFS. */
+/** The convert Worker's Durable Object classes, as wrangler.convert.toml binds them (SQLite-backed). */
+export const CONVERT_DURABLE_OBJECTS = {
+  COMMITTER: { className: "TableCommitterObject", useSQLite: true },
+  CATALOG_BUDGET: { className: "CatalogBudget", useSQLite: true },
+};
+
+/** Worker bindings for the local stack: vars and secrets of wrangler.convert.toml, pointed at its catalog and S3. */
 export function convertBindings({ namespaceRoot, adminToken, stack = stackSettings(), extra = {} }) {
   return {
     CATALOG_URI: stack.catalogUri,
@@ -132,8 +134,9 @@ export function convertBindings({ namespaceRoot, adminToken, stack = stackSettin
     TABLE_STORAGE: "s3",
     S3_ENDPOINT: stack.s3Endpoint,
     S3_REGION: stack.region,
-    // Secrets (wrangler secret put) are plain string bindings locally.
-    CATALOG_CREDENTIAL: stack.credential,
+    // Secrets (wrangler secret put) are plain string bindings locally. The static token, as on R2,
+    // when the stack has one (the rules layer); OAuth client credentials otherwise.
+    ...(stack.token ? { CATALOG_TOKEN: stack.token } : { CATALOG_CREDENTIAL: stack.credential }),
     S3_ACCESS_KEY_ID: stack.accessKeyId,
     S3_SECRET_ACCESS_KEY: stack.secretAccessKey,
     ADMIN_TOKEN: adminToken,
@@ -145,9 +148,10 @@ export function convertBindings({ namespaceRoot, adminToken, stack = stackSettin
  * The ingest Worker as a Miniflare worker definition (for `startConvert({ extraWorkers })`): it
  * shares the RAW bucket with the convert Worker. `baseUrls` maps sources to the API they pull
  * from (BASE_URL_OVERRIDES), e.g. { api_jsonplaceholder: sampleApi.url }. `port` also serves it
- * on 127.0.0.1:<port>. Reach it with `mf.getWorker(INGEST)`.
+ * on 127.0.0.1:<port>. Reach it at http://ingest.local/ (`w.dispatch`; its route).
  */
 export const INGEST = "ingest";
+export const INGEST_HOST = "ingest.local";
 export function ingestWorker({ build = workerBuild("ingest"), adminToken, baseUrls = {}, bindings = {}, port } = {}) {
   if (!build) throw new Error("crates/ingest/build/index.js or index_bg.wasm is missing: run scripts/build-workers ingest");
   const overrides = Object.entries(baseUrls).map(([source, url]) => `${source}=${url}`).join(",");
@@ -163,6 +167,7 @@ export function ingestWorker({ build = workerBuild("ingest"), adminToken, baseUr
       ...bindings,
     },
     r2Buckets: ["RAW"],
+    routes: [`${INGEST_HOST}/*`],
     ...(port ? { unsafeDirectSockets: [{ host: "127.0.0.1", port }] } : {}),
   };
 }
@@ -183,18 +188,68 @@ const DLQ_SPY_SCRIPT = `export default {
   },
 };`;
 
-// Writes request bodies into the RAW bucket. Node cannot hand Miniflare's R2 proxy a body over
-// 512 MB (it serializes it into one string) nor a stream (R2 wants a known length); an HTTP request
-// with Content-Length reaches this Worker as a known-length stream, which R2 accepts at any size.
-export const R2_LOADER = "harness-r2-loader";
-const R2_LOADER_SCRIPT = `export default {
+// The harness's own door into workerd: the RAW bucket and the queue over plain HTTP, reached with
+// dispatchFetch at http://harness.local/. Node never goes through Miniflare's binding proxies
+// (getR2Bucket, getQueueProducer, getWorker, getBindings): each property read on a proxied object
+// blocks Node's main thread in Atomics.wait until a worker thread brings workerd's answer, and once
+// dispose() has terminated that thread, a read on an object that arrived late (a watcher poll in
+// flight) waits forever. That hung issue 17's run: main thread blocked, no timer (not even
+// node:test's timeouts) firing, workerd never disposed. startConvert and startIngest refuse the proxies.
+//
+//   PUT  /object?key=K        body -> RAW (any size: a known-length body streams in) -> {key,size,etag,uploaded}
+//   GET  /object?key=K        the object's body (404 when missing)
+//   GET  /list?prefix=P[&cursor=C]   -> {objects: [{key,size,etag,uploaded}], truncated, cursor}
+//   POST /send                [{body, contentType}] -> one sendBatch to the raw-events queue
+export const HARNESS_HELPER = "harness-helper";
+export const HARNESS_HOST = "harness.local";
+export const PROXIES_REFUSED =
+  "the harness does not use Miniflare's binding proxies (they block Node's main thread and can hang it for good: issue 17); reach bindings through the harness helper Worker (Notifier)";
+const HARNESS_HELPER_SCRIPT = `const described = (o) => ({ key: o.key, size: o.size, etag: o.etag, uploaded: o.uploaded.toISOString() });
+export default {
   async fetch(request, env) {
-    const key = new URL(request.url).searchParams.get("key");
-    if (request.method !== "PUT" || !key) return new Response("PUT /?key=<key>", { status: 400 });
-    const o = await env.RAW.put(key, request.body);
-    return Response.json({ key: o.key, size: o.size, etag: o.etag, uploaded: o.uploaded.toISOString() });
+    const url = new URL(request.url);
+    const key = url.searchParams.get("key");
+    switch (request.method + " " + url.pathname) {
+      case "PUT /object":
+        if (!key) break;
+        return Response.json(described(await env.RAW.put(key, request.body)));
+      case "GET /object": {
+        const o = key && (await env.RAW.get(key));
+        return o ? new Response(o.body) : new Response("no such object", { status: 404 });
+      }
+      case "GET /list": {
+        const page = await env.RAW.list({ prefix: url.searchParams.get("prefix") ?? "", cursor: url.searchParams.get("cursor") ?? undefined, limit: 1000 });
+        return Response.json({ objects: page.objects.map(described), truncated: page.truncated, cursor: page.truncated ? page.cursor : null });
+      }
+      case "POST /send":
+        await env.RAW_EVENTS.sendBatch(await request.json());
+        return new Response(null, { status: 204 });
+    }
+    return new Response("PUT|GET /object?key=K, GET /list?prefix=P, POST /send", { status: 400 });
   },
 };`;
+
+/** The harness helper Worker (RAW and the raw-events queue over HTTP at HARNESS_HOST). */
+function harnessHelperWorker(helperPort) {
+  return {
+    name: HARNESS_HELPER,
+    modules: true,
+    script: HARNESS_HELPER_SCRIPT,
+    compatibilityDate: COMPATIBILITY_DATE,
+    r2Buckets: ["RAW"],
+    queueProducers: { RAW_EVENTS: { queueName: QUEUE } },
+    routes: [`${HARNESS_HOST}/*`],
+    // Local runs expose it: `curl -T file.parquet 'http://127.0.0.1:<helperPort>/object?key=sources/...'`.
+    ...(helperPort ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: helperPort }] } : {}),
+  };
+}
+
+/** Every binding proxy (getR2Bucket, getQueueProducer, getWorker, getBindings, ...) starts here. */
+function refuseProxies(mf) {
+  mf._getProxyClient = async () => {
+    throw new Error(PROXIES_REFUSED);
+  };
+}
 
 /**
  * Starts Miniflare with the convert Worker (and, when given, more Workers) wired to the local stack.
@@ -211,7 +266,7 @@ const R2_LOADER_SCRIPT = `export default {
  *   dlqSpy          add a consumer of the DLQ that logs {"event":"dlq",...} (default true)
  *   extraWorkers    more Miniflare worker definitions (e.g. the ingest Worker), appended
  *   port            serve HTTP on 127.0.0.1:<port> (default: a random port)
- *   loaderPort      also serve the RAW upload helper on 127.0.0.1:<loaderPort> (PUT /?key=<key>)
+ *   helperPort      also serve the harness helper (HARNESS_HELPER) on 127.0.0.1:<helperPort>
  *   echo            echo the Worker's console output to stderr (default: HARNESS_ECHO_LOGS=1)
  */
 export async function startConvert(opts = {}) {
@@ -244,6 +299,8 @@ export async function startConvert(opts = {}) {
       r2Buckets: ["RAW", "CATALOG"],
       queueProducers: { RAW_EVENTS: { queueName: QUEUE } },
       queueConsumers: { [QUEUE]: queue },
+      // The commit coordinators (wrangler.convert.toml [[durable_objects.bindings]]).
+      durableObjects: CONVERT_DURABLE_OBJECTS,
     },
   ];
   if (opts.dlqSpy !== false) {
@@ -255,15 +312,7 @@ export async function startConvert(opts = {}) {
       queueConsumers: { [queue.deadLetterQueue]: { maxBatchSize: 100, maxBatchTimeout: 1 } },
     });
   }
-  workers.push({
-    name: R2_LOADER,
-    modules: true,
-    script: R2_LOADER_SCRIPT,
-    compatibilityDate: COMPATIBILITY_DATE,
-    r2Buckets: ["RAW"],
-    // Local runs expose it: `curl -T file.parquet 'http://127.0.0.1:<loaderPort>/?key=sources/...'`.
-    ...(opts.loaderPort ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: opts.loaderPort }] } : {}),
-  });
+  workers.push(harnessHelperWorker(opts.helperPort));
   workers.push(...(opts.extraWorkers ?? []));
 
   const mf = new Miniflare({
@@ -274,13 +323,45 @@ export async function startConvert(opts = {}) {
     defaultPersistRoot: persistDir,
     r2Persist: path.join(persistDir, "r2"),
     durableObjectsPersist: path.join(persistDir, "do"),
+    // /cdn-cgi/handler/scheduled on a Worker's route fires its cron handler (pipeline.fireCron).
+    unsafeTriggerHandlers: true,
     // Miniflare's own messages (not the Worker's console) at warn and above.
     log: new Log(opts.logLevel ?? LogLevel.WARN),
     handleStructuredLogs: (entry) => capture.push(entry),
   });
-  const url = await mf.ready;
+  refuseProxies(mf);
+  const label = `Miniflare (convert Worker, namespace root ${namespaceRoot})`;
+  const forgetLogs = addTimeoutContext(`Worker output (namespace root ${namespaceRoot}), last 40 lines`, () => capture.text(40) || "(none)");
+  let disposed = null;
+  const dispose = () =>
+    (disposed ??= (async () => {
+      try {
+        await within(60_000, `${label} to stop`, mf.dispose(), { report: false });
+      } finally {
+        forgetClose();
+        forgetLogs();
+        if (ownPersist) rmSync(persistDir, { recursive: true, force: true });
+      }
+    })());
+  const forgetClose = opened(label, dispose);
+  let url;
+  try {
+    url = await within(120_000, `workerd to start (${label})`, mf.ready);
+  } catch (e) {
+    await dispose().catch(() => {});
+    throw e;
+  }
 
-  const fetchWorker = (p, init = {}) => mf.dispatchFetch(new URL(p, url).toString(), init);
+  /**
+   * HTTP into any Worker of this Miniflare by its route (http://ingest.local/..., the convert
+   * Worker for any other host), bounded; the response comes back fully read.
+   */
+  const dispatch = (target, init = {}, { timeoutMs = 120_000, what } = {}) =>
+    boundedFetch(target, init, { timeoutMs, what, using: mf.dispatchFetch });
+  const fetchWorker = (p, init = {}, bounds = {}) => {
+    const target = new URL(p, url).toString();
+    return dispatch(target, init, { what: `${init.method ?? "GET"} ${p} on the convert Worker`, ...bounds });
+  };
 
   return {
     mf,
@@ -293,6 +374,7 @@ export async function startConvert(opts = {}) {
     batches: () => capture.records("batch"),
     /** Messages the queue moved to the dead-letter queue (seen by the DLQ spy). */
     deadLettered: () => capture.records("dlq"),
+    dispatch,
     fetch: fetchWorker,
     /** HTTP with the admin token (or `token` / `{token: null}` for none). */
     admin: (p, init = {}, token = adminToken) =>
@@ -300,13 +382,7 @@ export async function startConvert(opts = {}) {
         ...init,
         headers: { ...(init.headers ?? {}), ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
       }),
-    async dispose() {
-      try {
-        await mf.dispose();
-      } finally {
-        if (ownPersist) rmSync(persistDir, { recursive: true, force: true });
-      }
-    },
+    dispose,
   };
 }
 
@@ -321,7 +397,7 @@ export async function startIngest(opts = {}) {
   const persistDir = mkdtempSync(path.join(os.tmpdir(), "icepipe-mf-ingest-"));
   const capture = new ConsoleCapture({ echo: opts.echo });
   const mf = new Miniflare({
-    workers: [ingestWorker({ adminToken, baseUrls: opts.baseUrls, bindings: opts.bindings })],
+    workers: [ingestWorker({ adminToken, baseUrls: opts.baseUrls, bindings: opts.bindings }), harnessHelperWorker()],
     cf: false,
     host: "127.0.0.1",
     port: 0,
@@ -330,24 +406,38 @@ export async function startIngest(opts = {}) {
     log: new Log(LogLevel.WARN),
     handleStructuredLogs: (entry) => capture.push(entry),
   });
-  await mf.ready;
-  const worker = await mf.getWorker(INGEST);
+  refuseProxies(mf);
+  const label = "Miniflare (ingest Worker)";
+  let disposed = null;
+  const dispose = () =>
+    (disposed ??= (async () => {
+      try {
+        await within(60_000, `${label} to stop`, mf.dispose(), { report: false });
+      } finally {
+        forgetClose();
+        rmSync(persistDir, { recursive: true, force: true });
+      }
+    })());
+  const forgetClose = opened(label, dispose);
+  try {
+    await within(120_000, `workerd to start (${label})`, mf.ready);
+  } catch (e) {
+    await dispose().catch(() => {});
+    throw e;
+  }
+  const raw = new Notifier(mf);
   return {
     mf,
     adminToken,
     logs: capture,
-    raw: await mf.getR2Bucket("RAW"),
+    /** The RAW bucket through the harness helper Worker: `list({prefix})` -> `{objects}`. */
+    raw: { list: async ({ prefix = "" } = {}) => ({ objects: await raw.list(prefix) }) },
     fetch: (p, init = {}) =>
-      worker.fetch(`http://ingest.local${p}`, {
-        ...init,
-        headers: { ...(init.headers ?? {}), authorization: `Bearer ${adminToken}` },
-      }),
-    async dispose() {
-      try {
-        await mf.dispose();
-      } finally {
-        rmSync(persistDir, { recursive: true, force: true });
-      }
-    },
+      boundedFetch(
+        `http://ingest.local${p}`,
+        { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${adminToken}` } },
+        { timeoutMs: 120_000, what: `${init.method ?? "GET"} ${p} on the ingest Worker`, using: mf.dispatchFetch },
+      ),
+    dispose,
   };
 }

@@ -4,12 +4,17 @@
 //   {"account":"<id>","action":"PutObject","bucket":"<raw bucket>",
 //    "object":{"key":"...","size":123,"eTag":"<hex, unquoted>"},"eventTime":"2026-...Z"}
 //
-// Notifier.putRaw() writes an object into the local RAW bucket and sends exactly that message
-// through the Worker's own producer binding; Notifier.watch() polls the RAW bucket's `sources/`
-// listing and notifies every new (key, eTag), for objects written by someone else (the ingest Worker).
+// Notifier.putRaw() writes an object into the local RAW bucket and sends exactly that message to the
+// queue (both through the harness helper Worker, over HTTP: see HARNESS_HELPER in miniflare.mjs);
+// Notifier.watch() polls the RAW bucket's `sources/` listing and notifies every new (key, eTag), for
+// objects written by someone else (the ingest Worker).
+// With `lossRate` it loses that share of the notifications, as R2 may under load (the
+// reconciliation sweep's test): deterministically, every 1/lossRate-th one, kept in `dropped`.
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { boundedFetch } from "./bounded.mjs";
+import { HARNESS_HOST } from "./miniflare.mjs";
 
 export const LOCAL_ACCOUNT = "00000000000000000000000000000000";
 export const DEFAULT_BUCKET_NAME = "icepipe-raw";
@@ -30,32 +35,27 @@ export function notification(object, { action = "PutObject", bucket = DEFAULT_BU
 
 export class Notifier {
   /**
-   * mf: a Miniflare instance running a Worker with the RAW bucket and the RAW_EVENTS producer.
-   * opts: bucketBinding ("RAW"), producerBinding ("RAW_EVENTS"), workerName ("convert"),
-   *       bucketName (the `bucket` field, default "icepipe-raw"), account.
+   * mf: a Miniflare instance started by startConvert (it runs the harness helper Worker, which
+   * reaches the RAW bucket and the raw-events queue for us over HTTP).
+   * opts: bucketName (the `bucket` field, default "icepipe-raw"), account,
+   *       lossRate (0..1, default 0: the share of notifications lost instead of sent).
    */
   constructor(mf, opts = {}) {
     this.mf = mf;
-    this.bucketBinding = opts.bucketBinding ?? "RAW";
-    this.producerBinding = opts.producerBinding ?? "RAW_EVENTS";
-    this.workerName = opts.workerName ?? "convert";
     this.bucketName = opts.bucketName ?? DEFAULT_BUCKET_NAME;
     this.account = opts.account ?? LOCAL_ACCOUNT;
-    this.loaderWorker = opts.loaderWorker ?? "harness-r2-loader";
     this.sent = []; // every notification body sent, in order
-    this._bucket = null;
-    this._producer = null;
+    this.lossRate = opts.lossRate ?? 0;
+    this.dropped = []; // notifications lost on purpose (lossRate)
+    this._offered = 0;
     this._watch = null;
   }
 
-  async bucket() {
-    this._bucket ??= await this.mf.getR2Bucket(this.bucketBinding, this.workerName);
-    return this._bucket;
-  }
-
-  async producer() {
-    this._producer ??= await this.mf.getQueueProducer(this.producerBinding, this.workerName);
-    return this._producer;
+  /** An HTTP exchange with the harness helper Worker (bounded; the body comes back read). */
+  async helper(pathAndQuery, init, { timeoutMs = 60_000, what }) {
+    const res = await boundedFetch(`http://${HARNESS_HOST}${pathAndQuery}`, init, { timeoutMs, what, using: this.mf.dispatchFetch });
+    if (!res.ok && res.status !== 404) throw new Error(`${what}: HTTP ${res.status} ${await res.text()}`);
+    return res;
   }
 
   notification(object, extra = {}) {
@@ -64,33 +64,47 @@ export class Notifier {
 
   /**
    * Puts `body` at `key`; returns {key, size, etag, uploaded}. No notification. `body` is a
-   * Uint8Array/Buffer/string, or {file: path} for a local file of any size (streamed through the
-   * harness's R2 loader Worker: Miniflare's R2 proxy cannot take a body over 512 MB from Node).
+   * Uint8Array/Buffer/string, or {file: path} for a local file of any size (streamed with its
+   * length, which R2 needs for a streamed body).
    */
   async put(key, body) {
-    if (body && typeof body === "object" && typeof body.file === "string") return this.putFile(key, body.file);
-    const bucket = await this.bucket();
-    // A Node Buffer is often a view into a shared pool; Miniflare's proxy serializer wants a view of
-    // a whole ArrayBuffer, so copy it into one.
-    if (ArrayBuffer.isView(body)) body = new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
-    const obj = await bucket.put(key, body);
-    if (!obj) throw new Error(`R2 put of ${key} returned null`);
-    return { key: obj.key, size: obj.size, etag: obj.etag, uploaded: obj.uploaded };
+    let size;
+    let stream;
+    if (body && typeof body === "object" && typeof body.file === "string") {
+      size = (await stat(body.file)).size;
+      stream = Readable.toWeb(createReadStream(body.file));
+    } else {
+      stream = typeof body === "string" ? Buffer.from(body) : body;
+      size = stream.byteLength;
+    }
+    const res = await this.helper(
+      `/object?key=${encodeURIComponent(key)}`,
+      { method: "PUT", headers: { "content-length": String(size) }, body: stream, duplex: "half" },
+      // A limit that grows with the size: half a second per MB (workerd takes tens of MB/s).
+      { timeoutMs: 60_000 + Math.round(size / 1e6) * 500, what: `R2 put of ${key} (${size} bytes)` },
+    );
+    const obj = await res.json();
+    if (obj.size !== size) throw new Error(`R2 put of ${key}: stored ${obj.size} bytes, sent ${size}`);
+    return obj;
   }
 
-  async putFile(key, file) {
-    const { size } = await stat(file);
-    this._loader ??= await this.mf.getWorker(this.loaderWorker);
-    const res = await this._loader.fetch(`http://r2-loader/?key=${encodeURIComponent(key)}`, {
-      method: "PUT",
-      headers: { "content-length": String(size) },
-      body: Readable.toWeb(createReadStream(file)),
-      duplex: "half",
-    });
-    if (!res.ok) throw new Error(`R2 put of ${key} (${file}, ${size} bytes) failed: HTTP ${res.status} ${await res.text()}`);
-    const obj = await res.json();
-    if (obj.size !== size) throw new Error(`R2 put of ${key}: stored ${obj.size} bytes, file has ${size}`);
-    return obj;
+  /** Every object under `prefix` in RAW: [{key, size, etag, uploaded}]. */
+  async list(prefix) {
+    const out = [];
+    let cursor = null;
+    do {
+      const q = `prefix=${encodeURIComponent(prefix)}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+      const page = await (await this.helper(`/list?${q}`, {}, { what: `R2 list of ${prefix}` })).json();
+      out.push(...page.objects);
+      cursor = page.truncated ? page.cursor : null;
+    } while (cursor);
+    return out;
+  }
+
+  /** The body of `key` in RAW as text, or null when there is no such object. */
+  async getText(key) {
+    const res = await this.helper(`/object?key=${encodeURIComponent(key)}`, {}, { what: `R2 get of ${key}` });
+    return res.status === 404 ? null : res.text();
   }
 
   /**
@@ -98,11 +112,21 @@ export class Notifier {
    * messages (the Queues limit), as JSON like R2 does. `times` repeats the whole list (redelivery).
    */
   async send(bodies, { times = 1 } = {}) {
-    const producer = await this.producer();
     const all = [];
-    for (let i = 0; i < times; i++) all.push(...bodies);
+    for (let i = 0; i < times; i++) {
+      for (const body of bodies) {
+        // Lose exactly lossRate of the notifications offered so far, spread evenly.
+        const before = Math.floor(this._offered * this.lossRate);
+        this._offered += 1;
+        if (Math.floor(this._offered * this.lossRate) > before) this.dropped.push(body);
+        else all.push(body);
+      }
+    }
     for (let i = 0; i < all.length; i += 100) {
-      await producer.sendBatch(all.slice(i, i + 100).map((body) => ({ body, contentType: "json" })));
+      const batch = all.slice(i, i + 100).map((body) => ({ body, contentType: "json" }));
+      await this.helper("/send", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(batch) }, {
+        what: `sending ${batch.length} notification(s) to the queue`,
+      });
     }
     this.sent.push(...all);
     return all.length;
@@ -130,32 +154,31 @@ export class Notifier {
   /**
    * Watcher mode: polls the RAW bucket under `sources/` every `intervalMs` and sends a PutObject
    * notification for every new (key, eTag) that matches the rule (suffix .parquet). Objects present
-   * when the watcher starts are notified only with `emitExisting`. Returns {stop(), poll()}.
+   * when the watcher starts are notified only with `emitExisting`. Returns {started, poll(), stop()}:
+   * `started` resolves once the first listing (what counts as existing) is done, so await it before
+   * writing objects that must be notified; stop() resolves once a poll in progress has finished.
    */
   watch({ intervalMs = 1000, emitExisting = false, onNotify, onError } = {}) {
     if (this._watch) return this._watch;
     const seen = new Map(); // key -> etag
     let first = true;
     let timer = null;
-    let running = false;
+    let running = null;
     let stopped = false;
-    const poll = async () => {
-      if (running || stopped) return 0;
-      running = true;
+    const poll = () => {
+      if (running || stopped) return Promise.resolve(0);
+      running = pollOnce().finally(() => (running = null));
+      return running;
+    };
+    const pollOnce = async () => {
       try {
-        const bucket = await this.bucket();
         const fresh = [];
-        let cursor;
-        do {
-          const page = await bucket.list({ prefix: RULE_PREFIX, cursor, limit: 1000 });
-          for (const o of page.objects) {
-            if (!o.key.endsWith(RULE_SUFFIX)) continue;
-            if (seen.get(o.key) === o.etag) continue;
-            seen.set(o.key, o.etag);
-            if (!first || emitExisting) fresh.push(this.notification(o));
-          }
-          cursor = page.truncated ? page.cursor : undefined;
-        } while (cursor);
+        for (const o of await this.list(RULE_PREFIX)) {
+          if (!o.key.endsWith(RULE_SUFFIX)) continue;
+          if (seen.get(o.key) === o.etag) continue;
+          seen.set(o.key, o.etag);
+          if (!first || emitExisting) fresh.push(this.notification(o));
+        }
         first = false;
         if (fresh.length) {
           await this.send(fresh);
@@ -166,21 +189,21 @@ export class Notifier {
         if (onError) onError(e);
         else process.stderr.write(`[notifier] watch poll failed: ${e.stack ?? e}\n`);
         return 0;
-      } finally {
-        running = false;
       }
     };
     const tick = async () => {
       await poll();
       if (!stopped) timer = setTimeout(tick, intervalMs);
     };
-    timer = setTimeout(tick, 0);
+    const started = tick();
     this._watch = {
+      started,
       poll,
-      stop: () => {
+      stop: async () => {
         stopped = true;
         clearTimeout(timer);
         this._watch = null;
+        await running;
       },
     };
     return this._watch;

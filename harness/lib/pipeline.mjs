@@ -8,9 +8,10 @@
 //   await p.dispose();
 import { randomBytes } from "node:crypto";
 import { startSampleApi } from "../sample_api.mjs";
-import { INGEST, ingestWorker, startConvert } from "./miniflare.mjs";
+import { waitFor, within } from "./bounded.mjs";
+import { opened } from "./leftovers.mjs";
+import { INGEST_HOST, ingestWorker, startConvert } from "./miniflare.mjs";
 import { Notifier } from "./notifier.mjs";
-import { waitFor } from "./stack.mjs";
 
 /** The source of config/sources.toml that the sample API stands in for. */
 export const SAMPLE_SOURCE = "api_jsonplaceholder";
@@ -23,6 +24,9 @@ export async function startPipeline(opts = {}) {
   // Both Workers take the same admin token.
   const adminToken = opts.adminToken ?? `test-${randomBytes(12).toString("hex")}`;
   const api = await startSampleApi({ port: 0, ...(opts.sampleApi ?? {}) });
+  let closed = null;
+  const closeApi = () => (closed ??= within(10_000, `the sample API on ${api.url} to close`, api.close(), { report: false }).finally(forgetApi));
+  const forgetApi = opened(`sample API on ${api.url}`, closeApi);
   let w;
   try {
     w = await startConvert({
@@ -38,20 +42,25 @@ export async function startPipeline(opts = {}) {
       ],
     });
   } catch (e) {
-    await api.close();
+    await closeApi();
     throw e;
   }
   const notifier = new Notifier(w.mf);
   const notified = [];
   const watcher = notifier.watch({ intervalMs: opts.pollMs ?? 300, onNotify: (notes) => notified.push(...notes) });
-  const ingest = await w.mf.getWorker(INGEST);
+  // Objects the first listing sees count as existing and are never notified: nothing may land first.
+  await watcher.started;
 
-  /** HTTP into the ingest Worker, with the admin token unless `token` says otherwise (null: none). */
-  const ingestFetch = (path, init = {}, token = w.adminToken) =>
-    ingest.fetch(`http://ingest.local${path}`, {
-      ...init,
-      headers: { ...(init.headers ?? {}), ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
-    });
+  /**
+   * HTTP into the ingest Worker, with the admin token unless `token` says otherwise (null: none);
+   * bounded (`timeoutMs`, default 2 minutes: a run of the sample API takes seconds).
+   */
+  const ingestFetch = (path, init = {}, token = w.adminToken, { timeoutMs = 120_000 } = {}) =>
+    w.dispatch(
+      `http://${INGEST_HOST}${path}`,
+      { ...init, headers: { ...(init.headers ?? {}), ...(token === null ? {} : { authorization: `Bearer ${token}` }) } },
+      { timeoutMs, what: `${init.method ?? "GET"} ${path} on the ingest Worker` },
+    );
 
   const acked = () => w.batches().reduce((n, b) => n + Number(b.acked ?? 0), 0);
 
@@ -68,9 +77,10 @@ export async function startPipeline(opts = {}) {
       const r = await ingestFetch(`/sources/${source}/run${q}`, { method: "POST" });
       return { status: r.status, report: await r.json() };
     },
-    /** Fires the ingest Worker's scheduled handler as the `cron` trigger would. */
+    /** Fires the ingest Worker's scheduled handler as the `cron` trigger would; returns { outcome }. */
     async fireCron(cron) {
-      return ingest.scheduled({ cron, scheduledTime: new Date() });
+      const r = await ingestFetch(`/cdn-cgi/handler/scheduled?cron=${encodeURIComponent(cron)}&time=${Date.now()}`, {}, null);
+      return { outcome: await r.text() };
     },
     /** `{"event":"run",...}` lines the ingest Worker logged so far. */
     runs: () => w.logs.records("run"),
@@ -96,11 +106,12 @@ export async function startPipeline(opts = {}) {
       return waitFor(() => acked() >= total, { timeoutMs, what: `${total} acknowledged notifications`, failIf });
     },
     async dispose() {
-      watcher.stop();
+      // A poll in flight finishes (or fails) before the Workers go away.
+      await watcher.stop();
       try {
         await w.dispose();
       } finally {
-        await api.close();
+        await closeApi();
       }
     },
   };

@@ -3,9 +3,10 @@
 // outage test, and a small Iceberg REST client used to poll tables (the Python checker does the
 // independent reading).
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { addTimeoutContext, boundedFetch, within } from "./bounded.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const STATE_DIR = path.join(ROOT, ".icepipe");
@@ -56,15 +57,9 @@ export function parseEnvFile(file) {
 export function stackSettings() {
   const file = parseEnvFile(STACK_ENV_FILE);
   const get = (k) => process.env[k] ?? file[k];
-  const required = [
-    "ICEPIPE_CATALOG_URI",
-    "ICEPIPE_WAREHOUSE",
-    "ICEPIPE_CATALOG_CREDENTIAL",
-    "ICEPIPE_S3_ENDPOINT",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-  ];
+  const required = ["ICEPIPE_CATALOG_URI", "ICEPIPE_WAREHOUSE", "ICEPIPE_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
   const missing = required.filter((k) => !get(k));
+  if (!get("ICEPIPE_CATALOG_TOKEN") && !get("ICEPIPE_CATALOG_CREDENTIAL")) missing.push("ICEPIPE_CATALOG_TOKEN or ICEPIPE_CATALOG_CREDENTIAL");
   if (missing.length) {
     throw new Error(
       `stack settings missing: ${missing.join(", ")} (neither in the environment nor in ${STACK_ENV_FILE}); run scripts/stack start`,
@@ -75,7 +70,9 @@ export function stackSettings() {
   return {
     catalogUri: get("ICEPIPE_CATALOG_URI").replace(/\/+$/, ""),
     warehouse: get("ICEPIPE_WAREHOUSE"),
-    credential: get("ICEPIPE_CATALOG_CREDENTIAL"),
+    // The static token (R2's way, the rules layer's) wins over OAuth client credentials, as in icepipe.
+    token: get("ICEPIPE_CATALOG_TOKEN") || null,
+    credential: get("ICEPIPE_CATALOG_CREDENTIAL") || null,
     s3Endpoint: get("ICEPIPE_S3_ENDPOINT").replace(/\/+$/, ""),
     accessKeyId: get("AWS_ACCESS_KEY_ID"),
     secretAccessKey: get("AWS_SECRET_ACCESS_KEY"),
@@ -86,30 +83,57 @@ export function stackSettings() {
   };
 }
 
-/** Runs a command; resolves with {code, stdout, stderr}; never rejects on a non-zero exit. */
-export function run(cmd, args, { env, cwd = ROOT, input, timeoutMs = 600_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+// Process groups of the children run() started and has not seen exit: killed when this process
+// exits, so a test file that ends (or is stopped) leaves none behind.
+const liveChildren = new Set();
+process.on("exit", () => {
+  for (const pid of liveChildren) killGroup(pid);
+});
+
+function killGroup(pid) {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * Runs a command; resolves with {code, signal, stdout, stderr} whatever its exit code. Rejects with
+ * a WaitTimeout naming `what` (default: the command line) when it has not finished within
+ * `timeoutMs`; its whole process group is then killed, so a grandchild holding the pipes cannot
+ * keep the wait open.
+ */
+export function run(cmd, args, { env, cwd = ROOT, input, timeoutMs = 600_000, what, report } = {}) {
+  const step = what ?? `\`${[path.relative(ROOT, cmd) || cmd, ...args].join(" ")}\``;
+  return within(timeoutMs, step, (signal) => new Promise((resolve, reject) => {
+    // detached: its own process group, so a timeout can kill everything it started.
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"], detached: true });
     let stdout = "";
     let stderr = "";
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    if (child.pid) liveChildren.add(child.pid);
+    const kill = () => killGroup(child.pid);
+    signal.addEventListener("abort", kill, { once: true });
     child.stdout.on("data", (d) => (stdout += d));
     child.stderr.on("data", (d) => (stderr += d));
+    child.stdin.on("error", () => {}); // a child that exits without reading its input
     child.on("error", (e) => {
-      clearTimeout(timer);
+      liveChildren.delete(child.pid);
+      signal.removeEventListener("abort", kill);
       reject(e);
     });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), signal, stdout, stderr });
+    child.on("exit", () => liveChildren.delete(child.pid));
+    child.on("close", (code, sig) => {
+      signal.removeEventListener("abort", kill);
+      resolve({ code: code ?? (sig ? 128 : 1), signal: sig, stdout, stderr });
     });
     if (input !== undefined) child.stdin.end(input);
     else child.stdin.end();
-  });
+  }), { report });
 }
 
-async function stackCommand(...args) {
-  const r = await run(STACK_SCRIPT, args, { timeoutMs: 120_000 });
+async function stackCommand(args, { timeoutMs = 120_000, what, report } = {}) {
+  const r = await run(STACK_SCRIPT, args, { timeoutMs, what: what ?? `\`scripts/stack ${args.join(" ")}\``, report });
   if (r.code !== 0 && !(args[0] === "status" && r.code === 3)) {
     throw new Error(`scripts/stack ${args.join(" ")} failed (exit ${r.code}):\n${r.stderr}${r.stdout}`);
   }
@@ -118,18 +142,50 @@ async function stackCommand(...args) {
 
 /** True when our stack runs and its catalog answers. */
 export async function stackRunning() {
-  return (await stackCommand("status")).code === 0;
+  return (await stackCommand(["status"])).code === 0;
 }
 
 /** Stops the stack (SIGTERM, waits for the process); its data stays. */
 export async function stopStack() {
-  await stackCommand("stop");
+  await stackCommand(["stop"], { what: "`scripts/stack stop` (the stack to stop)" });
 }
 
 /** Starts the stack on its existing data (never --fresh: the outage test must find its tables again). */
 export async function startStack() {
-  await stackCommand("start");
+  await stackCommand(["start"], { what: "`scripts/stack start` (the stack to start on its data and answer)" });
 }
+
+/** The last `n` lines of a text file (read from its end: weed.log grows large), or why not. */
+export function tailFile(file, n = 20) {
+  let fd;
+  try {
+    fd = openSync(file, "r");
+    const size = fstatSync(fd).size;
+    const length = Math.min(size, 64 * 1024);
+    const buf = Buffer.alloc(length);
+    readSync(fd, buf, 0, length, size - length);
+    return buf.toString("utf8").trimEnd().split("\n").slice(-n).join("\n");
+  } catch (e) {
+    return `(cannot read ${file}: ${e.message})`;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** `scripts/stack status` and the last lines of the stack's log: the stack's state for a report. */
+export async function stackState() {
+  let status;
+  try {
+    const r = await stackCommand(["status"], { timeoutMs: 10_000, report: false });
+    status = `${r.stdout}${r.stderr}`.trimEnd();
+  } catch (e) {
+    status = `scripts/stack status: ${e.message.split("\n")[0]}`;
+  }
+  return `${status}\nlast lines of ${STACK_LOG}:\n${tailFile(STACK_LOG, 20)}`;
+}
+
+// Every timeout report of a process that uses the stack says what state the stack is in.
+addTimeoutContext("local stack (scripts/stack status, weed.log)", stackState);
 
 // --------------------------------------------------------------------------------------------------
 // Minimal Iceberg REST client (enough to poll tables; readers live in harness/check_table.py)
@@ -142,9 +198,13 @@ export class Catalog {
   }
 
   async #getToken() {
+    if (this.s.token) {
+      this.token = this.s.token;
+      return;
+    }
     const [id, secret] = this.s.credential.split(/:(.*)/s);
     const body = new URLSearchParams({ grant_type: "client_credentials", client_id: id, client_secret: secret, scope: "PRINCIPAL_ROLE:ALL" });
-    const r = await fetch(`${this.s.catalogUri}/v1/oauth/tokens`, { method: "POST", body, signal: AbortSignal.timeout(10_000) });
+    const r = await boundedFetch(`${this.s.catalogUri}/v1/oauth/tokens`, { method: "POST", body }, { timeoutMs: 15_000, what: "a catalog token (POST /v1/oauth/tokens)" });
     if (!r.ok) throw new Error(`catalog token: HTTP ${r.status} ${await r.text()}`);
     this.token = (await r.json()).access_token;
   }
@@ -152,17 +212,18 @@ export class Catalog {
   async #request(pathname, { retryAuth = true } = {}) {
     if (!this.token) await this.#getToken();
     if (this.prefix === null) {
-      const r = await fetch(`${this.s.catalogUri}/v1/config?warehouse=${encodeURIComponent(this.s.warehouse)}`, {
-        headers: { authorization: `Bearer ${this.token}` },
-        signal: AbortSignal.timeout(10_000),
-      });
+      const r = await boundedFetch(
+        `${this.s.catalogUri}/v1/config?warehouse=${encodeURIComponent(this.s.warehouse)}`,
+        { headers: { authorization: `Bearer ${this.token}` } },
+        { timeoutMs: 15_000, what: "the catalog's config (GET /v1/config)" },
+      );
       if (!r.ok) throw new Error(`catalog config: HTTP ${r.status} ${await r.text()}`);
       const cfg = await r.json();
       this.prefix = cfg.overrides?.prefix ?? cfg.defaults?.prefix ?? "";
     }
     const base = this.prefix ? `${this.s.catalogUri}/v1/${encodeURIComponent(this.prefix)}` : `${this.s.catalogUri}/v1`;
-    const r = await fetch(base + pathname, { headers: { authorization: `Bearer ${this.token}` }, signal: AbortSignal.timeout(15_000) });
-    if (r.status === 401 && retryAuth) {
+    const r = await boundedFetch(base + pathname, { headers: { authorization: `Bearer ${this.token}` } }, { timeoutMs: 15_000, what: `the catalog (GET ${pathname})` });
+    if (r.status === 401 && retryAuth && !this.s.token) {
       this.token = null;
       return this.#request(pathname, { retryAuth: false });
     }
@@ -198,31 +259,5 @@ export class Catalog {
       totalDataFiles: current ? Number(current.summary?.["total-data-files"] ?? 0) : 0,
       snapshots,
     };
-  }
-}
-
-/**
- * Polls `probe` (async, returns a truthy value when done) until it succeeds or `timeoutMs` passes.
- * `failIf` (optional) returns a reason string when waiting longer cannot help (a message was
- * dead-lettered, the stack cannot store data): the wait then fails at once with that reason.
- */
-export async function waitFor(probe, { timeoutMs = 120_000, intervalMs = 250, what = "condition", failIf } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  let lastError = null;
-  let last;
-  for (;;) {
-    try {
-      last = await probe();
-      if (last) return last;
-      lastError = null;
-    } catch (e) {
-      lastError = e;
-    }
-    const hopeless = failIf?.();
-    if (hopeless) throw new Error(`gave up waiting for ${what}: ${hopeless}`);
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError.message})` : ""}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

@@ -12,7 +12,9 @@ import { after, before, describe, test } from "node:test";
 import { checkTable, count, generateLarge, genParquet, rawKey, sumField } from "../lib/fixtures.mjs";
 import { convertBuild, startConvert } from "../lib/miniflare.mjs";
 import { Notifier } from "../lib/notifier.mjs";
-import { Catalog, PYTHON, stackRunning, stackStorageProblem, startStack, stopStack, waitFor } from "../lib/stack.mjs";
+import { reportIfAbandoned, waitFor } from "../lib/bounded.mjs";
+import { assertNothingLeftOpen } from "../lib/leftovers.mjs";
+import { Catalog, PYTHON, stackRunning, stackStorageProblem, startStack, stopStack } from "../lib/stack.mjs";
 
 const MiB = 1024 * 1024;
 // icepipe generate: about 64 bytes per row, so 9.5M rows is about 600 MB of raw Parquet.
@@ -27,11 +29,12 @@ before(async () => {
   assert.ok(await stackRunning(), "the local stack is not running: run scripts/stack start");
   work = mkdtempSync(path.join(os.tmpdir(), "icepipe-harness-"));
   catalog = new Catalog();
-});
+}, { timeout: 60_000 });
 
 after(() => {
   if (work) rmSync(work, { recursive: true, force: true });
-});
+}, { timeout: 60_000 });
+after(assertNothingLeftOpen, { timeout: 120_000 });
 
 // Retry delays of the Worker (base * 2^(attempt-1), capped): seconds, not the deployed minutes.
 const TEST_BINDINGS = { RETRY_BASE_SECONDS: "1", RETRY_MAX_SECONDS: "8" };
@@ -46,19 +49,22 @@ function hopeless() {
   return stackStorageProblem();
 }
 
-/** Starts a convert Worker for one test; on failure the Worker's last log lines join the error. */
-async function withWorker(opts, fn) {
+/**
+ * Starts a convert Worker for test `t`; on failure the Worker's last log lines join the error (a
+ * timed-out wait already carries them, with the stack's state).
+ */
+async function withWorker(t, opts, fn) {
   const w = await startConvert({ ...opts, bindings: { ...TEST_BINDINGS, ...(opts.bindings ?? {}) } });
-  const notifier = new Notifier(w.mf);
+  const notifier = new Notifier(w.mf, opts.notifier ?? {});
   activeWorker = w;
   try {
-    await fn(w, notifier);
+    await reportIfAbandoned(t, () => fn(w, notifier));
   } catch (e) {
-    e.message += `\n--- convert Worker output (namespace root ${w.namespaceRoot}) ---\n${w.logs.text(60)}`;
+    if (e.name !== "WaitTimeout") e.message += `\n--- convert Worker output (namespace root ${w.namespaceRoot}) ---\n${w.logs.text(60)}`;
     throw e;
   } finally {
     activeWorker = null;
-    notifier._watch?.stop();
+    await notifier._watch?.stop();
     await w.dispose();
   }
 }
@@ -122,19 +128,16 @@ function findTableEntry(json, ident) {
 }
 
 async function errorRecords(notifier) {
-  const bucket = await notifier.bucket();
-  const listed = await bucket.list({ prefix: "_errors/" });
   const out = [];
-  for (const o of listed.objects) {
-    const body = await bucket.get(o.key);
-    out.push({ key: o.key, record: JSON.parse(await body.text()) });
+  for (const o of await notifier.list("_errors/")) {
+    out.push({ key: o.key, record: JSON.parse(await notifier.getText(o.key)) });
   }
   return out;
 }
 
 describe("convert Worker in workerd", { concurrency: 1 }, () => {
-  test("raw Parquet put + notification: the table appears; PyIceberg and DuckDB read the same rows", { timeout: 180_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("raw Parquet put + notification: the table appears; PyIceberg and DuckDB read the same rows", { timeout: 180_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       const health = await w.fetch("/health");
       assert.equal(health.status, 200, "GET /health without a token");
       const h = await health.json();
@@ -177,8 +180,8 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("100 files in one batch for two tables: exactly one new snapshot per table", { timeout: 240_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("100 files in one batch for two tables: exactly one new snapshot per table", { timeout: 240_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       // Both tables exist first (one file each), so "new" is measured on existing tables.
       const ordersFirst = await files("orders0", 1, 100, 1_000_000);
       const refundsFirst = await files("refunds0", 1, 100, 2_000_000);
@@ -214,8 +217,8 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("every notification delivered three times (in one batch and across batches): rows once", { timeout: 240_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("every notification delivered three times (in one batch and across batches): rows once", { timeout: 240_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       const fs3 = await files("dups", 3, 500, 0);
       const notes = [];
       for (const [i, f] of fs3.entries()) notes.push(n.notification(await n.put(rawKey("app", "events", `load-${i}`), { file: f.out })));
@@ -242,8 +245,8 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("one corrupt object in a batch: an _errors/ record names it; the others are committed and acknowledged", { timeout: 180_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("one corrupt object in a batch: an _errors/ record names it; the others are committed and acknowledged", { timeout: 180_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       const good = await files("mixed", 4, 300, 0);
       const items = good.map((f, i) => ({ key: rawKey("app", "clicks", `load-${i}`), body: { file: f.out } }));
       const badKey = rawKey("app", "clicks", "load-corrupt");
@@ -280,10 +283,10 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("the catalog stopped mid-run: messages are retried with delay and land once it is back; nothing lost", { timeout: 360_000 }, async () => {
+  test("the catalog stopped mid-run: messages are retried with delay and land once it is back; nothing lost", { timeout: 360_000 }, async (t) => {
     // No queue-level retry delay and a short batch window: the gaps between attempts are then the
     // Worker's own retry delays (retry({delaySeconds}) growing with the attempt).
-    await withWorker({ queue: { maxRetries: 20, retryDelay: 0, maxBatchTimeout: 0.1 } }, async (w, n) => {
+    await withWorker(t, { queue: { maxRetries: 20, retryDelay: 0, maxBatchTimeout: 0.1 } }, async (w, n) => {
       const ident = `${w.namespaceRoot}.app.orders`;
       const pre = await files("outage-pre", 2, 400, 0);
       await n.putRawMany(pre.map((f, i) => ({ key: rawKey("app", "orders", `pre-${i}`), body: { file: f.out } })));
@@ -319,8 +322,8 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("POST /replay of a prefix after a successful load: no duplicates", { timeout: 180_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("POST /replay of a prefix after a successful load: no duplicates", { timeout: 180_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       const fs4 = await files("replay", 4, 250, 0);
       await n.putRawMany(
         fs4.map((f, i) => ({ key: rawKey("crm", "contacts", `load-${i}`, i < 3 ? "2026-04-01" : "2026-04-02"), body: { file: f.out } })),
@@ -363,8 +366,8 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("POST /replay of recorded errors after fixing the file: the rows land", { timeout: 180_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("POST /replay of recorded errors after fixing the file: the rows land", { timeout: 180_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       const key = rawKey("crm", "deals", "load-1");
       await n.putRaw(key, Buffer.from("this is not parquet"));
       await waitAcked(w, 1);
@@ -399,8 +402,72 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("wrong or missing token: 401 and nothing sent", { timeout: 120_000 }, async () => {
-    await withWorker({}, async (w, n) => {
+  test("10% of the notifications lost: the cron sweep queues what no table holds; every row lands once; GET /audit agrees", { timeout: 300_000 }, async () => {
+    // A page of 7 objects per sweep run: 40 objects take 6 runs for a pass, resumed from the cursor.
+    const bindings = { SWEEP_LIMIT: "7", SWEEP_MIN_AGE_SECONDS: "0" };
+    await withWorker({ bindings, notifier: { lossRate: 0.1 } }, async (w, n) => {
+      const orders = await files("lost-orders", 20, 100, 0);
+      const refunds = await files("lost-refunds", 20, 100, 100_000);
+      await n.putRawMany([
+        ...orders.map((f, i) => ({ key: rawKey("shop", "orders", `lost-${i}`, i % 2 ? "2026-04-01" : "2026-04-02"), body: { file: f.out } })),
+        ...refunds.map((f, i) => ({ key: rawKey("shop", "refunds", `lost-${i}`), body: { file: f.out } })),
+      ]);
+      assert.equal(n.dropped.length, 4, "4 of the 40 notifications lost");
+      assert.equal(n.sent.length, 36);
+      const ident = { orders: `${w.namespaceRoot}.shop.orders`, refunds: `${w.namespaceRoot}.shop.refunds` };
+      await waitAcked(w, 36);
+      const before = (await catalog.tableSummary(ident.orders)).totalRecords + (await catalog.tableSummary(ident.refunds)).totalRecords;
+      assert.equal(before, 3600, "the delivered notifications' rows, no more");
+
+      // GET /audit names the objects that never arrived.
+      let r = await w.admin(`/audit?table=${ident.orders}`);
+      assert.equal(r.status, 200);
+      let audit = await r.json();
+      const lostOrders = n.dropped.filter((d) => d.object.key.includes("/orders/")).map((d) => d.object.key).sort();
+      assert.equal(audit.ok, false, JSON.stringify(audit));
+      assert.deepEqual([...audit.tables[0].unaccounted].sort(), lostOrders, JSON.stringify(audit));
+
+      // The sweep, run by its cron trigger until it completes a pass over the bucket.
+      // Miniflare's trigger route runs the Worker's scheduled handler and answers when it is done.
+      const fireSweep = async () => {
+        const r = await w.fetch(`/cdn-cgi/handler/scheduled?cron=${encodeURIComponent("*/15 * * * *")}&time=${Date.now()}`);
+        assert.equal(r.status, 200, await r.text());
+      };
+      let sweeps = [];
+      for (let run = 0; run < 10 && !sweeps.some((s) => s.report?.pass_complete); run++) {
+        await fireSweep();
+        sweeps = w.logs.records("sweep");
+      }
+      assert.ok(sweeps.every((s) => s.ok), JSON.stringify(sweeps));
+      assert.equal(sweeps.length, 6, `runs of 7 objects for 40: ${JSON.stringify(sweeps.map((s) => s.report.examined))}`);
+      assert.equal(sweeps.reduce((a, s) => a + s.report.examined, 0), 40);
+      const queued = sweeps.flatMap((s) => s.report.unaccounted.map((u) => u.key)).sort();
+      assert.deepEqual(queued, n.dropped.map((d) => d.object.key).sort(), "the sweep queues exactly the lost ones");
+      await waitAcked(w, 40);
+      await waitRows(ident.orders, 2000);
+      await waitRows(ident.refunds, 2000);
+      assertChecked(await checkTable(ident.orders, { expect: orders.map((f) => f.out) }), ident.orders);
+      assertChecked(await checkTable(ident.refunds, { expect: refunds.map((f) => f.out) }), ident.refunds);
+
+      // A second pass finds nothing to queue; late notifications of the lost ones change nothing.
+      n.lossRate = 0;
+      await n.send(n.dropped.splice(0));
+      await waitAcked(w, 44);
+      const seen = w.logs.records("sweep").length;
+      for (let run = 0; run < 6; run++) await fireSweep();
+      const again = w.logs.records("sweep").slice(seen);
+      assert.equal(again.reduce((a, s) => a + s.report.unaccounted.length, 0), 0, JSON.stringify(again));
+      r = await w.admin("/audit");
+      audit = await r.json();
+      assert.equal(audit.ok, true, JSON.stringify(audit));
+      assert.equal(audit.tables.length, 2);
+      for (const t of audit.tables) assert.deepEqual({ held: t.held, unaccounted: t.unaccounted.length }, { held: 20, unaccounted: 0 }, JSON.stringify(t));
+      assert.equal((await catalog.tableSummary(ident.orders)).totalRecords, 2000, "rows once, after late notifications too");
+    });
+  });
+
+  test("wrong or missing token: 401 and nothing sent", { timeout: 120_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
       const [f, sentinel] = await files("auth", 2, 100, 0);
       await n.putRaw(rawKey("crm", "notes", "load-0"), { file: f.out });
       await waitAcked(w, 1);
@@ -431,11 +498,11 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test(`a raw file far larger than 128 MB (${LARGE_ROWS} rows) converts inside workerd under 128 MiB of wasm memory`, { timeout: 900_000 }, async () => {
+  test(`a raw file far larger than 128 MB (${LARGE_ROWS} rows) converts inside workerd under 128 MiB of wasm memory`, { timeout: 900_000 }, async (t) => {
     const big = path.join(work, "large.parquet");
     await generateLarge(big, LARGE_ROWS);
     const size = statSync(big).size;
-    await withWorker({ queue: { maxRetries: 2 } }, async (w, n) => {
+    await withWorker(t, { queue: { maxRetries: 2 } }, async (w, n) => {
       const key = rawKey("bench", "large", "load-0");
       const started = Date.now();
       await n.putRaw(key, { file: big });
@@ -443,6 +510,8 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       const s = await waitRows(ident, LARGE_ROWS, 840_000);
       const took = Date.now() - started;
       assert.equal(s.totalRecords, LARGE_ROWS);
+      // The coordinator commits before the consumer's batch line (it logs once the commit answers).
+      await waitAcked(w, 1, 60_000);
       const b = w.batches().find((x) => count(x.acked) >= 1);
       assert.ok(b, "no batch line acknowledged the large file");
       const health = await (await w.fetch("/health")).json();

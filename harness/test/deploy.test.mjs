@@ -9,7 +9,6 @@
 //
 // Needs: scripts/stack start, scripts/build-workers (convert and ingest).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -17,10 +16,12 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parse as parseToml } from "smol-toml";
+import { reportIfAbandoned, within } from "../lib/bounded.mjs";
 import { ALL_PERMISSIONS, startCloudflareApi } from "../lib/cloudflare_api.mjs";
+import { assertNothingLeftOpen } from "../lib/leftovers.mjs";
 import { convertBuild, workerBuild } from "../lib/miniflare.mjs";
 import { startPipeline } from "../lib/pipeline.mjs";
-import { ROOT, stackRunning, stackSettings } from "../lib/stack.mjs";
+import { ROOT, run, stackRunning, stackSettings } from "../lib/stack.mjs";
 
 const ENVIRONMENTS = ["staging", "production"];
 const ACCOUNT = "0123456789abcdef0123456789abcdef";
@@ -47,17 +48,20 @@ before(async () => {
   for (const f of ["wrangler.convert.toml", "wrangler.ingest.toml"]) cpSync(path.join(ROOT, f), path.join(dir, f));
   // wrangler resolves `main` and runs `[build] command` relative to the config file.
   for (const d of ["crates", "scripts", "config"]) symlinkSync(path.join(ROOT, d), path.join(dir, d));
-});
+}, { timeout: 60_000 });
 
 after(async () => {
-  await cf?.close();
+  if (cf) await within(10_000, "the stand-in Cloudflare API to close", cf.close());
   if (dir) rmSync(dir, { recursive: true, force: true });
-});
+}, { timeout: 60_000 });
+after(assertNothingLeftOpen, { timeout: 120_000 });
 
-/** Runs scripts/<name> against the stand-in; resolves { code, out (stdout + stderr), stdout }. */
-function script(name, args, env = {}) {
+/**
+ * Runs scripts/<name> against the stand-in; resolves { code, out (stdout, then stderr), stdout }.
+ * Bounded: after SCRIPT_TIMEOUT_MS it fails, naming the command, with everything it started killed.
+ */
+async function script(name, args, env = {}) {
   const childEnv = {
-    ...process.env,
     CLOUDFLARE_API_BASE_URL: cf.apiUrl,
     CLOUDFLARE_API_TOKEN: DEPLOY_TOKEN,
     CATALOG_TOKEN,
@@ -69,23 +73,11 @@ function script(name, args, env = {}) {
     ICEPIPE_PREBUILT: "convert,ingest",
     ...env,
   };
-  // The account is found from the token (GET /accounts, wrangler: GET /memberships).
-  delete childEnv.CLOUDFLARE_ACCOUNT_ID;
-  return new Promise((resolve, reject) => {
-    const child = spawn(path.join(ROOT, "scripts", name), args, { cwd: ROOT, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let stdout = "";
-    child.stdout.on("data", (d) => ((out += d), (stdout += d)));
-    child.stderr.on("data", (d) => (out += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`scripts/${name} ${args.join(" ")} did not finish within ${SCRIPT_TIMEOUT_MS} ms:\n${out}`));
-    }, SCRIPT_TIMEOUT_MS);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, stdout });
-    });
-  });
+  // The account is found from the token (GET /accounts, wrangler: GET /memberships); an
+  // undefined variable is left out of the child's environment.
+  childEnv.CLOUDFLARE_ACCOUNT_ID = undefined;
+  const r = await run(path.join(ROOT, "scripts", name), args, { env: childEnv, timeoutMs: SCRIPT_TIMEOUT_MS });
+  return { code: r.code, out: r.stdout + r.stderr, stdout: r.stdout };
 }
 
 const expectOk = (r, what) => assert.equal(r.code, 0, `${what} exited ${r.code}:\n${r.out}`);
@@ -116,7 +108,7 @@ const uploads = (from, name) =>
 
 describe("deploy scripts against a stand-in Cloudflare API (real wrangler)", () => {
   for (const env of ENVIRONMENTS) {
-    test(`${env}: setup creates everything, a second setup changes nothing; deploy twice; doctor passes with a canary row`, { timeout: 600_000 }, async () => {
+    test(`${env}: setup creates everything, a second setup changes nothing; deploy twice; doctor passes with a canary row`, { timeout: 600_000 }, async (t) => {
       const c0 = cf.calls.length;
       const first = await script("setup", ["--env", env]);
       expectOk(first, "first setup");
@@ -193,7 +185,7 @@ describe("deploy scripts against a stand-in Cloudflare API (real wrangler)", () 
       assert.equal(convert.secrets.get("CATALOG_TOKEN"), CATALOG_TOKEN, "secrets survive redeploys");
 
       // Doctor, with both Workers running in workerd against the catalog setup configured.
-      await withWorkers(cfg, admin, async (urls) => {
+      await withWorkers(t, cfg, admin, async (urls) => {
         const doctor = await script("doctor", ["--env", env, "--json", "--canary-timeout", "120"], { ...urls, ADMIN_TOKEN: admin });
         const result = JSON.parse(doctor.stdout);
         const failed = result.checks.filter((c) => c.status !== "ok");
@@ -297,7 +289,7 @@ describe("deploy scripts against a stand-in Cloudflare API (real wrangler)", () 
  * convert Worker's catalog is the stand-in's R2 Data Catalog route (CATALOG_URI and WAREHOUSE as
  * setup wrote them, the catalog token as a bearer token), table files go through S3 (local stack).
  */
-async function withWorkers(cfg, adminToken, fn) {
+async function withWorkers(t, cfg, adminToken, fn) {
   const convertPort = await freePort();
   const ingestPort = await freePort();
   const p = await startPipeline({
@@ -308,9 +300,9 @@ async function withWorkers(cfg, adminToken, fn) {
     convertBindings: { CATALOG_URI: cfg.vars.CATALOG_URI, WAREHOUSE: cfg.vars.WAREHOUSE, CATALOG_TOKEN, CATALOG_CREDENTIAL: "" },
   });
   try {
-    await fn({ ICEPIPE_CONVERT_URL: `http://127.0.0.1:${convertPort}`, ICEPIPE_INGEST_URL: `http://127.0.0.1:${ingestPort}` });
+    await reportIfAbandoned(t, () => fn({ ICEPIPE_CONVERT_URL: `http://127.0.0.1:${convertPort}`, ICEPIPE_INGEST_URL: `http://127.0.0.1:${ingestPort}` }));
   } catch (e) {
-    e.message += `\n--- Worker output ---\n${p.convert.logs.text(60)}`;
+    if (e.name !== "WaitTimeout") e.message += `\n--- Worker output ---\n${p.convert.logs.text(60)}`;
     throw e;
   } finally {
     await p.dispose();

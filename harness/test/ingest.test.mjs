@@ -5,11 +5,13 @@
 // Needs: scripts/stack start, scripts/build-workers (convert and ingest).
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { before, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { checkIngest } from "../lib/fixtures.mjs";
 import { convertBuild, workerBuild } from "../lib/miniflare.mjs";
 import { reportFiles, SAMPLE_SOURCE, startPipeline } from "../lib/pipeline.mjs";
-import { Catalog, PYTHON, stackRunning, stackStorageProblem, waitFor } from "../lib/stack.mjs";
+import { reportIfAbandoned, waitFor } from "../lib/bounded.mjs";
+import { assertNothingLeftOpen } from "../lib/leftovers.mjs";
+import { Catalog, PYTHON, stackRunning, stackStorageProblem } from "../lib/stack.mjs";
 
 let catalog;
 
@@ -19,19 +21,24 @@ before(async () => {
   assert.ok(existsSync(PYTHON), `${PYTHON} missing: run scripts/stack start`);
   assert.ok(await stackRunning(), "the local stack is not running: run scripts/stack start");
   catalog = new Catalog();
-});
+}, { timeout: 60_000 });
 
-/** Runs `fn(pipeline)`; on failure the Workers' last log lines join the error. */
-async function withPipeline(opts, fn) {
+after(assertNothingLeftOpen, { timeout: 120_000 });
+
+/**
+ * Runs `fn(pipeline)` for test `t`; on failure the Workers' last log lines join the error (a
+ * timed-out wait already carries them, with the stack's state).
+ */
+async function withPipeline(t, opts, fn) {
   const p = await startPipeline(opts);
   const hopeless = () => {
     const dlq = p.convert.deadLettered();
     return dlq.length ? `dead-lettered: ${JSON.stringify(dlq[0])}` : stackStorageProblem();
   };
   try {
-    await fn(p, hopeless);
+    await reportIfAbandoned(t, () => fn(p, hopeless));
   } catch (e) {
-    e.message += `\n--- Worker output (namespace root ${p.namespaceRoot}) ---\n${p.convert.logs.text(60)}`;
+    if (e.name !== "WaitTimeout") e.message += `\n--- Worker output (namespace root ${p.namespaceRoot}) ---\n${p.convert.logs.text(60)}`;
     throw e;
   } finally {
     await p.dispose();
@@ -53,8 +60,8 @@ describe("ingest Worker in workerd", () => {
   test(
     "sample API -> ingest -> raw -> convert: tables equal the API's records; an incremental second run adds only new rows; replace replaces",
     { timeout: 300_000 },
-    async () => {
-      await withPipeline({ sampleApi: { posts: 40, users: 10, commentsPerPost: 3 } }, async (p, hopeless) => {
+    async (t) => {
+      await withPipeline(t, { sampleApi: { posts: 40, users: 10, commentsPerPost: 3 } }, async (p, hopeless) => {
         const t = (name) => `${p.namespaceRoot}.${SAMPLE_SOURCE}.${name}`;
 
         // First run: everything.
@@ -78,6 +85,13 @@ describe("ingest Worker in workerd", () => {
         assert.equal(idle.status, 200, JSON.stringify(idle.report));
         assert.equal(resource(idle.report, "posts").rows, 0, JSON.stringify(idle.report));
         assert.equal(resource(idle.report, "comments").rows, 0);
+        // Records received = rows landed (or skipped as already loaded), child tables included.
+        for (const report of [first.report, idle.report]) {
+          for (const r of report.resources) {
+            assert.equal(r.received, r.rows + r.skipped, JSON.stringify(r));
+            assert.equal(r.tables[r.resource] ?? 0, r.rows, JSON.stringify(r));
+          }
+        }
 
         // New posts upstream: only they arrive; users (replace) are loaded again and replace.
         p.api.appendPosts(7);
@@ -101,8 +115,8 @@ describe("ingest Worker in workerd", () => {
     },
   );
 
-  test("a single resource runs on ?resource=; an unknown source or resource is a 404 naming what exists", { timeout: 120_000 }, async () => {
-    await withPipeline({ sampleApi: { posts: 5, users: 3, commentsPerPost: 1 } }, async (p) => {
+  test("a single resource runs on ?resource=; an unknown source or resource is a 404 naming what exists", { timeout: 120_000 }, async (t) => {
+    await withPipeline(t, { sampleApi: { posts: 5, users: 3, commentsPerPost: 1 } }, async (p) => {
       const one = await p.runSource(SAMPLE_SOURCE, "users");
       assert.equal(one.status, 200, JSON.stringify(one.report));
       assert.deepEqual(one.report.resources.map((r) => r.resource), ["users"]);
@@ -115,8 +129,8 @@ describe("ingest Worker in workerd", () => {
     });
   });
 
-  test("the cron trigger runs every source due on it and lands its files", { timeout: 120_000 }, async () => {
-    await withPipeline({ sampleApi: { posts: 12, users: 4, commentsPerPost: 1 } }, async (p, hopeless) => {
+  test("the cron trigger runs every source due on it and lands its files", { timeout: 120_000 }, async (t) => {
+    await withPipeline(t, { sampleApi: { posts: 12, users: 4, commentsPerPost: 1 } }, async (p, hopeless) => {
       const result = await p.fireCron("0 * * * *");
       assert.equal(result.outcome, "ok", JSON.stringify(result));
       const runs = p.runs().filter((r) => r.trigger === "cron");
@@ -130,13 +144,14 @@ describe("ingest Worker in workerd", () => {
     });
   });
 
-  test("pushed events: NDJSON and a JSON array land as rows; a retried Idempotency-Key lands once; bad bodies 400; oversize 413; no or wrong token 401", { timeout: 180_000 }, async () => {
-    await withPipeline({ sampleApi: { posts: 1 } }, async (p, hopeless) => {
+  test("pushed events: NDJSON and a JSON array land as rows; a retried Idempotency-Key lands once; bad bodies 400; oversize 413; no or wrong token 401", { timeout: 180_000 }, async (t) => {
+    await withPipeline(t, { sampleApi: { posts: 1 } }, async (p, hopeless) => {
       const ident = `${p.namespaceRoot}.app.clicks`;
       const ndjson = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: i, page: `/p/${i % 7}`, at: "2026-11-24T10:00:00Z", items: [{ sku: `s${i}` }] })).join("\n");
       const a = await p.pushEvents("app", "clicks", ndjson);
       assert.equal(a.status, 200, JSON.stringify(a.json));
       assert.equal(a.json.rows, 50);
+      assert.equal(a.json.received, 50);
       assert.equal(a.json.tables["clicks__items"], 50);
       const array = JSON.stringify(Array.from({ length: 25 }, (_, i) => ({ id: 100 + i, page: "/array", at: "2026-11-24T11:00:00Z" })));
       const b = await p.pushEvents("app", "clicks", array, { contentType: "application/json" });

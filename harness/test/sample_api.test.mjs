@@ -6,13 +6,26 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 
+import { boundedFetch, within } from "../lib/bounded.mjs";
 import { startSampleApi } from "../sample_api.mjs";
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "sample_api.mjs");
+// Every test here takes well under a second; the limit only turns a hang into a failure.
+const TIMEOUT = { timeout: 30_000 };
 
-async function get(api, route) {
-  const res = await fetch(api.url + route);
+async function get(api, route, init = {}) {
+  const res = await boundedFetch(api.url + route, init, { timeoutMs: 10_000, what: `${init.method ?? "GET"} ${route} on the sample API` });
   return { status: res.status, total: res.headers.get("x-total-count"), text: await res.text() };
+}
+
+/** Runs `fn(child)` for a CLI child process and kills the child if it is still running after. */
+async function withCli(args, stdio, fn) {
+  const child = spawn(process.execPath, [SCRIPT, ...args], { stdio });
+  try {
+    await fn(child);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  }
 }
 
 async function getJson(api, route) {
@@ -27,10 +40,10 @@ describe("sample API", () => {
   let api;
   before(async () => {
     api = await startSampleApi({ port: 0, posts: 30, users: 4, commentsPerPost: 3, seed: 7 });
-  });
-  after(() => api.close());
+  }, TIMEOUT);
+  after(() => within(10_000, "the sample API to close", api.close()), TIMEOUT);
 
-  test("pages are 1-based, _limit defaults to 10, past the end is []", async () => {
+  test("pages are 1-based, _limit defaults to 10, past the end is []", TIMEOUT, async () => {
     assert.deepEqual(ids(await getJson(api, "/posts")), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.deepEqual(ids(await getJson(api, "/posts?_page=2&_limit=12")), [13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
     assert.deepEqual(ids(await getJson(api, "/posts?_page=3&_limit=12")), [25, 26, 27, 28, 29, 30]);
@@ -40,7 +53,7 @@ describe("sample API", () => {
     assert.equal((await get(api, "/nope")).status, 404);
   });
 
-  test("records have the JSONPlaceholder fields, updated_at and tags", async () => {
+  test("records have the JSONPlaceholder fields, updated_at and tags", TIMEOUT, async () => {
     const [post] = await getJson(api, "/posts?_limit=1");
     assert.deepEqual(Object.keys(post), ["userId", "id", "title", "body", "updated_at", "tags"]);
     assert.ok(Array.isArray(post.tags) && post.tags.length <= 3);
@@ -60,7 +73,7 @@ describe("sample API", () => {
     }
   });
 
-  test("updated_at_gte filters, then pages", async () => {
+  test("updated_at_gte filters, then pages", TIMEOUT, async () => {
     const all = await getJson(api, "/posts?_limit=1000");
     const from = all[17].updated_at;
     const filtered = await get(api, `/posts?updated_at_gte=${from}&_limit=5`);
@@ -74,13 +87,13 @@ describe("sample API", () => {
     assert.equal((await get(api, "/posts?updated_at_gte=yesterday")).status, 400);
   });
 
-  test("append adds later posts and their comments", async () => {
+  test("append adds later posts and their comments", TIMEOUT, async () => {
     const other = await startSampleApi({ port: 0, posts: 10, commentsPerPost: 2 });
     try {
       const before = await getJson(other, "/posts?_limit=1000");
       const lastComment = (await getJson(other, "/comments?_limit=1000")).at(-1);
-      const res = await fetch(`${other.url}/_admin/append?posts=3`, { method: "POST" });
-      assert.deepEqual(await res.json(), { posts: 13 });
+      const res = await get(other, "/_admin/append?posts=3", { method: "POST" });
+      assert.deepEqual(JSON.parse(res.text), { posts: 13 });
       assert.equal(other.appendPosts(2), 15);
       const fresh = await getJson(other, `/posts?updated_at_gte=${before.at(-1).updated_at}&_limit=1000`);
       assert.deepEqual(ids(fresh), [10, 11, 12, 13, 14, 15]);
@@ -94,7 +107,7 @@ describe("sample API", () => {
     }
   });
 
-  test("the same arguments give byte-identical responses; another seed differs", async () => {
+  test("the same arguments give byte-identical responses; another seed differs", TIMEOUT, async () => {
     const opts = { port: 0, posts: 30, users: 4, commentsPerPost: 3, seed: 7 };
     const twin = await startSampleApi(opts);
     const reseeded = await startSampleApi({ ...opts, seed: 8 });
@@ -108,7 +121,7 @@ describe("sample API", () => {
     }
   });
 
-  test("a million posts start instantly and any page is cheap", async () => {
+  test("a million posts start instantly and any page is cheap", TIMEOUT, async () => {
     const big = await startSampleApi({ port: 0, posts: 1_000_000 });
     try {
       const started = performance.now();
@@ -124,24 +137,26 @@ describe("sample API", () => {
   });
 });
 
-test("the CLI prints its URL, serves, and stops on SIGTERM", async () => {
-  const child = spawn(process.execPath, [SCRIPT, "--port", "0", "--posts=3", "--seed", "2"], { stdio: ["ignore", "pipe", "inherit"] });
-  const [chunk] = await once(child.stdout, "data");
-  const line = JSON.parse(chunk.toString().split("\n")[0]);
-  assert.equal(line.event, "listening");
-  assert.match(line.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-  const health = await (await fetch(`${line.url}/health`)).json();
-  assert.deepEqual(health, { status: "ok", users: 10, posts: 3, comments: 15 });
-  child.kill("SIGTERM");
-  const [code] = await once(child, "exit");
-  assert.equal(code, 0);
+test("the CLI prints its URL, serves, and stops on SIGTERM", TIMEOUT, async () => {
+  await withCli(["--port", "0", "--posts=3", "--seed", "2"], ["ignore", "pipe", "inherit"], async (child) => {
+    const [chunk] = await within(10_000, "the CLI to print its URL", once(child.stdout, "data"));
+    const line = JSON.parse(chunk.toString().split("\n")[0]);
+    assert.equal(line.event, "listening");
+    assert.match(line.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const health = JSON.parse((await get(line, "/health")).text);
+    assert.deepEqual(health, { status: "ok", users: 10, posts: 3, comments: 15 });
+    child.kill("SIGTERM");
+    const [code] = await within(10_000, "the CLI to exit after SIGTERM", once(child, "exit"));
+    assert.equal(code, 0);
+  });
 });
 
-test("the CLI rejects unknown arguments", async () => {
-  const child = spawn(process.execPath, [SCRIPT, "--pots", "3"], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr += d));
-  const [code] = await once(child, "exit");
-  assert.equal(code, 2);
-  assert.match(stderr, /unknown argument --pots/);
+test("the CLI rejects unknown arguments", TIMEOUT, async () => {
+  await withCli(["--pots", "3"], ["ignore", "ignore", "pipe"], async (child) => {
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const [code] = await within(10_000, "the CLI to exit on an unknown argument", once(child, "exit"));
+    assert.equal(code, 2);
+    assert.match(stderr, /unknown argument --pots/);
+  });
 });

@@ -32,7 +32,6 @@ E2E_NAMESPACE = "e2e"
 REQUIRED_ENV = [
     "ICEPIPE_CATALOG_URI",
     "ICEPIPE_WAREHOUSE",
-    "ICEPIPE_CATALOG_CREDENTIAL",
     "ICEPIPE_S3_ENDPOINT",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -67,7 +66,8 @@ def _read_env_file(path: Path) -> dict[str, str]:
 class Stack:
     catalog_uri: str
     warehouse: str
-    credential: str
+    token: str | None  # static bearer token (the R2 rules layer; R2 Data Catalog's way); wins when set
+    credential: str | None  # OAuth2 client credentials id:secret
     s3_endpoint: str
     access_key: str
     secret_key: str
@@ -87,6 +87,8 @@ def _stack_problem() -> tuple[Stack | None, str | None]:
         os.environ.setdefault(k, v)
     env = dict(os.environ)
     missing = [k for k in REQUIRED_ENV if not env.get(k)]
+    if not env.get("ICEPIPE_CATALOG_TOKEN") and not env.get("ICEPIPE_CATALOG_CREDENTIAL"):
+        missing.append("ICEPIPE_CATALOG_TOKEN or ICEPIPE_CATALOG_CREDENTIAL")
     if missing:
         return None, (
             f"e2e environment incomplete: {', '.join(missing)} not set (looked in the environment and in "
@@ -104,7 +106,8 @@ def _stack_problem() -> tuple[Stack | None, str | None]:
     stack = Stack(
         catalog_uri=env["ICEPIPE_CATALOG_URI"].rstrip("/"),
         warehouse=env["ICEPIPE_WAREHOUSE"],
-        credential=env["ICEPIPE_CATALOG_CREDENTIAL"],
+        token=env.get("ICEPIPE_CATALOG_TOKEN") or None,
+        credential=env.get("ICEPIPE_CATALOG_CREDENTIAL") or None,
         s3_endpoint=env["ICEPIPE_S3_ENDPOINT"].rstrip("/"),
         access_key=env["AWS_ACCESS_KEY_ID"],
         secret_key=env["AWS_SECRET_ACCESS_KEY"],

@@ -472,13 +472,19 @@ def compare(reader: str, table: pa.Table, source: pa.Schema, expected: Canonical
 # readers
 
 
+def _token_endpoint(stack) -> str:
+    return stack.catalog_uri.rstrip("/") + "/v1/oauth/tokens"
+
+
 def catalog_properties(stack) -> dict:
+    # The static token when the stack has one (the R2 rules layer: R2 Data Catalog has no OAuth
+    # endpoint), else OAuth2 client credentials.
+    auth = {"token": stack.token} if stack.token else {"credential": stack.credential, "oauth2-server-uri": _token_endpoint(stack)}
     return {
         "type": "rest",
         "uri": stack.catalog_uri,
         "warehouse": stack.warehouse,
-        "credential": stack.credential,
-        "oauth2-server-uri": stack.catalog_uri.rstrip("/") + "/v1/oauth/tokens",
+        **auth,
         "s3.endpoint": stack.s3_endpoint,
         "s3.access-key-id": stack.access_key,
         "s3.secret-access-key": stack.secret_key,
@@ -522,12 +528,15 @@ def duckdb_connect(stack, attach: bool = False):
         f"REGION {_sql_str(stack.region)}, ENDPOINT {_sql_str(endpoint)}, URL_STYLE 'path', USE_SSL {use_ssl})"
     )
     if attach:
-        client_id, client_secret = stack.credential.split(":", 1)
-        con.execute(
-            f"CREATE SECRET e2e_ice (TYPE ICEBERG, CLIENT_ID {_sql_str(client_id)}, "
-            f"CLIENT_SECRET {_sql_str(client_secret)}, "
-            f"OAUTH2_SERVER_URI {_sql_str(stack.catalog_uri.rstrip('/') + '/v1/oauth/tokens')})"
-        )
+        if stack.token:
+            auth = f"TOKEN {_sql_str(stack.token)}"
+        else:
+            client_id, client_secret = stack.credential.split(":", 1)
+            auth = (
+                f"CLIENT_ID {_sql_str(client_id)}, CLIENT_SECRET {_sql_str(client_secret)}, "
+                f"OAUTH2_SERVER_URI {_sql_str(_token_endpoint(stack))}"
+            )
+        con.execute(f"CREATE SECRET e2e_ice (TYPE ICEBERG, {auth})")
         con.execute(
             f"ATTACH {_sql_str(stack.warehouse)} AS ice (TYPE ICEBERG, "
             f"ENDPOINT {_sql_str(stack.catalog_uri)}, SECRET e2e_ice)"

@@ -6,8 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
+use icepipe_core::clock::{Clock, SystemClock};
 use icepipe_core::commit::outcome::TableOutcome;
-use icepipe_core::convert::{ConvertOptions, Converter, OnInvalid};
+use icepipe_core::committer::local::{LocalCommitter, LocalSettings};
+use icepipe_core::committer::table::{RoundOutcome, RoundReport};
+use icepipe_core::convert::{ConvertError, ConvertOptions, Converter, OnInvalid};
 use icepipe_core::raw::key::{
     LayoutError, RawKey, TableName, DEFAULT_NAMESPACE_ROOT, SOURCES_PREFIX,
 };
@@ -34,6 +37,13 @@ pub struct ConvertArgs {
     /// Print one JSON object per table instead of a sentence.
     #[arg(long)]
     json: bool,
+    /// Least seconds between two commit attempts to one table (R2 Data Catalog allows 20 per
+    /// table per minute, lost races and refusals included).
+    #[arg(long, env = "ICEPIPE_COMMIT_INTERVAL_SECONDS", default_value_t = 5.0)]
+    commit_interval: f64,
+    /// Catalog writes this process may make per minute in all (R2 Data Catalog: 120 per catalog).
+    #[arg(long, env = "ICEPIPE_CATALOG_WRITES_PER_MINUTE", default_value_t = 100)]
+    catalog_writes_per_minute: u32,
     /// Local files or directories, s3://bucket/key, or s3://bucket/prefix/ (every .parquet below).
     #[arg(required = true)]
     inputs: Vec<String>,
@@ -79,23 +89,39 @@ pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode
         eprintln!("icepipe: skipped {error}");
     }
 
-    let converter = Converter {
-        catalog: context.catalog.clone(),
-        file_io: iceberg_io::file_io(context.resolver.clone() as Arc<dyn StoreResolver>),
-        clock: context.clock.clone(),
-        options: ConvertOptions {
+    let file_io = iceberg_io::file_io(context.resolver.clone() as Arc<dyn StoreResolver>);
+    let committer = LocalCommitter::new(
+        context.catalog.clone(),
+        file_io.clone(),
+        context.clock.clone(),
+        commit_settings(args)?,
+    )
+    .with_observer(Arc::new(print_note));
+    let converter = Converter::with_committer(
+        context.catalog.clone(),
+        file_io,
+        context.clock.clone(),
+        Arc::new(committer),
+        ConvertOptions {
             on_invalid: if args.skip_invalid {
                 OnInvalid::Skip
             } else {
                 OnInvalid::Abort
             },
-            ..ConvertOptions::default()
+            budget_bytes: None,
         },
-    };
+    );
     let mut partial = !layout_errors.is_empty();
     let mut failed = Vec::new();
     for (table, objects) in by_table {
         match converter.convert(&table, objects).await {
+            Ok(outcome) if !outcome.pending.is_empty() => {
+                report(&outcome, args.json);
+                failed.push(ConvertError::Uncommitted {
+                    table: outcome.table.clone(),
+                    objects: outcome.pending.len(),
+                });
+            }
             Ok(outcome) => {
                 partial |= !outcome.failed.is_empty();
                 report(&outcome, args.json);
@@ -111,6 +137,65 @@ pub async fn run(connection: &Connection, args: &ConvertArgs) -> Result<ExitCode
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn commit_settings(args: &ConvertArgs) -> Result<LocalSettings, CliError> {
+    if !(args.commit_interval >= 0.0 && args.commit_interval.is_finite()) {
+        return Err(CliError::usage(format!(
+            "--commit-interval {} must be a number of seconds, 0 or more",
+            args.commit_interval
+        )));
+    }
+    if args.catalog_writes_per_minute == 0 {
+        return Err(CliError::usage(
+            "--catalog-writes-per-minute must be at least 1",
+        ));
+    }
+    let mut settings = LocalSettings::default();
+    settings.committer.interval_ms = (args.commit_interval * 1000.0).round() as i64;
+    settings.budget.writes = args.catalog_writes_per_minute;
+    Ok(settings)
+}
+
+/// What a user waiting on the catalog should know: why nothing seems to happen for a while.
+fn print_note(round: &RoundReport) {
+    let wait_s = |round: &RoundReport| {
+        round
+            .next_round_ms
+            .map(|t| (t - SystemClock.now_ms()).max(0) as f64 / 1000.0)
+            .unwrap_or(0.0)
+    };
+    match round.outcome {
+        RoundOutcome::RateLimited => eprintln!(
+            "icepipe: note: the catalog refused a commit to {} for its rate limit: {}; waiting {:.0} s as it asks (Retry-After), then going on",
+            round.table,
+            round.detail.as_deref().unwrap_or("HTTP 429"),
+            wait_s(round)
+        ),
+        RoundOutcome::LostRace => eprintln!(
+            "icepipe: note: another writer committed to {} first ({}); retrying on the new state in {:.1} s",
+            round.table,
+            round.detail.as_deref().unwrap_or("conflict"),
+            wait_s(round)
+        ),
+        RoundOutcome::OutcomeUnknown => eprintln!(
+            "icepipe: note: the answer to a commit to {} was lost ({}); checking the table before retrying",
+            round.table,
+            round.detail.as_deref().unwrap_or("unknown")
+        ),
+        RoundOutcome::Failed => eprintln!(
+            "icepipe: note: a commit round for {} failed ({}); retrying in {:.0} s",
+            round.table,
+            round.detail.as_deref().unwrap_or("unknown"),
+            wait_s(round)
+        ),
+        RoundOutcome::Waiting if wait_s(round) >= 2.0 => eprintln!(
+            "icepipe: note: waiting {:.0} s for the next commit slot of {} (the table's pace and the catalog's write budget)",
+            wait_s(round),
+            round.table
+        ),
+        _ => {}
+    }
 }
 
 fn report(outcome: &TableOutcome, json: bool) {

@@ -5,6 +5,7 @@ use icepipe_core::catalog::CatalogError;
 use icepipe_core::convert::ConvertError;
 use icepipe_core::ingest::config::ConfigError;
 use icepipe_core::ingest::RunError;
+use icepipe_core::standing::StandingError;
 use icepipe_core::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,9 @@ pub enum CliError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Run(#[from] RunError),
+    /// The reconciliation sweep or the audit could not tell where raw objects stand.
+    #[error(transparent)]
+    Standing(#[from] StandingError),
     /// One or more tables failed to convert (each message names its table).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Convert(Vec<ConvertError>),

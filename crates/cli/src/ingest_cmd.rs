@@ -132,9 +132,10 @@ fn print_report(report: &RunReport, describe: impl Fn(&str) -> String) {
             n => format!(", {n} already loaded"),
         };
         println!(
-            "  {}: {} page(s), {} row(s){skipped}, {} file(s){cursor}",
+            "  {}: {} page(s), {} record(s) received, {} row(s) landed{skipped}, {} file(s){cursor}",
             resource.resource,
             resource.pages,
+            resource.received,
             resource.rows,
             resource.files.len()
         );
@@ -143,7 +144,7 @@ fn print_report(report: &RunReport, describe: impl Fn(&str) -> String) {
             .iter()
             .filter(|(t, _)| **t != resource.resource)
         {
-            println!("    child table {table}: {rows} row(s)");
+            println!("    child table {table}: {rows} row(s) landed");
         }
         for key in &resource.files {
             println!("    {}", describe(key));

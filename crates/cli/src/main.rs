@@ -1,11 +1,13 @@
 //! `icepipe`: the icepipe core on the command line: conversions larger than a Worker takes,
 //! inspection, and (later) replay and maintenance.
 
+mod audit_cmd;
 mod convert_cmd;
 mod error;
 mod generate_cmd;
 mod ingest_cmd;
 mod local_store;
+mod reconcile_cmd;
 mod settings;
 mod tables_cmd;
 
@@ -37,6 +39,12 @@ enum Command {
     Ingest(ingest_cmd::IngestArgs),
     /// Write a deterministic raw Parquet file (demos, memory checks, benchmarks).
     Generate(generate_cmd::GenerateArgs),
+    /// Find raw objects that no table holds and no error record explains (lost notifications)
+    /// and convert them.
+    Reconcile(reconcile_cmd::ReconcileArgs),
+    /// Check, per table, that every raw object is accounted for and that manifests and data
+    /// files agree; exit 2 when something is off.
+    Audit(audit_cmd::AuditArgs),
 }
 
 /// Exit codes: 0 done, 1 failed (nothing committed for the failing table), 3 partly done
@@ -49,6 +57,8 @@ async fn main() -> ExitCode {
         Command::Tables(args) => tables_cmd::run(&cli.connection, args).await,
         Command::Generate(args) => generate_cmd::run(args),
         Command::Ingest(args) => ingest_cmd::run(&cli.connection, args).await,
+        Command::Reconcile(args) => reconcile_cmd::run(&cli.connection, args).await,
+        Command::Audit(args) => audit_cmd::run(&cli.connection, args).await,
     };
     match result {
         Ok(code) => code,

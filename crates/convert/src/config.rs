@@ -9,7 +9,11 @@ use std::time::Duration;
 
 use icepipe_core::batch::RedeliveryDelay;
 use icepipe_core::catalog::{CatalogAuth, CatalogConfig};
+use icepipe_core::committer::budget::BudgetLimits;
+use icepipe_core::committer::pacing::Pacer;
+use icepipe_core::committer::table::CommitterSettings;
 use icepipe_core::raw::key::{is_valid_name, DEFAULT_NAMESPACE_ROOT};
+use icepipe_core::reconcile::{DEFAULT_MIN_AGE_MS, DEFAULT_SWEEP_LIMIT};
 use icepipe_core::storage::s3::S3Config;
 pub use icepipe_edge::vars::ConfigError;
 use icepipe_edge::vars::Vars;
@@ -48,10 +52,46 @@ pub const RETRY_MAX_SECONDS: &str = "RETRY_MAX_SECONDS";
 /// Var (optional): seconds before a catalog or S3 request is abandoned (default 60).
 pub const HTTP_TIMEOUT_SECONDS: &str = "HTTP_TIMEOUT_SECONDS";
 
-/// Binding names (not vars): the raw bucket, the catalog bucket, the replay producer.
+/// Vars (optional): the reconciliation sweep (cron): raw objects listed per run (default 1000),
+/// and the age below which an object is left to its notification (default 900 seconds).
+pub const SWEEP_LIMIT: &str = "SWEEP_LIMIT";
+pub const SWEEP_MIN_AGE_SECONDS: &str = "SWEEP_MIN_AGE_SECONDS";
+
+
+/// Vars (optional): the commit coordination (see `wrangler.convert.toml`): least seconds between
+/// two commits to one table (default 5, i.e. 12 per minute; R2 allows 20), how long a consumer
+/// waits for its objects' commit before handing the messages on (default 30), and the catalog's
+/// write budget per minute (defaults 100 writes, 8 table creations, 16 namespace changes; R2
+/// allows 120 / 10 / 20).
+pub const COMMIT_INTERVAL_SECONDS: &str = "COMMIT_INTERVAL_SECONDS";
+pub const COMMIT_WAIT_SECONDS: &str = "COMMIT_WAIT_SECONDS";
+pub const CATALOG_WRITES_PER_MINUTE: &str = "CATALOG_WRITES_PER_MINUTE";
+pub const CATALOG_CREATES_PER_MINUTE: &str = "CATALOG_CREATES_PER_MINUTE";
+pub const CATALOG_NAMESPACE_OPS_PER_MINUTE: &str = "CATALOG_NAMESPACE_OPS_PER_MINUTE";
+
+/// Var (optional): raw Parquet bytes (row groups as stored) one queue invocation converts at most;
+/// a larger object is converted in slices of row groups, one invocation each, and committed once
+/// every slice is done. Default 1.5 GiB: about 60 s of CPU at the ~25 MB/s measured in workerd,
+/// a fifth of `[limits] cpu_ms = 300000`, so a slice never meets the CPU limit.
+pub const CONVERT_BUDGET_BYTES: &str = "CONVERT_BUDGET_BYTES";
+pub const DEFAULT_CONVERT_BUDGET_BYTES: u64 = 1536 * 1024 * 1024;
+
+/// Binding names (not vars): the raw bucket, the catalog bucket, the replay producer, and the
+/// Durable Object namespaces of the table committers and of the catalog's write budget.
 pub const RAW_BINDING: &str = "RAW";
 pub const CATALOG_BINDING: &str = "CATALOG";
 pub const RAW_EVENTS_BINDING: &str = "RAW_EVENTS";
+pub const COMMITTER_BINDING: &str = "COMMITTER";
+pub const CATALOG_BUDGET_BINDING: &str = "CATALOG_BUDGET";
+
+/// How commits are coordinated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coordination {
+    pub committer: CommitterSettings,
+    pub budget: BudgetLimits,
+    /// How long a consumer waits for the commit of what it handed over.
+    pub wait: Duration,
+}
 
 /// Where table files (data, manifests) are written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +141,12 @@ pub struct Settings {
     /// How long the queue waits before a retried message comes back.
     pub redelivery: RedeliveryDelay,
     pub http_timeout: Duration,
+    /// Raw objects listed per sweep run.
+    pub sweep_limit: usize,
+    pub sweep_min_age_ms: i64,
+    pub coordination: Coordination,
+    /// See [`CONVERT_BUDGET_BYTES`].
+    pub convert_budget_bytes: u64,
 }
 
 impl Settings {
@@ -164,6 +210,16 @@ impl Settings {
             max_seconds: number(RETRY_MAX_SECONDS, RedeliveryDelay::default().max_seconds)?,
         };
         let http_timeout = Duration::from_secs(u64::from(number(HTTP_TIMEOUT_SECONDS, 60)?.max(1)));
+        let sweep_limit = vars.number(SWEEP_LIMIT, DEFAULT_SWEEP_LIMIT as u32, "raw objects")?;
+        let sweep_min_age = number(SWEEP_MIN_AGE_SECONDS, (DEFAULT_MIN_AGE_MS / 1000) as u32)?;
+        let coordination = coordination(&vars)?;
+        let convert_budget_bytes: u64 =
+            vars.number(CONVERT_BUDGET_BYTES, DEFAULT_CONVERT_BUDGET_BYTES, "bytes")?;
+        if convert_budget_bytes == 0 {
+            return Err(ConfigError(format!(
+                "{CONVERT_BUDGET_BYTES} must be at least 1"
+            )));
+        }
 
         Ok(Settings {
             catalog: CatalogConfig {
@@ -177,8 +233,42 @@ impl Settings {
             account_id: get(ACCOUNT_ID).unwrap_or_default(),
             redelivery,
             http_timeout,
+            sweep_limit: sweep_limit.max(1) as usize,
+            sweep_min_age_ms: i64::from(sweep_min_age) * 1000,
+            coordination,
+            convert_budget_bytes,
         })
     }
+}
+
+fn coordination(vars: &Vars<impl Fn(&str) -> Option<String>>) -> Result<Coordination, ConfigError> {
+    let per_minute = |name: &str, default: u32| -> Result<u32, ConfigError> {
+        let value = vars.number(name, default, "per minute")?;
+        if value == 0 {
+            return Err(ConfigError(format!("{name} must be at least 1")));
+        }
+        Ok(value)
+    };
+    let interval: u32 = vars.number(COMMIT_INTERVAL_SECONDS, 5, "seconds")?;
+    if Pacer::attempts_per_minute(i64::from(interval) * 1000) > 20 {
+        return Err(ConfigError(format!(
+            "{COMMIT_INTERVAL_SECONDS} must be at least 3: R2 Data Catalog refuses a table's 21st commit in a minute"
+        )));
+    }
+    let wait: u32 = vars.number(COMMIT_WAIT_SECONDS, 30, "seconds")?;
+    let defaults = BudgetLimits::default();
+    Ok(Coordination {
+        committer: CommitterSettings {
+            interval_ms: i64::from(interval) * 1000,
+            ..CommitterSettings::default()
+        },
+        budget: BudgetLimits {
+            writes: per_minute(CATALOG_WRITES_PER_MINUTE, defaults.writes)?,
+            creates: per_minute(CATALOG_CREATES_PER_MINUTE, defaults.creates)?,
+            namespace_ops: per_minute(CATALOG_NAMESPACE_OPS_PER_MINUTE, defaults.namespace_ops)?,
+        },
+        wait: Duration::from_secs(u64::from(wait)),
+    })
 }
 
 #[cfg(test)]
@@ -209,7 +299,32 @@ mod tests {
         assert_eq!(s.raw_bucket, "icepipe-raw");
         assert_eq!(s.redelivery, RedeliveryDelay::default());
         assert_eq!(s.http_timeout, Duration::from_secs(60));
+        assert_eq!((s.sweep_limit, s.sweep_min_age_ms), (1000, 900_000));
         assert!(!format!("{s:?}").contains("sekret"), "secrets never print");
+        assert_eq!(s.coordination.committer.interval_ms, 5_000);
+        assert_eq!(s.coordination.wait, Duration::from_secs(30));
+        assert_eq!(s.coordination.budget, BudgetLimits::default());
+    }
+
+    #[test]
+    fn a_commit_pace_over_the_catalogs_limit_is_refused() {
+        let with = |value: &'static str| {
+            let mut pairs = BASE.to_vec();
+            pairs.push((COMMIT_INTERVAL_SECONDS, value));
+            settings(&pairs)
+        };
+        let err = with("2").unwrap_err().0;
+        assert!(
+            err.contains(COMMIT_INTERVAL_SECONDS) && err.contains("21st"),
+            "{err}"
+        );
+        assert_eq!(with("3").unwrap().coordination.committer.interval_ms, 3_000);
+        let mut pairs = BASE.to_vec();
+        pairs.push((CATALOG_WRITES_PER_MINUTE, "0"));
+        assert!(settings(&pairs)
+            .unwrap_err()
+            .0
+            .contains(CATALOG_WRITES_PER_MINUTE));
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! error-record decisions, replay selection); this crate is the shell around them:
 //!
 //! - [`config`]: vars and secrets; [`log`]: the batch and note lines. Built and tested natively.
-//! - `wiring` (env -> core pieces), `queue` (the consumer) and `routes` (`/health`, `/tables`,
-//!   `/replay`): wasm32 only.
+//! - `wiring` (env -> core pieces), `queue` (the consumer), `routes` (`/health`, `/tables`,
+//!   `/replay`, `/audit`), `sweep` (the scheduled reconciliation sweep) and `coordinator` (the
+//!   Durable Objects that commit: one per table, one for the catalog's write budget): wasm32 only.
 //! - The runtime glue shared with the ingest Worker (fetch, R2, clock, auth, generic log lines)
 //!   is the `icepipe-edge` crate.
 //!
@@ -15,8 +16,14 @@ pub mod config;
 pub mod log;
 
 #[cfg(target_arch = "wasm32")]
+mod coordinator;
+#[cfg(target_arch = "wasm32")]
 mod queue;
 #[cfg(target_arch = "wasm32")]
+mod requeue;
+#[cfg(target_arch = "wasm32")]
 mod routes;
+#[cfg(target_arch = "wasm32")]
+mod sweep;
 #[cfg(target_arch = "wasm32")]
 mod wiring;

@@ -51,6 +51,7 @@ mod tests {
                     bytes: 2048,
                     ..Default::default()
                 },
+                catalog_ops: Default::default(),
                 error: None,
             }],
             files: 2,

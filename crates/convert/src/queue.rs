@@ -71,7 +71,7 @@ async fn consume(batch: MessageBatchSys, env: Env) {
         wiring.raw.clone(),
         wiring.clock.as_ref(),
         &settings,
-        || wiring.converter(),
+        || wiring.converter(&env),
     )
     .await;
 

@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::time::Duration;
 
 use icepipe_core::catalog::{CatalogConfig, RestCatalog};
 use icepipe_core::clock::Clock;
@@ -19,6 +20,8 @@ use worker::{Env, Queue};
 use crate::config::{
     ConfigError, Settings, TableStorage, CATALOG_BINDING, RAW_BINDING, RAW_EVENTS_BINDING,
 };
+use crate::coordinator::client::DurableCommitter;
+use crate::requeue::QueueRequeue;
 
 const WRANGLER_FILE: &str = "wrangler.convert.toml";
 
@@ -92,17 +95,34 @@ impl Wiring {
         Ok(catalog)
     }
 
-    /// A converter that skips (and reports) objects it cannot convert.
-    pub async fn converter(&self) -> Result<Converter, ConvertError> {
-        Ok(Converter {
-            catalog: self.catalog().await?,
-            file_io: iceberg_io::file_io(self.tables.clone()),
-            clock: self.clock.clone(),
-            options: ConvertOptions {
+    /// A converter that skips (and reports) objects it cannot convert and hands what it writes
+    /// to the tables' commit coordinators (Durable Objects).
+    pub async fn converter(&self, env: &Env) -> Result<Converter, ConvertError> {
+        let converter = Converter::with_committer(
+            self.catalog().await?,
+            iceberg_io::file_io(self.tables.clone()),
+            self.clock.clone(),
+            Arc::new(self.committer(env)),
+            ConvertOptions {
                 on_invalid: OnInvalid::Skip,
-                ..ConvertOptions::default()
+                budget_bytes: Some(self.settings.convert_budget_bytes),
             },
+        );
+        // Without the producer binding nothing can be handed on: convert whatever comes whole.
+        Ok(match raw_events(env) {
+            Ok(queue) => converter.with_requeue(Arc::new(QueueRequeue::new(
+                queue,
+                &self.settings.account_id,
+                &self.settings.raw_bucket,
+            ))),
+            Err(_) => converter,
         })
+    }
+
+    /// The tables' commit coordinators: a submit hands over and returns; the batch then waits
+    /// for every table's commit at once (`COMMIT_WAIT_SECONDS`).
+    pub fn committer(&self, env: &Env) -> DurableCommitter {
+        DurableCommitter::new(env, Duration::ZERO, self.settings.coordination.wait)
     }
 }
 

@@ -11,10 +11,14 @@
 //!   pagination, JSON to Arrow, incremental state).
 //! - The Iceberg side: [`catalog`] (REST catalog client), [`schema`] (Arrow to Iceberg mapping,
 //!   safe evolution, conforming batches), [`commit`] (manifests, snapshot, the exactly-once commit
-//!   loop, and the table outcome shared by commit, convert and batch).
+//!   attempt, and the table outcome shared by commit, convert and batch), [`committer`] (the only
+//!   writer of a table: pending objects, paced and budgeted commit rounds, exactly once).
 //! - [`convert`]: raw Parquet objects to data files of one table, committed in one snapshot.
 //! - [`batch`]: the queue side of the convert Worker (a batch of notifications becomes commits,
 //!   error records and retries; replay), runtime-agnostic.
+//! - Every raw object accounted for: [`standing`] (where a raw object stands with its table:
+//!   held, superseded, recorded or unaccounted), [`reconcile`] (the sweep that sends on what
+//!   notifications lost) and [`audit`] (per table, raw objects against ledger, manifests and files).
 //!
 //! Each module uses only modules above it in this list (no import cycles, at module or file level):
 //! `ingest` and `convert` never use each other; what they share is `raw`.
@@ -29,8 +33,13 @@ pub mod ingest;
 
 pub mod catalog;
 pub mod commit;
+pub mod committer;
 pub mod schema;
 
 pub mod convert;
 
 pub mod batch;
+
+pub mod audit;
+pub mod reconcile;
+pub mod standing;

@@ -16,15 +16,8 @@ use icepipe_core::convert::ConvertError;
 use icepipe_core::raw::error_record::ErrorRecord;
 use icepipe_core::raw::key::TableName;
 use icepipe_core::raw::notification::{Notification, DELETE_OBJECT};
-use icepipe_core::storage::s3::S3Resolver;
-use icepipe_core::storage::{ObjectStore, StoreResolver};
+use icepipe_core::storage::ObjectStore;
 use support::*;
-
-fn raw_store() -> Arc<dyn ObjectStore> {
-    S3Resolver::new(s3_config(), http(), clock())
-        .store_for_bucket(&env("ICEPIPE_RAW_BUCKET"))
-        .unwrap()
-}
 
 fn rows(ids: std::ops::Range<i64>) -> RecordBatch {
     let names: Vec<String> = ids.clone().map(|i| format!("row {i}")).collect();

@@ -277,10 +277,17 @@ async fn large_retry_after_ends_retries_with_a_transient_error() {
     let catalog = connect(&server, clock.clone(), CatalogAuth::None).await;
     let err = catalog.load_table(&table()).await.unwrap_err();
     assert!(
-        matches!(err, CatalogError::Server { status: 429, .. }),
+        matches!(
+            err,
+            CatalogError::RateLimited {
+                retry_after_seconds: 120,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.is_transient());
+    assert_eq!(err.retry_after_seconds(), Some(120));
     assert!(clock.sleeps().is_empty());
 }
 
@@ -440,6 +447,63 @@ async fn commit_409_is_conflict() {
     );
     assert!(err.is_transient());
     assert!(err.to_string().contains("branch main has changed"));
+}
+
+/// R2 Data Catalog: two commits passed their checks at once, and this one lost after the
+/// catalog's own two retries. The same race as a 409: reload and retry, never an error record.
+#[tokio::test]
+async fn commit_400_concurrent_update_error_is_a_lost_race() {
+    let server = MockServer::start().await;
+    mount_config(&server).await;
+    Mock::given(method("POST"))
+        .and(path(TABLE_PATH))
+        .respond_with(rest_error(
+            400,
+            "ConcurrentUpdateError",
+            "Concurrent update to table, please retry",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let catalog = connect(&server, Arc::default(), CatalogAuth::None).await;
+    let err = catalog
+        .commit_table(&table(), uuid_requirement(), set_properties())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CatalogError::CommitConflict { .. }),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+}
+
+/// Over `updateTable`'s 20 per table per minute: the commit was not applied, and the answer says
+/// how long to wait and which limits exist.
+#[tokio::test]
+async fn commit_429_is_rate_limited_with_its_retry_after() {
+    let server = MockServer::start().await;
+    mount_config(&server).await;
+    Mock::given(method("POST"))
+        .and(path(TABLE_PATH))
+        .respond_with(
+            rest_error(429, "TooManyRequestsException", "Rate limit exceeded")
+                .insert_header("Retry-After", "60"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let catalog = connect(&server, Arc::default(), CatalogAuth::None).await;
+    let err = catalog
+        .commit_table(&table(), uuid_requirement(), set_properties())
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_after_seconds(), Some(60), "{err:?}");
+    assert!(err.is_transient());
+    let text = err.to_string();
+    assert!(text.contains("20 commits per table"), "{text}");
+    assert!(text.contains("COMMIT_INTERVAL_SECONDS"), "{text}");
 }
 
 #[tokio::test]

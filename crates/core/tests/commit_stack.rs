@@ -9,12 +9,9 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};
-use iceberg::spec::TableMetadata;
 use icepipe_core::commit::ledger::committed_objects;
 use icepipe_core::raw::key::TableName;
 use icepipe_core::raw::object::RawObject;
-use icepipe_core::storage::s3::S3Resolver;
-use icepipe_core::storage::{ObjectStore, StoreResolver};
 use support::*;
 
 const ROWS: i64 = 500;
@@ -26,13 +23,6 @@ fn batch(ids: Range<i64>) -> RecordBatch {
         ("name", Arc::new(StringArray::from(names)) as _),
     ])
     .unwrap()
-}
-
-fn raw_store() -> Arc<dyn ObjectStore> {
-    let resolver = S3Resolver::new(s3_config(), http(), clock());
-    resolver
-        .store_for_bucket(&env("ICEPIPE_RAW_BUCKET"))
-        .unwrap()
 }
 
 /// `count` raw objects of [`ROWS`] rows each, with distinct ids.
@@ -49,15 +39,6 @@ async fn objects(test: &str, count: i64) -> Vec<RawObject> {
 
 fn table(test: &str) -> TableName {
     suite_table("commit", test)
-}
-
-fn total_records(meta: &TableMetadata) -> u64 {
-    meta.current_snapshot()
-        .unwrap()
-        .summary()
-        .additional_properties["total-records"]
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test]

@@ -143,6 +143,10 @@ async fn an_api_ignoring_the_start_param_loads_every_record_once() {
     let unchanged = harness.run_ok(&config).await;
     let resource = &unchanged.resources[0];
     assert_eq!((resource.rows, resource.skipped), (0, 3), "{resource:?}");
+    assert_eq!(
+        resource.received, 3,
+        "every record received is loaded or skipped"
+    );
     assert!(resource.files.is_empty(), "{resource:?}");
     assert_eq!(resource.cursor, Some(json!("2024-02-03T00:00:00Z")));
 

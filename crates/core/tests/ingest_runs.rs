@@ -193,12 +193,22 @@ async fn load_nested_record(setting: &str) -> (Harness, RunReport) {
 #[tokio::test]
 async fn child_tables_link_rows_with_parent_row_id_and_list_idx() {
     let (harness, report) = load_nested_record("primary_key = \"id\"").await;
-    let tables: Vec<&str> = report.resources[0]
+    let resource = &report.resources[0];
+    // Records received = rows landed, child tables included: 1 record, 2 orders, 2 lines.
+    assert_eq!((resource.received, resource.rows), (1, 1));
+    let tables: Vec<(&str, u64)> = resource
         .tables
-        .keys()
-        .map(String::as_str)
+        .iter()
+        .map(|(t, n)| (t.as_str(), *n))
         .collect();
-    assert_eq!(tables, ["items", "items__orders", "items__orders__lines"]);
+    assert_eq!(
+        tables,
+        [
+            ("items", 1),
+            ("items__orders", 2),
+            ("items__orders__lines", 2)
+        ]
+    );
 
     let root = harness.read_table("items").await;
     let names: Vec<String> = root[0]

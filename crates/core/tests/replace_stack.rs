@@ -27,8 +27,7 @@ use icepipe_core::raw::key::TableName;
 use icepipe_core::raw::notification::Notification;
 use icepipe_core::raw::object::RawObject;
 use icepipe_core::raw::summary::REPLACE_LOAD_PROPERTY;
-use icepipe_core::storage::s3::S3Resolver;
-use icepipe_core::storage::{ObjectStore, StoreResolver};
+use icepipe_core::storage::ObjectStore;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
@@ -39,12 +38,6 @@ use support::*;
 const LOAD_A: &str = "20261124T080000000Z-aaaaaaaa";
 const LOAD_B: &str = "20261124T090000000Z-bbbbbbbb";
 const LOAD_C: &str = "20261124T100000000Z-cccccccc";
-
-fn raw_store() -> Arc<dyn ObjectStore> {
-    S3Resolver::new(s3_config(), http(), clock())
-        .store_for_bucket(&env("ICEPIPE_RAW_BUCKET"))
-        .unwrap()
-}
 
 fn rows(ids: Range<i64>) -> RecordBatch {
     let names: Vec<String> = ids.clone().map(|i| format!("row {i}")).collect();

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use icepipe_core::storage::parts::{PartSink, PartWriter};
 use icepipe_core::storage::{
-    ObjectMeta, ObjectStore, ObjectWriter, StorageError, StorageResult, StoreResolver,
+    ListPage, ObjectMeta, ObjectStore, ObjectWriter, StorageError, StorageResult, StoreResolver,
 };
 use worker::send::{SendFuture, SendWrapper};
 use worker::{Bucket, Conditional, Data, MultipartUpload, Object, UploadedPart};
@@ -153,24 +153,42 @@ impl R2Store {
     }
 
     async fn list_js(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
-        let mut found = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut request = self.bucket.list().prefix(prefix).limit(LIST_PAGE);
-            if let Some(cursor) = &cursor {
-                request = request.cursor(cursor.clone());
-            }
-            let page = request.execute().await.map_err(|e| self.error(prefix, e))?;
-            found.extend(page.objects().iter().map(meta));
-            match page.cursor() {
-                Some(next) if page.truncated() && cursor.as_ref() != Some(&next) => {
-                    cursor = Some(next)
-                }
-                _ => break,
-            }
-        }
+        let mut found = self.list_after_js(prefix, None, usize::MAX).await?.objects;
         found.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(found)
+    }
+
+    async fn list_after_js(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> StorageResult<ListPage> {
+        let mut page = ListPage::default();
+        let mut cursor: Option<String> = None;
+        while page.objects.len() < limit {
+            let want = (limit - page.objects.len()).min(LIST_PAGE as usize) as u32;
+            let mut request = self.bucket.list().prefix(prefix).limit(want);
+            match &cursor {
+                Some(cursor) => request = request.cursor(cursor.clone()),
+                None => {
+                    if let Some(after) = start_after {
+                        request = request.start_after(after);
+                    }
+                }
+            }
+            let answer = request.execute().await.map_err(|e| self.error(prefix, e))?;
+            page.objects.extend(answer.objects().iter().map(meta));
+            match answer.cursor() {
+                Some(next) if answer.truncated() && cursor.as_ref() != Some(&next) => {
+                    cursor = Some(next)
+                }
+                _ => return Ok(page),
+            }
+        }
+        page.objects.truncate(limit);
+        page.truncated = true;
+        Ok(page)
     }
 }
 
@@ -232,6 +250,15 @@ impl ObjectStore for R2Store {
 
     async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
         SendFuture::new(self.list_js(prefix)).await
+    }
+
+    async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> StorageResult<ListPage> {
+        SendFuture::new(self.list_after_js(prefix, start_after, limit)).await
     }
 }
 

@@ -55,7 +55,7 @@ pub fn run_line(report: &RunReport, trigger: &str) -> String {
         .iter()
         .map(|r| {
             json!({
-                "resource": r.resource, "pages": r.pages, "rows": r.rows,
+                "resource": r.resource, "pages": r.pages, "received": r.received, "rows": r.rows,
                 "tables": r.tables, "files": r.files.len(), "error": r.error,
             })
         })

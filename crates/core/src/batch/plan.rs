@@ -7,12 +7,12 @@
 //! growing with the attempt, or write an error record then ack. Several messages for one object
 //! share its fate: three deliveries of one file in a batch land once and all three are acknowledged.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
 use super::note::Note;
-use super::redelivery::RedeliveryDelay;
+use super::redelivery::{RedeliveryDelay, MAX_QUEUE_DELAY_SECONDS};
 use crate::commit::outcome::TableOutcome;
 use crate::convert::ConvertError;
 use crate::raw::error_record::{ErrorRecord, FailureKind};
@@ -50,6 +50,12 @@ pub enum AckReason {
     Gone,
     /// Its permanent failure is recorded under `_errors/`.
     ErrorRecorded,
+    /// Its work was sent on as a new message (a slice of a large object, or an object past the
+    /// invocation's budget): that message carries it now.
+    HandedOn,
+    /// Its slice is converted and held by the table's coordinator, which commits the object once
+    /// every slice is there (the object's first message waits for that).
+    HandedOver,
 }
 
 /// What happens to one message.
@@ -80,6 +86,12 @@ pub enum KeyStatus {
     },
     /// The table or the storage was not available (connect, HEAD, load, commit): retry.
     Unavailable {
+        reason: String,
+    },
+    /// Handed to the table's coordinator, not committed yet: come back when it expects to have
+    /// committed (`None`: other slices are still being converted, so after the usual backoff).
+    Pending {
+        retry_after_seconds: Option<u32>,
         reason: String,
     },
 }
@@ -123,13 +135,14 @@ impl BatchPlan {
         BatchPlan { messages }
     }
 
-    /// The objects to convert, per table: each key once, with the first message's target.
+    /// The work to convert, per table: each object (or slice of one) once, with the first
+    /// message's target.
     pub fn tables(&self) -> BTreeMap<TableName, Vec<ConvertTarget>> {
         let mut tables: BTreeMap<TableName, Vec<ConvertTarget>> = BTreeMap::new();
         for (_, _, planned) in &self.messages {
             if let Planned::Convert(target) = planned {
                 let targets = tables.entry(target.table.clone()).or_default();
-                if !targets.iter().any(|t| t.key == target.key) {
+                if !targets.iter().any(|t| t.work() == target.work()) {
                     targets.push(target.clone());
                 }
             }
@@ -137,10 +150,11 @@ impl BatchPlan {
         tables
     }
 
-    /// Every message's decision, given what became of each raw key.
+    /// Every message's decision, given what became of each raw key and which work was sent on.
     pub fn decide(
         &self,
         statuses: &HashMap<String, KeyStatus>,
+        handed_on: &HashSet<(String, Option<u32>)>,
         redelivery: &RedeliveryDelay,
         now_ms: i64,
     ) -> Vec<Decision> {
@@ -153,7 +167,16 @@ impl BatchPlan {
                         delay_seconds: redelivery.delay_seconds(*attempts),
                         reason,
                     };
+                    let (key, slice) = target.work();
+                    if handed_on.contains(&(key.to_string(), slice)) {
+                        return Decision::Ack(AckReason::HandedOn);
+                    }
                     match statuses.get(&target.key) {
+                        // A continuation's slice is with the coordinator; the object's first
+                        // message stays until the whole object is decided.
+                        Some(KeyStatus::Pending { .. }) if slice.is_some() => {
+                            Decision::Ack(AckReason::HandedOver)
+                        }
                         Some(KeyStatus::Committed) => Decision::Ack(AckReason::Committed),
                         Some(KeyStatus::AlreadyHeld) => Decision::Ack(AckReason::AlreadyHeld),
                         Some(KeyStatus::Superseded) => Decision::Ack(AckReason::Superseded),
@@ -181,6 +204,17 @@ impl BatchPlan {
                             ..
                         }) => retry(reason.clone()),
                         Some(KeyStatus::Unavailable { reason }) => retry(reason.clone()),
+                        Some(KeyStatus::Pending {
+                            retry_after_seconds: Some(seconds),
+                            reason,
+                        }) => Decision::Retry {
+                            delay_seconds: (*seconds).clamp(1, MAX_QUEUE_DELAY_SECONDS),
+                            reason: reason.clone(),
+                        },
+                        Some(KeyStatus::Pending {
+                            retry_after_seconds: None,
+                            reason,
+                        }) => retry(reason.clone()),
                         None => retry("the conversion did not report this object".into()),
                     }
                 }
@@ -244,6 +278,7 @@ fn plan_notification(
 pub fn key_statuses(
     objects: &[RawObject],
     result: &Result<TableOutcome, ConvertError>,
+    now_ms: i64,
 ) -> HashMap<String, KeyStatus> {
     let mut statuses = HashMap::new();
     match result {
@@ -283,6 +318,26 @@ pub fn key_statuses(
                         statuses.insert(object.key.clone(), status.clone());
                     }
                 }
+            }
+            for pending in &outcome.pending {
+                let status = if pending.slices_done < pending.slices {
+                    KeyStatus::Pending {
+                        retry_after_seconds: None,
+                        reason: format!(
+                            "converting in slices: {} of {} handed to the table's commit coordinator",
+                            pending.slices_done, pending.slices
+                        ),
+                    }
+                } else {
+                    // A little after the coordinator's next attempt, so the commit has landed.
+                    let wait_ms = (pending.next_attempt_ms - now_ms).max(0) + 5_000;
+                    KeyStatus::Pending {
+                        retry_after_seconds: Some((wait_ms / 1000) as u32),
+                        reason: "handed to the table's commit coordinator, not committed yet"
+                            .to_string(),
+                    }
+                };
+                statuses.insert(pending.key.clone(), status);
             }
             for failure in &outcome.failed {
                 let created_ms = objects
@@ -343,6 +398,7 @@ mod tests {
             size: 100,
             etag: etag.into(),
             created_ms: 1_795_549_004_379,
+            slice: None,
         }
     }
 
@@ -382,8 +438,8 @@ mod tests {
             objects: vec![objects[0].location()],
             ..Default::default()
         };
-        let statuses = key_statuses(&objects, &Ok(outcome));
-        let decisions = plan.decide(&statuses, &RedeliveryDelay::default(), NOW);
+        let statuses = key_statuses(&objects, &Ok(outcome), NOW);
+        let decisions = plan.decide(&statuses, &HashSet::new(), &RedeliveryDelay::default(), NOW);
         assert_eq!(decisions, vec![Decision::Ack(AckReason::Committed); 3]);
 
         // Redelivered after the commit: the table holds it.
@@ -392,7 +448,8 @@ mod tests {
             ..Default::default()
         };
         let decisions = plan.decide(
-            &key_statuses(&objects, &Ok(held)),
+            &key_statuses(&objects, &Ok(held), NOW),
+            &HashSet::new(),
             &RedeliveryDelay::default(),
             NOW,
         );
@@ -412,7 +469,12 @@ mod tests {
         ];
         let plan = BatchPlan::new(&incoming, "analytics", NOW);
         assert!(plan.tables().is_empty());
-        let decisions = plan.decide(&HashMap::new(), &RedeliveryDelay::default(), NOW);
+        let decisions = plan.decide(
+            &HashMap::new(),
+            &HashSet::new(),
+            &RedeliveryDelay::default(),
+            NOW,
+        );
         assert_eq!(decisions[0], Decision::Ack(AckReason::Malformed));
         assert_eq!(decisions[1], Decision::Ack(AckReason::Deleted));
         assert_eq!(decisions[2], Decision::Ack(AckReason::Skipped));
@@ -473,7 +535,8 @@ mod tests {
             ..Default::default()
         };
         let decisions = plan.decide(
-            &key_statuses(&objects, &Ok(outcome)),
+            &key_statuses(&objects, &Ok(outcome), NOW),
+            &HashSet::new(),
             &RedeliveryDelay::default(),
             NOW,
         );
@@ -511,7 +574,8 @@ mod tests {
             reason: "boom".into(),
         });
         let decisions = plan.decide(
-            &key_statuses(&objects, &down),
+            &key_statuses(&objects, &down, NOW),
+            &HashSet::new(),
             &RedeliveryDelay::default(),
             NOW,
         );
@@ -547,7 +611,8 @@ mod tests {
             ..Default::default()
         };
         let decisions = plan.decide(
-            &key_statuses(&objects, &Ok(outcome)),
+            &key_statuses(&objects, &Ok(outcome), NOW),
+            &HashSet::new(),
             &RedeliveryDelay::default(),
             NOW,
         );
@@ -560,7 +625,7 @@ mod tests {
         let plan = BatchPlan::new(&incoming, "analytics", NOW);
         let statuses = HashMap::from([(key("orders", 1), KeyStatus::Gone)]);
         assert_eq!(
-            plan.decide(&statuses, &RedeliveryDelay::default(), NOW),
+            plan.decide(&statuses, &HashSet::new(), &RedeliveryDelay::default(), NOW),
             [Decision::Ack(AckReason::Gone)]
         );
     }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::note::Note;
 use super::plan::Decision;
+use crate::catalog::OpCounts;
 use crate::commit::outcome::TableOutcome;
 use crate::convert::ConvertError;
 use crate::raw::error_record::FailureKind;
@@ -25,6 +26,9 @@ pub enum Disposition {
 pub struct BatchTable {
     #[serde(flatten)]
     pub outcome: TableOutcome,
+    /// Catalog operations this batch's conversion of the table made (reads and, for new tables,
+    /// creates); its commits are the coordinator's (`commit_attempts`).
+    pub catalog_ops: OpCounts,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -37,6 +41,7 @@ impl BatchTable {
                 table,
                 ..Default::default()
             },
+            catalog_ops: OpCounts::default(),
             error: Some(error),
         }
     }
@@ -67,6 +72,8 @@ pub struct BatchTimings {
     pub probe: i64,
     pub write: i64,
     pub commit: i64,
+    /// Waiting for the coordinators to commit what the batch handed over.
+    pub commit_wait: i64,
     pub records: i64,
     pub total: i64,
 }
@@ -81,6 +88,7 @@ pub struct BatchReport {
     pub bytes: u64,
     pub timings_ms: BatchTimings,
     pub commit_attempts: u32,
+    pub catalog_ops: OpCounts,
     pub acked: usize,
     pub retried: usize,
     pub errors: Vec<BatchError>,
@@ -110,7 +118,13 @@ pub(super) fn table_error(table: &str, e: &ConvertError, reason: &str) -> BatchE
 }
 
 impl BatchReport {
-    pub(super) fn add_table(&mut self, table: String, result: Result<TableOutcome, ConvertError>) {
+    pub(super) fn add_table(
+        &mut self,
+        table: String,
+        result: Result<TableOutcome, ConvertError>,
+        catalog_ops: OpCounts,
+    ) {
+        self.catalog_ops.add(&catalog_ops);
         match result {
             Ok(outcome) => {
                 self.files += outcome.data_files;
@@ -146,13 +160,16 @@ impl BatchReport {
                 }
                 self.tables.push(BatchTable {
                     outcome,
+                    catalog_ops,
                     error: None,
                 });
             }
             Err(e) => {
                 let reason = e.to_string();
                 self.errors.push(table_error(&table, &e, &reason));
-                self.tables.push(BatchTable::failed(table, reason));
+                let mut failed = BatchTable::failed(table, reason);
+                failed.catalog_ops = catalog_ops;
+                self.tables.push(failed);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Runs one batch: HEAD the raw objects, convert each table, decide, write error records.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -10,11 +10,14 @@ use super::note::Note;
 use super::plan::{key_statuses, AckReason, BatchPlan, Decision, Incoming, KeyStatus};
 use super::redelivery::RedeliveryDelay;
 use super::report::{table_error, BatchError, BatchReport, BatchTable, Disposition};
+use crate::catalog::OpCounts;
 use crate::clock::Clock;
+use crate::commit::outcome::{PendingObjectOutcome, TableOutcome};
 use crate::convert::{ConvertError, Converter};
 use crate::raw::error_record::{ErrorRecord, FailureKind};
+use crate::raw::key::TableName;
 use crate::raw::notification::ConvertTarget;
-use crate::raw::object::RawObject;
+use crate::raw::object::{RawObject, RawObjectId};
 use crate::storage::{ObjectStore, StorageError};
 
 /// Concurrent HEAD requests on the raw bucket (Workers allow 6 open connections).
@@ -53,6 +56,7 @@ where
     };
     let tables = plan.tables();
     let mut statuses: HashMap<String, KeyStatus> = HashMap::new();
+    let mut handed_on: HashSet<(String, Option<u32>)> = HashSet::new();
 
     if !tables.is_empty() {
         let t = clock.now_ms();
@@ -79,6 +83,9 @@ where
                 }
             }
             Ok(converter) => {
+                // Tables one after the other (conversion is CPU and memory), then one wait for
+                // every table's commits at once (the coordinators commit at their own pace).
+                let mut converted = Vec::new();
                 for (table, targets) in tables {
                     let t = clock.now_ms();
                     let objects = resolve(&raw, targets, &mut statuses, &mut report).await;
@@ -86,15 +93,42 @@ where
                     if objects.is_empty() {
                         continue;
                     }
+                    let before = converter.catalog.ops();
                     let result = converter.convert(&table, objects.clone()).await;
-                    statuses.extend(key_statuses(&objects, &result));
-                    report.add_table(table.to_string(), result);
+                    let ops = converter.catalog.ops().since(&before);
+                    converted.push(ConvertedTable {
+                        table,
+                        objects,
+                        result,
+                        ops,
+                    });
+                }
+                let t = clock.now_ms();
+                wait_for_commits(&converter, &mut converted).await;
+                report.timings_ms.commit_wait = clock.now_ms() - t;
+                for ConvertedTable {
+                    table,
+                    objects,
+                    result,
+                    ops,
+                } in converted
+                {
+                    statuses.extend(key_statuses(&objects, &result, clock.now_ms()));
+                    if let Ok(outcome) = &result {
+                        handed_on.extend(
+                            outcome
+                                .handed_on
+                                .iter()
+                                .map(|h| (h.key.clone(), h.slice.as_ref().map(|s| s.index))),
+                        );
+                    }
+                    report.add_table(table.to_string(), result, ops);
                 }
             }
         }
     }
 
-    let decisions = plan.decide(&statuses, &settings.redelivery, clock.now_ms());
+    let decisions = plan.decide(&statuses, &handed_on, &settings.redelivery, clock.now_ms());
     let t = clock.now_ms();
     let written = write_records(raw.as_ref(), &decisions).await;
     report.timings_ms.records = clock.now_ms() - t;
@@ -137,6 +171,43 @@ where
     report.add_record_errors(&decisions, &written);
     report.timings_ms.total = clock.now_ms() - started;
     report
+}
+
+/// One table's part of a batch, converted and waiting for its commit.
+struct ConvertedTable {
+    table: TableName,
+    objects: Vec<RawObject>,
+    result: Result<TableOutcome, ConvertError>,
+    /// Catalog operations the conversion made.
+    ops: OpCounts,
+}
+
+/// Waits, for all tables at once, for the objects their coordinators still hold pending.
+async fn wait_for_commits(converter: &Converter, converted: &mut [ConvertedTable]) {
+    let waits = converted
+        .iter()
+        .map(|ConvertedTable { table, result, .. }| async move {
+            // Objects whose every slice is handed over; the others wait for other invocations.
+            let ids: Vec<RawObjectId> = match result {
+                Ok(outcome) => outcome
+                    .pending
+                    .iter()
+                    .filter(|p| p.slices_done >= p.slices)
+                    .map(PendingObjectOutcome::id)
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            if ids.is_empty() {
+                return None;
+            }
+            Some(converter.committer.wait(&table.to_ident(), &ids).await)
+        });
+    let answers = futures::future::join_all(waits).await;
+    for (converted, answer) in converted.iter_mut().zip(answers) {
+        if let (Ok(outcome), Some(Ok(submitted))) = (&mut converted.result, answer) {
+            outcome.settle_pending(submitted);
+        }
+    }
 }
 
 fn ack_reason(reason: AckReason) -> String {
@@ -182,6 +253,7 @@ async fn resolve(
                 }
                 let mut object = RawObject::from_meta(raw.clone(), meta);
                 object.created_ms = created_ms;
+                object.slice = target.slice.clone();
                 objects.push(object);
             }
             Err(StorageError::NotFound { .. }) => {
@@ -441,7 +513,7 @@ mod tests {
                 Note::Gone { key: gone.into() },
             ]
         );
-        let decisions = plan.decide(&statuses, &RedeliveryDelay::default(), NOW);
+        let decisions = plan.decide(&statuses, &HashSet::new(), &RedeliveryDelay::default(), NOW);
         assert_eq!(decisions[1], Decision::Ack(AckReason::Gone));
     }
 }

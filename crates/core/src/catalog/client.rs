@@ -8,6 +8,7 @@ use iceberg::{NamespaceIdent, TableIdent, TableRequirement, TableUpdate};
 use super::auth::TokenSource;
 use super::config::CatalogConfig;
 use super::error::CatalogError;
+use super::ops::{CatalogOp, CatalogOps, OpCounts};
 use super::paths::{encode_namespace, encode_segment, query};
 use super::transport::{error_message, SendError, Subject, Transport};
 use super::types::{
@@ -38,6 +39,7 @@ struct Inner {
     prefix: Option<String>,
     /// Server defaults, then the client's warehouse, then server overrides (the spec's order).
     properties: HashMap<String, String>,
+    ops: CatalogOps,
 }
 
 impl RestCatalog {
@@ -108,6 +110,7 @@ impl RestCatalog {
                 base,
                 prefix,
                 properties,
+                ops: CatalogOps::default(),
             }),
         };
         catalog.probe_warehouse().await?;
@@ -132,6 +135,15 @@ impl RestCatalog {
         &self.inner.transport.warehouse
     }
 
+    /// Operations this client (and its clones) has sent so far, by kind.
+    pub fn ops(&self) -> OpCounts {
+        self.inner.ops.read()
+    }
+
+    fn count(&self, op: CatalogOp) {
+        self.inner.ops.count(op);
+    }
+
     /// Creates every missing level of `namespace` (`a`, then `a.b`, ...). A concurrent creator
     /// winning the race (409) counts as success.
     pub async fn ensure_namespace(&self, namespace: &NamespaceIdent) -> Result<(), CatalogError> {
@@ -150,7 +162,28 @@ impl RestCatalog {
         Ok(())
     }
 
+    /// The levels of `namespace` that do not exist yet, outermost first (what
+    /// [`Self::ensure_namespace`] would create), for callers that pace each creation.
+    pub async fn missing_namespaces(
+        &self,
+        namespace: &NamespaceIdent,
+    ) -> Result<Vec<NamespaceIdent>, CatalogError> {
+        if self.namespace_exists(namespace).await? {
+            return Ok(Vec::new());
+        }
+        let mut missing = Vec::new();
+        for depth in 1..=namespace.len() {
+            let level = NamespaceIdent::from_vec(namespace[..depth].to_vec())
+                .expect("a prefix of a non-empty namespace is non-empty");
+            if depth == namespace.len() || !self.namespace_exists(&level).await? {
+                missing.push(level);
+            }
+        }
+        Ok(missing)
+    }
+
     async fn namespace_exists(&self, namespace: &NamespaceIdent) -> Result<bool, CatalogError> {
+        self.count(CatalogOp::NamespaceRead);
         let operation = format!("look up namespace {namespace}");
         let url = format!(
             "{}/namespaces/{}",
@@ -172,7 +205,9 @@ impl RestCatalog {
         }
     }
 
-    async fn create_namespace(&self, namespace: &NamespaceIdent) -> Result<(), CatalogError> {
+    /// Creates one namespace level (its parent must exist); one that exists already is success.
+    pub async fn create_namespace(&self, namespace: &NamespaceIdent) -> Result<(), CatalogError> {
+        self.count(CatalogOp::NamespaceWrite);
         let operation = format!("create namespace {namespace}");
         let body = serde_json::to_vec(&CreateNamespaceRequest {
             namespace,
@@ -197,6 +232,7 @@ impl RestCatalog {
         &self,
         parent: Option<&NamespaceIdent>,
     ) -> Result<Vec<NamespaceIdent>, CatalogError> {
+        self.count(CatalogOp::List);
         let operation = match parent {
             Some(parent) => format!("list namespaces under {parent}"),
             None => "list namespaces".to_string(),
@@ -233,6 +269,7 @@ impl RestCatalog {
         &self,
         namespace: &NamespaceIdent,
     ) -> Result<Vec<TableIdent>, CatalogError> {
+        self.count(CatalogOp::List);
         let operation = format!("list tables in namespace {namespace}");
         let base = format!(
             "{}/namespaces/{}/tables",
@@ -284,6 +321,7 @@ impl RestCatalog {
     /// Loads the current metadata. A missing namespace also reads as [`CatalogError::TableNotFound`]:
     /// either way the table does not exist.
     pub async fn load_table(&self, table: &TableIdent) -> Result<LoadedTable, CatalogError> {
+        self.count(CatalogOp::LoadTable);
         let operation = format!("load table {table}");
         let t = &self.inner.transport;
         let subject = Subject::Table(table);
@@ -303,6 +341,7 @@ impl RestCatalog {
         table: &TableIdent,
         create: CreateTable,
     ) -> Result<LoadedTable, CatalogError> {
+        self.count(CatalogOp::CreateTable);
         let operation = format!("create table {table}");
         let t = &self.inner.transport;
         let body = serde_json::to_vec(&CreateTableRequest {
@@ -332,6 +371,10 @@ impl RestCatalog {
                     return Ok(created.into());
                 }
                 Ok(response) if response.status == 409 => return self.load_table(table).await,
+                // Over a rate limit: nothing was created, and the wait is the caller's to make.
+                Ok(response) if response.status == 429 => {
+                    return Err(t.status_error(&operation, Subject::None, &response, attempt));
+                }
                 Ok(response) if is_overloaded_or_failing(response.status) => {
                     t.status_error(&operation, Subject::None, &response, attempt)
                 }
@@ -378,6 +421,7 @@ impl RestCatalog {
         requirements: Vec<TableRequirement>,
         updates: Vec<TableUpdate>,
     ) -> Result<CommitResult, CatalogError> {
+        self.count(CatalogOp::Commit);
         let operation = format!("commit to table {table}");
         let t = &self.inner.transport;
         let body = serde_json::to_vec(&CommitTableRequest {
@@ -425,12 +469,10 @@ impl RestCatalog {
                     metadata: committed.metadata,
                 })
             }
-            409 => Err(CatalogError::CommitConflict {
-                uri: t.uri.clone(),
-                warehouse: t.warehouse.clone(),
-                table: table.to_string(),
-                detail: error_message(&response).0,
-            }),
+            // 409: a requirement failed. R2 Data Catalog also answers 400 ConcurrentUpdateError
+            // when two commits passed their checks at once and this one lost: the same race.
+            409 => Err(t.commit_conflict(table, &response)),
+            400 if is_concurrent_update(&response) => Err(t.commit_conflict(table, &response)),
             status if (500..=599).contains(&status) => Err(unknown(format!(
                 "HTTP {status}: {}",
                 error_message(&response).0
@@ -492,4 +534,11 @@ fn json_request(method: Method, url: String) -> HttpRequest {
         Method::Post | Method::Put => request.header("Content-Type", "application/json"),
         _ => request,
     }
+}
+
+/// R2 Data Catalog's answer to a commit that lost a race after passing its requirement checks.
+fn is_concurrent_update(response: &HttpResponse) -> bool {
+    let (message, kind) = error_message(response);
+    kind == "ConcurrentUpdateError"
+        || (kind.is_empty() && message.to_lowercase().contains("concurrent update"))
 }

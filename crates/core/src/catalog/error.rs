@@ -99,7 +99,25 @@ pub enum CatalogError {
         reason: String,
     },
 
-    /// 5xx or 429 that outlasted the retries.
+    /// 429: over one of the catalog's rate limits. Nothing was applied; the same request may be
+    /// sent again after `retry_after_seconds`.
+    #[error(
+        "the catalog at {uri} (warehouse {warehouse}) refused to {operation}: over its rate limit \
+         (HTTP 429: {detail}); retry after {retry_after_seconds} s. R2 Data Catalog allows, per 60 s, \
+         20 commits per table, 120 writes per catalog, 10 table creations per catalog and 20 \
+         namespace changes: icepipe paces its own writes below these (convert Worker: \
+         COMMIT_INTERVAL_SECONDS and CATALOG_WRITES_PER_MINUTE), so look for other writers to this \
+         catalog, or lower those settings"
+    )]
+    RateLimited {
+        uri: String,
+        warehouse: String,
+        operation: String,
+        retry_after_seconds: u64,
+        detail: String,
+    },
+
+    /// 5xx that outlasted the retries.
     #[error(
         "the catalog at {uri} failed to {operation} in warehouse {warehouse}: HTTP {status} after \
          {attempts} attempt(s): {detail}"
@@ -137,13 +155,28 @@ pub enum CatalogError {
     },
 }
 
+/// What R2 Data Catalog waits for when its `Retry-After` header is missing or unreadable.
+pub const DEFAULT_RETRY_AFTER_SECONDS: u64 = 60;
+
 impl CatalogError {
+    /// How long to wait before the same request may be sent again, when the catalog said so.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            CatalogError::RateLimited {
+                retry_after_seconds,
+                ..
+            } => Some(*retry_after_seconds),
+            _ => None,
+        }
+    }
+
     /// True when trying again later (after a reload, for commits) can succeed without a config change.
     pub fn is_transient(&self) -> bool {
         match self {
             CatalogError::Unreachable { .. }
             | CatalogError::Timeout { .. }
             | CatalogError::Server { .. }
+            | CatalogError::RateLimited { .. }
             | CatalogError::CommitConflict { .. }
             | CatalogError::CommitOutcomeUnknown { .. } => true,
             CatalogError::Unauthorized { .. }
@@ -166,6 +199,7 @@ impl CatalogError {
                 Some(404)
             }
             CatalogError::CommitConflict { .. } => Some(409),
+            CatalogError::RateLimited { .. } => Some(429),
             _ => None,
         }
     }

@@ -8,12 +8,12 @@ use iceberg::{NamespaceIdent, TableIdent};
 
 use super::auth::{CachedToken, TokenSource};
 use super::config::CatalogAuth;
-use super::error::CatalogError;
+use super::error::{CatalogError, DEFAULT_RETRY_AFTER_SECONDS};
 use super::types::{ErrorResponse, OAuthErrorResponse, TokenResponse};
 use crate::clock::Clock;
 use crate::http::retry::{
-    is_overloaded_or_failing, retry_when_overloaded_or_failing, send_with_retries, AttemptError,
-    Exhausted, RetryPolicy,
+    is_overloaded_or_failing, parse_retry_after, retry_when_overloaded_or_failing,
+    send_with_retries, AttemptError, Exhausted, RetryPolicy,
 };
 use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse, Method};
 
@@ -78,6 +78,16 @@ impl Transport {
         }
     }
 
+    /// A commit that lost to a concurrent change (the answer's message is the detail).
+    pub fn commit_conflict(&self, table: &TableIdent, response: &HttpResponse) -> CatalogError {
+        CatalogError::CommitConflict {
+            uri: self.uri.clone(),
+            warehouse: self.warehouse.clone(),
+            table: table.to_string(),
+            detail: error_message(response).0,
+        }
+    }
+
     pub fn namespace_not_found(&self, namespace: &NamespaceIdent) -> CatalogError {
         CatalogError::NamespaceNotFound {
             uri: self.uri.clone(),
@@ -128,6 +138,16 @@ impl Transport {
             return self.warehouse_not_found(status, message);
         }
         match (status, subject) {
+            (429, _) => CatalogError::RateLimited {
+                uri: self.uri.clone(),
+                warehouse: self.warehouse.clone(),
+                operation: operation.to_string(),
+                retry_after_seconds: response
+                    .header("retry-after")
+                    .and_then(|v| parse_retry_after(v, self.clock.now_ms()))
+                    .map_or(DEFAULT_RETRY_AFTER_SECONDS, |d| d.as_secs()),
+                detail: message,
+            },
             (404, Subject::Table(table)) => self.table_not_found(table),
             (404, Subject::Namespace(namespace)) => self.namespace_not_found(namespace),
             (status, _) if is_overloaded_or_failing(status) => CatalogError::Server {

@@ -31,7 +31,7 @@ impl fmt::Debug for LoadedTable {
 }
 
 /// What to create. No location: the catalog chooses it (R2 and SeaweedFS lay tables out differently).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CreateTable {
     pub schema: Schema,
     pub partition_spec: Option<UnboundPartitionSpec>,

@@ -56,3 +56,37 @@ pub fn ancestry(metadata: &TableMetadata) -> impl Iterator<Item = &iceberg::spec
 pub fn encode(objects: &[RawObjectId]) -> String {
     serde_json::to_string(objects).expect("strings always serialize")
 }
+
+/// What a table holds, as the exactly-once ledger knows it: the one question the reconciliation
+/// sweep and the audit ask of the ledger, so that a ledger kept elsewhere (one that outlives
+/// snapshot expiry) changes only this type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableHoldings {
+    held: HashSet<RawObjectId>,
+}
+
+impl TableHoldings {
+    /// The holdings of a table's current state; a table that does not exist holds nothing.
+    pub fn of(metadata: Option<&TableMetadata>) -> Self {
+        Self {
+            held: metadata.map(committed_objects).unwrap_or_default(),
+        }
+    }
+
+    pub fn holds(&self, id: &RawObjectId) -> bool {
+        self.held.contains(id)
+    }
+
+    /// Every raw object held, in no particular order.
+    pub fn objects(&self) -> impl Iterator<Item = &RawObjectId> {
+        self.held.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+}

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::raw::error_record::FailureKind;
 use crate::raw::object::{RawObject, RawObjectId};
+use crate::raw::slice::ObjectSlice;
 use crate::storage::StorageError;
 
 /// What one conversion did to one table.
@@ -23,6 +24,11 @@ pub struct TableOutcome {
     /// Objects of a replace load older than the table's (or than another in the call): skipped.
     pub superseded: Vec<SupersededObject>,
     pub failed: Vec<ObjectFailure>,
+    /// Objects handed to the table's committer and not committed yet.
+    pub pending: Vec<PendingObjectOutcome>,
+    /// Slices and objects left for other invocations (the caller sends them on, then
+    /// acknowledges what it was given).
+    pub handed_on: Vec<HandedOn>,
     /// The replace load the snapshot applied (operation `overwrite`), if any.
     pub replace_load_id: Option<String>,
     /// Data files and rows the overwrite removed.
@@ -35,6 +41,45 @@ pub struct TableOutcome {
     pub schema_changes: Vec<String>,
     pub commit_attempts: u32,
     pub timings_ms: Timings,
+}
+
+/// An object handed to the committer whose commit is still to come (the pace, the catalog's
+/// budget, a `Retry-After`, or other slices of it are still being converted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingObjectOutcome {
+    /// The object's location (`s3://bucket/key` or a path).
+    pub object: String,
+    pub key: String,
+    pub etag: String,
+    pub slices_done: u32,
+    pub slices: u32,
+    /// When the committer expects to try (milliseconds since the epoch).
+    pub next_attempt_ms: i64,
+    /// What this call handed over for it (0 when it was pending before the call).
+    pub data_files: usize,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+impl PendingObjectOutcome {
+    pub fn id(&self) -> RawObjectId {
+        RawObjectId {
+            key: self.key.clone(),
+            etag: self.etag.clone(),
+        }
+    }
+}
+
+/// Work a conversion planned but left to other invocations (continuation messages).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HandedOn {
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+    pub created_ms: i64,
+    /// The slice to convert, or `None` for the whole object (deferred for lack of budget).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slice: Option<ObjectSlice>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

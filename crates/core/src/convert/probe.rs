@@ -1,13 +1,18 @@
-//! Opens a raw object's footer and works out the Iceberg schema its rows need and the load it
-//! belongs to, before anything is written: bad files are rejected here, cheaply, with the reason.
+//! Opens a raw object's footer and works out the rows it declares, the Iceberg schema its rows
+//! need and the load it belongs to, before anything is written: bad files are rejected here,
+//! cheaply, with the reason (and the column, when one is to blame).
 
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
 use iceberg::spec::Schema;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use parquet::arrow::{parquet_to_arrow_field_levels, ProjectionMask};
+use parquet::file::metadata::ParquetMetaData;
 
+use super::int96;
 use super::reader::ObjectReader;
+use super::rows::check_footer;
 use crate::commit::outcome::ObjectFailure;
 use crate::raw::columns::check_reserved_columns;
 use crate::raw::error_record::FailureKind;
@@ -22,6 +27,7 @@ pub struct ProbedObject {
     pub reader_metadata: ArrowReaderMetadata,
     /// The file's schema plus icepipe's columns, ids from 1 (ids are not the table's).
     pub schema: Schema,
+    /// The rows the footer declares (checked against its column chunks): the rows that land.
     pub rows: u64,
     pub load: LoadFooter,
 }
@@ -45,16 +51,19 @@ pub async fn probe(object: RawObject) -> Result<ProbedObject, ObjectFailure> {
         ));
     }
     let mut reader = ObjectReader::new(object.store.clone(), object.key.clone(), object.size);
-    let reader_metadata = reader
-        .load_metadata()
+    let footer = reader
+        .load_footer()
         .await
         .map_err(|e| ObjectFailure::from_error(&object, "not a readable Parquet file", &e))?;
-    let footer = reader_metadata.metadata().file_metadata();
-    let rows = footer.num_rows().max(0) as u64;
-    let load = LoadFooter::read(footer.key_value_metadata())
-        .map_err(|e| ObjectFailure::new(&object, FailureKind::Permanent, e.to_string()))?;
-    check_reserved_columns(reader_metadata.schema())
-        .map_err(|e| ObjectFailure::new(&object, FailureKind::Permanent, e.to_string()))?;
+    let permanent = |reason: String| ObjectFailure::new(&object, FailureKind::Permanent, reason);
+    let rows = check_footer(&footer)
+        .map_err(|e| permanent(format!("rows in the file do not add up: {e}")))?;
+    let reader_metadata = int96::reader_options(&footer)
+        .and_then(|options| ArrowReaderMetadata::try_new(footer.clone(), options))
+        .map_err(|e| permanent(unreadable_schema(&footer, &e)))?;
+    let load = LoadFooter::read(footer.file_metadata().key_value_metadata())
+        .map_err(|e| permanent(e.to_string()))?;
+    check_reserved_columns(reader_metadata.schema()).map_err(|e| permanent(e.to_string()))?;
     let arrow = with_icepipe_columns(reader_metadata.schema());
     let schema = iceberg_schema_for(&arrow, &mut FieldIds::starting_after(0)).map_err(|e| {
         ObjectFailure::new(
@@ -70,6 +79,22 @@ pub async fn probe(object: RawObject) -> Result<ProbedObject, ObjectFailure> {
         rows,
         load,
     })
+}
+
+/// Why the Parquet schema has no Arrow reading, naming the first top-level column that has none.
+fn unreadable_schema(footer: &ParquetMetaData, error: &parquet::errors::ParquetError) -> String {
+    let descr = footer.file_metadata().schema_descr();
+    let roots = descr.root_schema().get_fields();
+    let culprit = (0..roots.len()).find(|&i| {
+        parquet_to_arrow_field_levels(descr, ProjectionMask::roots(descr, [i]), None).is_err()
+    });
+    match culprit {
+        Some(i) => format!(
+            "column {}: its Parquet layout cannot be read: {error}",
+            roots[i].name()
+        ),
+        None => format!("the Parquet schema cannot be read: {error}"),
+    }
 }
 
 /// The file's Arrow schema with `_loaded_at` / `_load_id` appended when it lacks them.

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::FutureExt;
+use futures::{FutureExt, TryStreamExt};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
-use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::errors::{ParquetError, Result as ParquetResult};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
@@ -39,22 +39,52 @@ impl ObjectReader {
     }
 
     /// Reads and parses the footer: fails on anything that is not a readable Parquet file.
-    pub async fn load_metadata(&mut self) -> ParquetResult<ArrowReaderMetadata> {
-        let metadata = self.get_metadata(None).await?;
-        ArrowReaderMetadata::try_new(metadata, ArrowReaderOptions::new())
+    pub async fn load_footer(&mut self) -> ParquetResult<Arc<ParquetMetaData>> {
+        self.get_metadata(None).await
     }
 
-    /// A stream of record batches, row group by row group, reusing a loaded footer. Batches
-    /// hold fewer rows the wider the file ([`limits::batch_rows`]), so decoded data stays a few
-    /// MiB.
+    /// The rows the footer declares.
+    pub async fn declared_rows(mut self) -> ParquetResult<u64> {
+        let footer = self.load_footer().await?;
+        Ok(footer.file_metadata().num_rows().max(0) as u64)
+    }
+
+    /// A stream of record batches, row group by row group, reusing a loaded footer; only the
+    /// row groups in `row_groups` when given (a slice of the object). Batches hold fewer rows the
+    /// wider the file ([`limits::batch_rows`]), so decoded data stays a few MiB.
     pub fn stream(
         self,
         metadata: ArrowReaderMetadata,
+        row_groups: Option<Range<usize>>,
     ) -> ParquetResult<ParquetRecordBatchStream<ObjectReader>> {
         let rows = limits::batch_rows(metadata.parquet_schema().num_columns());
-        ParquetRecordBatchStreamBuilder::new_with_metadata(self, metadata)
-            .with_batch_size(rows)
-            .build()
+        let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(self, metadata)
+            .with_batch_size(rows);
+        match row_groups {
+            Some(range) => builder.with_row_groups(range.collect()).build(),
+            None => builder.build(),
+        }
+    }
+
+    /// The rows one leaf column decodes to in one row group: tells which columns' pages
+    /// disagree with the footer when a row group comes up short.
+    pub async fn count_rows(
+        self,
+        metadata: ArrowReaderMetadata,
+        row_group: usize,
+        leaf: usize,
+    ) -> ParquetResult<u64> {
+        let descr = metadata.metadata().file_metadata().schema_descr_ptr();
+        let mut stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self, metadata)
+            .with_batch_size(limits::MAX_BATCH_ROWS)
+            .with_row_groups(vec![row_group])
+            .with_projection(ProjectionMask::leaves(&descr, [leaf]))
+            .build()?;
+        let mut rows = 0;
+        while let Some(batch) = stream.try_next().await? {
+            rows += batch.num_rows() as u64;
+        }
+        Ok(rows)
     }
 
     async fn fetch(&self, range: Range<u64>) -> ParquetResult<Bytes> {

@@ -1,11 +1,12 @@
 //! Writes one raw object's rows as Iceberg data files: conform each batch to the table schema,
 //! split by partition, and hand it to the `iceberg` crate's Parquet writer (field ids, the table's
-//! compression (zstd 1 by default), full metrics). Files are named from the object's (key, eTag) digest and a part counter.
+//! compression (zstd 1 by default), full metrics). Files are named from the object's (key, eTag)
+//! digest and a part counter. Every row group must decode to the rows its footer declares, and
+//! the data files must hold them all ([`super::rows`]), or the object fails.
 
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef as ArrowSchemaRef;
-use futures::TryStreamExt;
 use iceberg::arrow::{schema_to_arrow_schema, RecordBatchPartitionSplitter};
 use iceberg::io::FileIO;
 use iceberg::spec::{DataFile, DataFileFormat, PartitionSpecRef, SchemaRef, TableMetadata};
@@ -22,11 +23,12 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::compression::compression_for;
 use super::probe::ProbedObject;
+use super::rows::{check_written, columns_disagreeing, RowGroupTally, RowsError};
 use crate::commit::outcome::ObjectFailure;
 use crate::raw::error_record::FailureKind;
 use crate::raw::limits;
 use crate::raw::object::RawObject;
-use crate::schema::{conform_batch, ConstantColumns};
+use crate::schema::{conform_batch, ConstantColumns, SubMicros};
 
 /// Output row groups close at this many rows or [`ROW_GROUP_BYTES`] (the writer's estimate of
 /// encoded bytes), whichever comes first. The writer buffers one row group per open file and
@@ -51,6 +53,7 @@ pub struct TableWriter {
     locations: DefaultLocationGenerator,
     properties: WriterProperties,
     target_file_size: usize,
+    sub_micros: SubMicros,
 }
 
 impl TableWriter {
@@ -60,8 +63,10 @@ impl TableWriter {
         metadata: &TableMetadata,
         schema: SchemaRef,
     ) -> iceberg::Result<Self> {
-        let compression = compression_for(metadata.properties())
-            .map_err(|e| iceberg::Error::new(iceberg::ErrorKind::DataInvalid, e))?;
+        let invalid = |e: String| iceberg::Error::new(iceberg::ErrorKind::DataInvalid, e);
+        let compression = compression_for(metadata.properties()).map_err(invalid)?;
+        let sub_micros = SubMicros::from_properties(metadata.properties())
+            .map_err(|e| invalid(e.to_string()))?;
         let arrow_schema = Arc::new(schema_to_arrow_schema(&schema)?);
         let properties = limits::for_width(
             WriterProperties::builder()
@@ -85,6 +90,7 @@ impl TableWriter {
             schema,
             properties,
             target_file_size,
+            sub_micros,
         })
     }
 
@@ -97,7 +103,12 @@ impl TableWriter {
     }
 
     fn builder_for(&self, object: &RawObject) -> DataWriterBuilder {
-        let names = DefaultFileNameGenerator::new(object.digest(), None, DataFileFormat::Parquet);
+        // A slice's files get names of their own, the same on every delivery of that slice.
+        let prefix = match object.slice_index() {
+            Some(index) => format!("{}-s{index}", object.digest()),
+            None => object.digest(),
+        };
+        let names = DefaultFileNameGenerator::new(prefix, None, DataFileFormat::Parquet);
         DataFileWriterBuilder::new(RollingFileWriterBuilder::new(
             ParquetWriterBuilder::new(self.properties.clone(), self.schema.clone()),
             self.target_file_size,
@@ -122,30 +133,56 @@ impl TableWriter {
         let fail_io = |context: &str, e: &(dyn std::error::Error + 'static)| {
             ObjectFailure::from_error(object, context, e)
         };
-        let mut batches = probed
+        let rows_lost = |e: RowsError| {
+            ObjectFailure::new(
+                object,
+                FailureKind::Permanent,
+                format!("rows in the file do not add up: {e}"),
+            )
+        };
+        let mut row_groups = probed
             .reader()
-            .stream(probed.reader_metadata.clone())
+            .stream(
+                probed.reader_metadata.clone(),
+                object.slice.as_ref().map(|s| s.row_groups()),
+            )
             .map_err(|e| fail_io("cannot read the Parquet file", &e))?;
+        let mut tally = RowGroupTally::new(probed.reader_metadata.metadata());
         let mut sink = PartitionSink::new(self, object)?;
-        while let Some(batch) = batches
-            .try_next()
+        while let Some(batches) = row_groups
+            .next_row_group()
             .await
             .map_err(|e| fail_io("cannot read the Parquet file", &e))?
         {
-            let batch = conform_batch(&batch, &self.arrow_schema, &constants).map_err(|e| {
-                ObjectFailure::new(
-                    object,
-                    FailureKind::Permanent,
-                    format!("rows do not fit the table schema: {e}"),
-                )
-            })?;
-            sink.write(batch)
-                .await
-                .map_err(|e| fail_io("cannot write data files", &e))?;
+            for batch in batches {
+                let batch = batch.map_err(|e| fail_io("cannot read the Parquet file", &e))?;
+                tally.count(batch.num_rows());
+                let batch = conform_batch(&batch, &self.arrow_schema, &constants, self.sub_micros)
+                    .map_err(|e| {
+                        ObjectFailure::new(
+                            object,
+                            FailureKind::Permanent,
+                            format!("rows do not fit the table schema: {e}"),
+                        )
+                    })?;
+                sink.write(batch)
+                    .await
+                    .map_err(|e| fail_io("cannot write data files", &e))?;
+            }
+            let row_group = tally.row_group();
+            if let Err(short) = tally.finish_row_group() {
+                let columns = columns_disagreeing(probed, row_group).await;
+                return Err(rows_lost(short.with_columns(columns)));
+            }
         }
-        sink.close()
+        tally.finish().map_err(rows_lost)?;
+        let files = sink
+            .close()
             .await
-            .map_err(|e| fail_io("cannot finish data files", &e))
+            .map_err(|e| fail_io("cannot finish data files", &e))?;
+        let written = files.iter().map(|f| f.record_count()).sum();
+        check_written(probed.rows, written).map_err(rows_lost)?;
+        Ok(files)
     }
 }
 

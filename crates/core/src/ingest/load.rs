@@ -87,8 +87,14 @@ impl LoadWriter {
         &self.parts.files
     }
 
-    /// Rows written so far per table (the resource and its child tables).
+    /// Rows written so far per table (the resource and its child tables), as the footers of the
+    /// files written declare them.
     pub fn rows(&self) -> &BTreeMap<String, u64> {
         &self.parts.rows
+    }
+
+    /// Rows the records pushed so far normalized into, per table (what [`Self::rows`] must reach).
+    pub fn normalized(&self) -> &BTreeMap<String, u64> {
+        self.normalizer.rows_per_table()
     }
 }

@@ -8,10 +8,12 @@
 //! - [`extract`]: pagination, retries, same-host redirects, record selection ([`request`]: URLs,
 //!   auth and the same-host rule).
 //! - [`json_arrow`]: JSON records to Arrow (inference, widening, naming, child tables).
-//! - [`load`]: one load's records to Parquet parts ([`parquet_out`]) in the raw layout.
+//! - [`load`]: one load's records to Parquet parts ([`parquet_out`]) in the raw layout;
+//!   [`accounting`]: records received = rows landed.
 //! - [`state`]: incremental cursors; [`incremental`]: which records an incremental run keeps;
 //!   [`idempotency`]: the `Idempotency-Key` of pushes.
 
+pub mod accounting;
 pub mod config;
 pub mod cursor;
 pub mod error;

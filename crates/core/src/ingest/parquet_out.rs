@@ -55,7 +55,7 @@ pub struct PartWriter {
     parts: BTreeMap<String, u32>,
     /// Keys written so far, in order.
     pub files: Vec<String>,
-    /// Rows written per table.
+    /// Rows written per table, as the footers of the files written declare them.
     pub rows: BTreeMap<String, u64>,
 }
 
@@ -99,17 +99,18 @@ impl PartWriter {
             *part,
         )
         .to_string();
-        let body = self.encode(&batch).map_err(|source| PartError::Encode {
+        let (body, rows) = self.encode(&batch).map_err(|source| PartError::Encode {
             key: key.clone(),
             source,
         })?;
         self.store.put(&key, body).await?;
-        *self.rows.entry(table.name.clone()).or_insert(0) += batch.num_rows() as u64;
+        *self.rows.entry(table.name.clone()).or_insert(0) += rows;
         self.files.push(key);
         Ok(())
     }
 
-    fn encode(&self, batch: &RecordBatch) -> Result<Bytes, parquet::errors::ParquetError> {
+    /// The Parquet file and the rows its footer declares.
+    fn encode(&self, batch: &RecordBatch) -> Result<(Bytes, u64), parquet::errors::ParquetError> {
         let properties = limits::for_width(
             WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -119,6 +120,9 @@ impl PartWriter {
         .build();
         let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties))?;
         writer.write(batch)?;
-        Ok(Bytes::from(writer.into_inner()?))
+        let footer = writer.finish()?;
+        let rows = footer.file_metadata().num_rows() as u64;
+        // `finish` wrote the footer; `into_inner` would write it a second time.
+        Ok((Bytes::from(std::mem::take(writer.inner_mut())), rows))
     }
 }

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::accounting::{check_landed, AccountingError};
 use super::config::{IngestConfig, Nesting};
 use super::idempotency::{
     body_digest, claim, complete, release, BadIdempotencyKey, Claim, IdempotencyError,
@@ -173,6 +174,9 @@ pub struct PushAnswer {
     pub source: String,
     pub resource: String,
     pub load_id: String,
+    /// Events in the body: `rows`, checked (answers recorded before it was counted lack it).
+    #[serde(default)]
+    pub received: u64,
     pub rows: u64,
     pub tables: BTreeMap<String, u64>,
     pub files: Vec<String>,
@@ -219,6 +223,12 @@ pub enum PushError {
     IdempotencyUnavailable(IdempotencyError),
     #[error("events for {stream} not stored: {error}")]
     NotStored { stream: String, error: PartError },
+    /// The rows written do not add up to the events received (a defect, not the client's).
+    #[error("events for {stream} not stored: {error}")]
+    Unaccounted {
+        stream: String,
+        error: AccountingError,
+    },
     #[error(transparent)]
     Clock(#[from] RunError),
 }
@@ -235,7 +245,9 @@ impl PushError {
             | PushError::BadIdempotencyKey(_) => 400,
             PushError::InProgress => 409,
             PushError::KeyReused { .. } => 422,
-            PushError::IdempotencyUnavailable(_) | PushError::NotStored { .. } => 502,
+            PushError::IdempotencyUnavailable(_)
+            | PushError::NotStored { .. }
+            | PushError::Unaccounted { .. } => 502,
             PushError::Clock(e) => e.status(),
         }
     }
@@ -325,7 +337,7 @@ pub async fn push_events(
                 // too, the claim goes stale and is taken over after STALE_AFTER_MS.
                 let _ = release(store, marker).await;
             }
-            return Err(PushError::NotStored { stream, error });
+            return Err(error);
         }
     };
     let answer = PushAnswer {
@@ -333,6 +345,7 @@ pub async fn push_events(
         source: source.to_string(),
         resource: resource.to_string(),
         load_id,
+        received: report.received,
         rows: report.rows,
         tables: report.tables,
         files: report.files,
@@ -355,14 +368,20 @@ pub async fn push_events(
 }
 
 /// Writes `events` as one load of `stream` (parts of at most ~`part_bytes` buffered bytes) and
-/// reports it like a pulled resource: rows, rows per table, raw keys.
+/// reports it like a pulled resource: events received, rows, rows per table (checked against the
+/// rows the events normalize into), raw keys.
 pub async fn land_events(
     store: Arc<dyn ObjectStore>,
     stream: &EventStream,
     events: Vec<Value>,
     now: DateTime<Utc>,
     part_bytes: usize,
-) -> Result<(String, ResourceReport), PartError> {
+) -> Result<(String, ResourceReport), PushError> {
+    let name = || format!("{}/{}", stream.source, stream.resource);
+    let not_stored = |error| PushError::NotStored {
+        stream: name(),
+        error,
+    };
     let load_id = new_load_id(now);
     let mut load = LoadWriter::new(
         store,
@@ -380,17 +399,22 @@ pub async fn land_events(
     let mut report = ResourceReport {
         resource: stream.resource.clone(),
         pages: 1,
+        received: events.len() as u64,
         rows: events.len() as u64,
         ..Default::default()
     };
     for event in events {
         load.push(event);
-        load.flush_if_full().await?;
+        load.flush_if_full().await.map_err(not_stored)?;
     }
     let flushed = load.flush().await;
     report.files = load.files().to_vec();
     report.tables = load.rows().clone();
-    flushed?;
+    flushed.map_err(not_stored)?;
+    check_landed(&report, load.normalized()).map_err(|error| PushError::Unaccounted {
+        stream: name(),
+        error,
+    })?;
     Ok((load_id, report))
 }
 

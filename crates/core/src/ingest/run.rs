@@ -9,6 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::accounting::{check_landed, AccountingError};
 use super::config::{ConfigError, IngestConfig, ResourceConfig, SourceConfig};
 use super::error::ExtractError;
 use super::extract::{Fetcher, Pager};
@@ -48,11 +49,14 @@ pub struct RunReport {
 pub struct ResourceReport {
     pub resource: String,
     pub pages: u64,
+    /// Records the API returned (or the client pushed): `rows` + `skipped`, checked.
+    pub received: u64,
     /// Records of the resource loaded by this run (root table rows).
     pub rows: u64,
     /// Records the API returned that an earlier run already loaded (incremental resources).
     pub skipped: u64,
-    /// Rows per table, child tables included.
+    /// Rows landed per table, child tables included, counted from the footers of the raw files
+    /// written; checked against the rows the loaded records normalize into.
     pub tables: BTreeMap<String, u64>,
     /// Raw object keys written.
     pub files: Vec<String>,
@@ -123,12 +127,14 @@ pub enum ResourceError {
     Write(#[from] PartError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Accounting(#[from] AccountingError),
 }
 
 impl ResourceError {
     pub fn is_transient(&self) -> bool {
         match self {
-            ResourceError::Auth { .. } => false,
+            ResourceError::Auth { .. } | ResourceError::Accounting(_) => false,
             ResourceError::Extract(e) => e.is_transient(),
             ResourceError::Write(e) => e.is_transient(),
             ResourceError::State(e) => e.is_transient(),
@@ -251,6 +257,7 @@ async fn run_resource(
     let extracted = async {
         while let Some(records) = pager.next_page().await? {
             report.pages += 1;
+            report.received += records.len() as u64;
             for record in records {
                 if filter.as_mut().is_none_or(|f| f.keep(&record)) {
                     report.rows += 1;
@@ -268,6 +275,7 @@ async fn run_resource(
     report.skipped = filter.as_ref().map_or(0, |f| f.skipped);
     extracted?;
     flushed?;
+    check_landed(report, load.normalized())?;
 
     if let Some(filter) = filter {
         let (next, boundary_keys) = filter.into_next();

@@ -5,11 +5,14 @@
 //! notification's `eventTime`), so a redelivered failure rewrites the same record instead of
 //! adding one.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::notification::format_time_ms;
-use super::reserved::{error_record_key, is_error_record_key};
+use super::object::key_etag_hash;
+use super::reserved::{error_record_key, is_error_record_key, ERRORS_PREFIX};
+use crate::storage::{ObjectStore, StorageResult};
 
 /// Whether trying again later can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,14 +82,7 @@ impl ErrorRecord {
 
     /// 32 hex digits of SHA-256 over (key, eTag): stable across redeliveries.
     pub fn id_for(key: &str, etag: &str) -> String {
-        let mut hash = Sha256::new();
-        hash.update(key.as_bytes());
-        hash.update([0u8]);
-        hash.update(etag.as_bytes());
-        hash.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        key_etag_hash(key, etag, 16)
     }
 
     /// `_errors/<yyyy-mm-dd>/<id>.json`, the date being the object's creation date (UTC).
@@ -107,6 +103,61 @@ impl ErrorRecord {
     /// Whether a raw-bucket key looks like an error record (`_errors/<date>/<id>.json`).
     pub fn is_record_key(key: &str) -> bool {
         is_error_record_key(key)
+    }
+}
+
+/// Which raw objects have error records. A record is filed under the date of the notification's
+/// `eventTime`, which may fall on the day before or after an object's listed `Last-Modified`
+/// near midnight, so three days' folders are consulted (each listed once, then remembered).
+#[derive(Debug)]
+pub struct ErrorIndex<'a> {
+    raw: &'a dyn ObjectStore,
+    /// Record ids per `yyyy-mm-dd` folder already listed.
+    days: HashMap<String, HashSet<String>>,
+}
+
+impl<'a> ErrorIndex<'a> {
+    pub fn new(raw: &'a dyn ObjectStore) -> Self {
+        Self {
+            raw,
+            days: HashMap::new(),
+        }
+    }
+
+    /// Whether (key, etag), created at about `created_ms`, has an error record.
+    pub async fn recorded(
+        &mut self,
+        key: &str,
+        etag: &str,
+        created_ms: i64,
+    ) -> StorageResult<bool> {
+        const DAY_MS: i64 = 86_400_000;
+        let id = ErrorRecord::id_for(key, etag);
+        for ms in [created_ms, created_ms - DAY_MS, created_ms + DAY_MS] {
+            let day = format_time_ms(ms)
+                .get(..10)
+                .unwrap_or("unknown")
+                .to_string();
+            if !self.days.contains_key(&day) {
+                let ids = self
+                    .raw
+                    .list(&format!("{ERRORS_PREFIX}{day}/"))
+                    .await?
+                    .into_iter()
+                    .filter_map(|o| {
+                        o.key
+                            .rsplit_once('/')
+                            .and_then(|(_, name)| name.strip_suffix(".json"))
+                            .map(str::to_string)
+                    })
+                    .collect();
+                self.days.insert(day.clone(), ids);
+            }
+            if self.days[&day].contains(&id) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 
@@ -146,6 +197,41 @@ mod tests {
             ErrorRecord::id_for("ab", "c"),
             ErrorRecord::id_for("a", "bc")
         );
+    }
+
+    #[test]
+    fn the_index_finds_records_filed_a_day_off() {
+        use crate::storage::memory::MemoryStore;
+        let store = MemoryStore::new("raw");
+        let key = "sources/shop/orders/year=2026/month=11/day=24/a.parquet";
+        let near_midnight = 1_795_564_799_000; // 2026-11-24T23:59:59Z
+        let filed_next_day = ErrorRecord::new(
+            key,
+            "e1",
+            FailureKind::Permanent,
+            "bad",
+            near_midnight + 2_000,
+            0,
+        );
+        assert!(filed_next_day
+            .object_key()
+            .starts_with("_errors/2026-11-25/"));
+        futures::executor::block_on(async {
+            store
+                .put(
+                    &filed_next_day.object_key(),
+                    filed_next_day.to_json().into(),
+                )
+                .await
+                .unwrap();
+            let mut index = ErrorIndex::new(&store);
+            assert!(index.recorded(key, "e1", near_midnight).await.unwrap());
+            assert!(!index.recorded(key, "e2", near_midnight).await.unwrap());
+            assert!(!index
+                .recorded(key, "e1", near_midnight - 5 * 86_400_000)
+                .await
+                .unwrap());
+        });
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! - [`footer`]: the load a file belongs to (`load_id`, [`footer::WriteDisposition`]), in its
 //!   Parquet footer.
 //! - [`object`]: a raw object and its identity (key and eTag).
-//! - [`notification`]: the R2 event notification that hands a raw object to the converter.
+//! - [`notification`]: the R2 event notification that hands a raw object to the converter, and
+//!   icepipe's continuation messages for one [`slice`] of an object too large for one invocation.
 //! - [`error_record`]: the record of a raw object that could not be converted.
 //! - [`summary`]: the snapshot summary properties that remember which raw objects a table holds.
 
@@ -22,4 +23,5 @@ pub mod limits;
 pub mod notification;
 pub mod object;
 pub mod reserved;
+pub mod slice;
 pub mod summary;

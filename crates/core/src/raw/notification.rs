@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::key::{RawKey, TableName, SOURCES_PREFIX};
+use super::slice::ObjectSlice;
 
 /// `PutObject`: a single-request upload.
 pub const PUT_OBJECT: &str = "PutObject";
@@ -40,6 +41,14 @@ pub struct Notification {
     pub event_time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_source: Option<CopySource>,
+    /// icepipe's own continuation messages (never sent by R2): convert only this slice of the
+    /// object (see [`super::slice`]).
+    #[serde(
+        rename = "icepipeSlice",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub slice: Option<ObjectSlice>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +78,15 @@ pub struct ConvertTarget {
     pub size: Option<u64>,
     /// `eventTime` in milliseconds since the epoch, when it parses.
     pub event_time_ms: Option<i64>,
+    /// Only this slice of the object (a continuation message); `None`: the whole object.
+    pub slice: Option<ObjectSlice>,
+}
+
+impl ConvertTarget {
+    /// The work this message stands for: the object, or one slice of it.
+    pub fn work(&self) -> (&str, Option<u32>) {
+        (&self.key, self.slice.as_ref().map(|s| s.index))
+    }
 }
 
 /// What the convert Worker does with one notification.
@@ -120,6 +138,15 @@ impl Notification {
             },
             event_time: format_time_ms(event_time_ms),
             copy_source: None,
+            slice: None,
+        }
+    }
+
+    /// The continuation message for one slice of an object (same shape, plus `icepipeSlice`).
+    pub fn for_slice(self, slice: ObjectSlice) -> Notification {
+        Notification {
+            slice: Some(slice),
+            ..self
         }
     }
 
@@ -178,6 +205,7 @@ impl Notification {
                 etag,
                 size: self.object.size,
                 event_time_ms,
+                slice: self.slice.clone(),
             }),
             Err(e) => Classified::Reject {
                 key,

@@ -4,12 +4,16 @@
 //! - `_state/<source>/<resource>.json`: an ingested resource's incremental cursor.
 //! - `_state/events/<source>/<resource>/<digest>.json`: the claim of a pushed request's
 //!   `Idempotency-Key` (the digest hides the client's key).
+//! - `_state/_reconcile/cursor.json`: where the reconciliation sweep resumes.
 //! - `_errors/<yyyy-mm-dd>/<id>.json`: the record of a raw object that could not be converted.
 
 /// Ingest state: cursors and idempotency markers.
 pub const STATE_PREFIX: &str = "_state/";
 /// Idempotency markers of pushed events (inside [`STATE_PREFIX`]).
 pub const EVENT_MARKERS_PREFIX: &str = "_state/events/";
+/// Where the reconciliation sweep's cursor is kept (`_`: no source is named so, so it cannot
+/// meet an ingest cursor `_state/<source>/<resource>.json`).
+pub const RECONCILE_CURSOR_KEY: &str = "_state/_reconcile/cursor.json";
 /// Error records of raw objects that could not be converted.
 pub const ERRORS_PREFIX: &str = "_errors/";
 

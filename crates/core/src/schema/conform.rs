@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Time64NanosecondType, TimestampNanosecondType};
 use arrow_array::{
     new_null_array, Array, ArrayRef, ListArray, MapArray, RecordBatch, RecordBatchOptions,
     StringArray, StructArray, TimestampMicrosecondArray,
@@ -13,7 +12,8 @@ use arrow_array::{
 use arrow_cast::{cast_with_options, CastOptions};
 use arrow_schema::{DataType, Field, FieldRef, Fields, SchemaRef};
 
-use super::mapping::{is_sub_microsecond, join_path};
+use super::mapping::join_path;
+use super::precision::{is_nanoseconds, nanos_to_micros, SubMicros};
 use super::{SchemaError, LOADED_AT_COLUMN, LOAD_ID_COLUMN};
 
 /// Values for icepipe's own columns when the file lacks them.
@@ -25,11 +25,13 @@ pub struct ConstantColumns {
     pub load_id: String,
 }
 
-/// `batch` (any schema the table can hold) as a batch of exactly `target`.
+/// `batch` (any schema the table can hold) as a batch of exactly `target`; nanosecond values
+/// become microseconds as `sub_micros` says.
 pub fn conform_batch(
     batch: &RecordBatch,
     target: &SchemaRef,
     constants: &ConstantColumns,
+    sub_micros: SubMicros,
 ) -> Result<RecordBatch, SchemaError> {
     let rows = batch.num_rows();
     let source = batch.schema();
@@ -42,6 +44,7 @@ pub fn conform_batch(
                 source.field(i),
                 target_field,
                 target_field.name(),
+                sub_micros,
             ),
             Err(_) => Ok(missing_column(target_field, rows, constants)),
         })
@@ -72,6 +75,7 @@ fn conform_array(
     source: &Field,
     target: &Field,
     path: &str,
+    sub_micros: SubMicros,
 ) -> Result<ArrayRef, SchemaError> {
     let fail = |reason: String| SchemaError::new(path, reason);
     let array = unwrap_encodings(array).map_err(|e| fail(e.to_string()))?;
@@ -82,9 +86,13 @@ fn conform_array(
         )));
     }
     match target.data_type() {
-        DataType::Struct(target_fields) => conform_struct(&array, target_fields, path),
-        DataType::List(target_element) => conform_list(&array, source, target_element, path),
-        DataType::Map(target_entries, sorted) => conform_map(&array, target_entries, *sorted, path),
+        DataType::Struct(target_fields) => conform_struct(&array, target_fields, path, sub_micros),
+        DataType::List(target_element) => {
+            conform_list(&array, source, target_element, path, sub_micros)
+        }
+        DataType::Map(target_entries, sorted) => {
+            conform_map(&array, target_entries, *sorted, path, sub_micros)
+        }
         target_type => {
             if array.data_type() == target_type {
                 return Ok(array);
@@ -92,8 +100,13 @@ fn conform_array(
             if matches!(array.data_type(), DataType::Null) {
                 return Ok(new_null_array(target_type, array.len()));
             }
-            if is_sub_microsecond(array.data_type()) {
-                reject_sub_microsecond(&array).map_err(fail)?;
+            let array = if is_nanoseconds(array.data_type()) {
+                nanos_to_micros(&array, sub_micros).map_err(|e| fail(e.to_string()))?
+            } else {
+                array
+            };
+            if array.data_type() == target_type {
+                return Ok(array);
             }
             // `safe: false`: a value that does not fit is an error, never a silent null.
             let options = CastOptions {
@@ -119,7 +132,12 @@ fn unwrap_encodings(array: &ArrayRef) -> Result<ArrayRef, arrow_schema::ArrowErr
     }
 }
 
-fn conform_struct(array: &ArrayRef, target: &Fields, path: &str) -> Result<ArrayRef, SchemaError> {
+fn conform_struct(
+    array: &ArrayRef,
+    target: &Fields,
+    path: &str,
+    sub_micros: SubMicros,
+) -> Result<ArrayRef, SchemaError> {
     let source = array.as_struct_opt().ok_or_else(|| {
         SchemaError::new(
             path,
@@ -140,6 +158,7 @@ fn conform_struct(array: &ArrayRef, target: &Fields, path: &str) -> Result<Array
                     &source_fields[i],
                     target_child,
                     &child_path,
+                    sub_micros,
                 ),
                 None => Ok(new_null_array(target_child.data_type(), source.len())),
             }
@@ -160,6 +179,7 @@ fn conform_list(
     source: &Field,
     target_element: &FieldRef,
     path: &str,
+    sub_micros: SubMicros,
 ) -> Result<ArrayRef, SchemaError> {
     let fail = |reason: String| SchemaError::new(path, reason);
     // LargeList, FixedSizeList and list views become a plain List of the source element first.
@@ -183,6 +203,7 @@ fn conform_list(
         &source_element,
         target_element,
         &join_path(path, "element"),
+        sub_micros,
     )?;
     let rebuilt = ListArray::try_new(
         target_element.clone(),
@@ -199,6 +220,7 @@ fn conform_map(
     target_entries: &FieldRef,
     sorted: bool,
     path: &str,
+    sub_micros: SubMicros,
 ) -> Result<ArrayRef, SchemaError> {
     let fail = |reason: String| SchemaError::new(path, reason);
     let map = array
@@ -214,12 +236,14 @@ fn conform_map(
         &source_kv[0],
         &target_kv[0],
         &join_path(path, "key"),
+        sub_micros,
     )?;
     let value = conform_array(
         entries.column(1),
         &source_kv[1],
         &target_kv[1],
         &join_path(path, "value"),
+        sub_micros,
     )?;
     let entries = StructArray::try_new(target_kv.clone(), vec![key, value], None)
         .map_err(|e| fail(e.to_string()))?;
@@ -232,27 +256,4 @@ fn conform_map(
     )
     .map_err(|e| fail(e.to_string()))?;
     Ok(Arc::new(rebuilt))
-}
-
-/// Iceberg v2 keeps microseconds: nanosecond values are accepted only when nothing is lost.
-fn reject_sub_microsecond(array: &ArrayRef) -> Result<(), String> {
-    let lossy = match array.data_type() {
-        DataType::Timestamp(_, _) => array
-            .as_primitive::<TimestampNanosecondType>()
-            .iter()
-            .flatten()
-            .find(|v| v % 1000 != 0),
-        DataType::Time64(_) => array
-            .as_primitive::<Time64NanosecondType>()
-            .iter()
-            .flatten()
-            .find(|v| v % 1000 != 0),
-        _ => None,
-    };
-    match lossy {
-        Some(value) => Err(format!(
-            "nanosecond value {value} has sub-microsecond digits that an Iceberg v2 table (microseconds) cannot hold"
-        )),
-        None => Ok(()),
-    }
 }

@@ -2,7 +2,7 @@
 //! crate's own converter: unsigned ints, ms/ns timestamps, time32, Date64, Float16, dictionaries,
 //! views and the `arrow.uuid` extension all map to the Iceberg type that holds them losslessly.
 
-use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
+use arrow_schema::{DataType, Field, Schema as ArrowSchema};
 use iceberg::spec::{
     ListType, MapType, NestedField, NestedFieldRef, PrimitiveType, Schema, StructType, Type,
 };
@@ -170,14 +170,6 @@ fn is_uuid(field: &Field) -> bool {
         .is_some_and(|name| name == ARROW_UUID_EXTENSION)
 }
 
-/// Whether a timestamp/time unit is finer than Iceberg's microseconds.
-pub fn is_sub_microsecond(data_type: &DataType) -> bool {
-    matches!(
-        data_type,
-        DataType::Timestamp(TimeUnit::Nanosecond, _) | DataType::Time64(TimeUnit::Nanosecond)
-    )
-}
-
 pub(crate) fn join_path(parent: &str, name: &str) -> String {
     if parent.is_empty() {
         name.to_string()
@@ -190,6 +182,8 @@ pub(crate) fn join_path(parent: &str, name: &str) -> String {
 mod tests {
     use std::collections::HashMap;
     use std::sync::Arc;
+
+    use arrow_schema::TimeUnit;
 
     use super::*;
 

@@ -4,10 +4,12 @@
 pub mod conform;
 pub mod evolve;
 pub mod mapping;
+pub mod precision;
 
 pub use conform::{conform_batch, ConstantColumns};
 pub use evolve::{evolve, Evolution};
 pub use mapping::{iceberg_schema_for, FieldIds};
+pub use precision::SubMicros;
 
 /// A schema problem, naming the column (dotted path) it is about.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

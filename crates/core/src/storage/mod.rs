@@ -97,6 +97,34 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
 
     /// Objects under a prefix, in key order.
     async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>>;
+
+    /// At most `limit` objects under `prefix` whose keys sort after `start_after`, in key order:
+    /// a bounded, resumable walk of a large bucket. The default lists everything and slices;
+    /// S3 and R2 stores ask the backend for the page only.
+    async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> StorageResult<ListPage> {
+        let mut objects: Vec<ObjectMeta> = self
+            .list(prefix)
+            .await?
+            .into_iter()
+            .filter(|o| start_after.is_none_or(|after| o.key.as_str() > after))
+            .collect();
+        let truncated = objects.len() > limit;
+        objects.truncate(limit);
+        Ok(ListPage { objects, truncated })
+    }
+}
+
+/// One page of a bounded listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub objects: Vec<ObjectMeta>,
+    /// More objects follow the last one.
+    pub truncated: bool,
 }
 
 /// Streams an object out in chunks; nothing is visible under the key until `finish` succeeds.

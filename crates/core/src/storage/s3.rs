@@ -18,7 +18,9 @@ use rusty_s3::actions::{
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
 use super::parts::{PartSink, PartWriter};
-use super::{ObjectMeta, ObjectStore, ObjectWriter, StorageError, StorageResult, StoreResolver};
+use super::{
+    ListPage, ObjectMeta, ObjectStore, ObjectWriter, StorageError, StorageResult, StoreResolver,
+};
 use crate::clock::Clock;
 use crate::http::{HttpClient, HttpRequest, HttpResponse, Method};
 
@@ -202,10 +204,12 @@ impl S3Store {
         Ok(())
     }
 
-    async fn list_page(
+    async fn list_request(
         &self,
         prefix: &str,
         token: Option<&str>,
+        start_after: Option<&str>,
+        max_keys: Option<usize>,
     ) -> StorageResult<ListObjectsV2Response> {
         let mut action = self
             .inner
@@ -214,6 +218,12 @@ impl S3Store {
         action.with_prefix(prefix);
         if let Some(token) = token {
             action.with_continuation_token(token);
+        }
+        if let Some(after) = start_after {
+            action.with_start_after(after);
+        }
+        if let Some(max_keys) = max_keys {
+            action.with_max_keys(max_keys);
         }
         let url = self.sign(&action, prefix)?;
         let response = self
@@ -353,18 +363,26 @@ impl ObjectStore for S3Store {
         }
     }
 
-    async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
-        let mut objects = Vec::new();
+    async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> StorageResult<ListPage> {
+        let mut page = ListPage::default();
         let mut token: Option<String> = None;
-        loop {
-            let page = self.list_page(prefix, token.as_deref()).await?;
-            for content in page.contents {
-                objects.push(
+        while page.objects.len() < limit {
+            let want = (limit - page.objects.len()).min(1000);
+            let answer = self
+                .list_request(prefix, token.as_deref(), start_after, Some(want))
+                .await?;
+            for content in answer.contents {
+                page.objects.push(
                     list_meta(content)
                         .map_err(|reason| StorageError::other(self.describe(prefix), reason))?,
                 );
             }
-            match page.next_continuation_token {
+            match answer.next_continuation_token {
                 // A token equal to the one we sent would loop forever.
                 Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
                 Some(_) => {
@@ -373,9 +391,16 @@ impl ObjectStore for S3Store {
                         "ListObjectsV2 repeated its continuation token",
                     ))
                 }
-                None => break,
+                None => return Ok(page),
             }
         }
+        page.objects.truncate(limit);
+        page.truncated = true;
+        Ok(page)
+    }
+
+    async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
+        let mut objects = self.list_after(prefix, None, usize::MAX).await?.objects;
         // S3 already lists in key order; sorting keeps the contract even for servers that do not.
         objects.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(objects)

@@ -2,6 +2,8 @@
 //! stack fails, never skips, without it), Parquet fixtures, and a fault-injecting HTTP client.
 #![allow(dead_code)]
 
+pub mod layouts;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use futures::future::BoxFuture;
 use iceberg::spec::TableMetadata;
 use icepipe_core::catalog::{CatalogAuth, CatalogConfig, RestCatalog};
 use icepipe_core::clock::{Clock, SystemClock};
-use icepipe_core::commit::DEFAULT_COMMIT_ATTEMPTS;
+use icepipe_core::committer::local::LocalSettings;
 use icepipe_core::convert::{ConvertOptions, Converter, OnInvalid};
 use icepipe_core::http::{
     HttpClient, HttpError, HttpRequest, HttpResponse, Method, ReqwestHttpClient,
@@ -54,6 +56,9 @@ pub fn http() -> Arc<dyn HttpClient> {
     Arc::new(ReqwestHttpClient::with_timeout(Duration::from_secs(30)))
 }
 
+/// The system clock as a `&'static dyn Clock` (committer contexts borrow their clock).
+pub static SYSTEM_CLOCK: SystemClock = SystemClock;
+
 pub fn clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
@@ -69,15 +74,42 @@ pub async fn catalog_over(http: Arc<dyn HttpClient>) -> Arc<RestCatalog> {
 /// A converter on the local stack whose catalog requests go through `http`.
 pub async fn converter_over(http: Arc<dyn HttpClient>) -> Converter {
     let resolver = Arc::new(S3Resolver::new(s3_config(), self::http(), clock()));
-    Converter {
-        catalog: catalog_over(http).await,
-        file_io: iceberg_io::file_io(resolver as Arc<dyn StoreResolver>),
-        clock: clock(),
-        options: ConvertOptions {
+    Converter::local(
+        catalog_over(http).await,
+        iceberg_io::file_io(resolver as Arc<dyn StoreResolver>),
+        clock(),
+        local_settings(),
+        ConvertOptions {
             on_invalid: OnInvalid::Skip,
-            commit_attempts: DEFAULT_COMMIT_ATTEMPTS,
+            budget_bytes: None,
         },
-    }
+    )
+}
+
+/// The CLI's commit settings with a short pace: these tests make a few commits per table, far
+/// below the catalog's limits, and a lost race should not cost them seconds.
+pub fn local_settings() -> LocalSettings {
+    let mut settings = LocalSettings::default();
+    settings.committer.interval_ms = 200;
+    settings.max_wait = Duration::from_secs(120);
+    settings
+}
+
+/// `total-records` of the current snapshot.
+pub fn total_records(meta: &TableMetadata) -> u64 {
+    meta.current_snapshot()
+        .unwrap()
+        .summary()
+        .additional_properties["total-records"]
+        .parse()
+        .unwrap()
+}
+
+/// The local stack's raw bucket.
+pub fn raw_store() -> Arc<dyn ObjectStore> {
+    S3Resolver::new(s3_config(), http(), clock())
+        .store_for_bucket(&env("ICEPIPE_RAW_BUCKET"))
+        .unwrap()
 }
 
 /// A fresh table `it.<suite>.<test>_<unique>` for one test of one suite.
@@ -130,6 +162,11 @@ pub enum Fault {
     ApplyThenTimeout,
     /// Do not send the commit; answer this status.
     RejectWith(u16),
+    /// Do not send the commit; answer as R2 Data Catalog does over a rate limit.
+    RateLimited { retry_after_seconds: u64 },
+    /// Do not send the commit; answer as R2 Data Catalog does when it lost a race after its
+    /// requirement checks passed.
+    ConcurrentUpdate,
 }
 
 /// Wraps a real client; the first commit (POST .../tables/<name>) meets the fault.
@@ -209,6 +246,22 @@ impl HttpClient for FaultyHttp {
                 Err(HttpError::Timeout { url })
             }
             Some(Fault::RejectWith(status)) => Ok(failed(status)),
+            Some(Fault::RateLimited {
+                retry_after_seconds,
+            }) => Ok(HttpResponse {
+                status: 429,
+                headers: vec![("Retry-After".into(), retry_after_seconds.to_string())],
+                body: Bytes::from_static(
+                    b"{\"error\":{\"message\":\"Too many requests\",\"type\":\"TooManyRequestsException\",\"code\":429}}",
+                ),
+            }),
+            Some(Fault::ConcurrentUpdate) => Ok(HttpResponse {
+                status: 400,
+                headers: vec![],
+                body: Bytes::from_static(
+                    b"{\"error\":{\"message\":\"Concurrent update to the table\",\"type\":\"ConcurrentUpdateError\",\"code\":400}}",
+                ),
+            }),
         }
     }
 }

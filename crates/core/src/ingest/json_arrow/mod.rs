@@ -62,6 +62,8 @@ pub struct Normalizer {
     system: SystemColumns,
     tables: BTreeMap<String, TableBuffer>,
     records: u64,
+    /// Rows pushed per table since the start (buffered or already taken).
+    rows: BTreeMap<String, u64>,
 }
 
 impl Normalizer {
@@ -78,6 +80,7 @@ impl Normalizer {
             system,
             tables: BTreeMap::new(),
             records: 0,
+            rows: BTreeMap::new(),
         }
     }
 
@@ -102,11 +105,17 @@ impl Normalizer {
         }
         .record(&self.resource, record, row_id);
         for row in rows {
+            *self.rows.entry(row.table.clone()).or_insert(0) += 1;
             self.tables
                 .entry(row.table.clone())
                 .or_insert_with(|| TableBuffer::new(&row.table))
                 .push(row);
         }
+    }
+
+    /// Rows the records pushed so far normalized into, per table (child tables included).
+    pub fn rows_per_table(&self) -> &BTreeMap<String, u64> {
+        &self.rows
     }
 
     pub fn approx_bytes(&self) -> usize {
