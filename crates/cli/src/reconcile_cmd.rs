@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
+use icepipe_core::committer::local::LocalSettings;
 use icepipe_core::convert::{ConvertOptions, Converter, OnInvalid};
 use icepipe_core::raw::error_record::{ErrorRecord, FailureKind};
 use icepipe_core::raw::key::{TableName, DEFAULT_NAMESPACE_ROOT};
@@ -114,15 +115,17 @@ async fn convert_missing(
     raw: &Arc<dyn ObjectStore>,
     report: &SweepReport,
 ) -> Result<(usize, Vec<String>), CliError> {
-    let converter = Converter {
-        catalog: context.catalog.clone(),
-        file_io: iceberg_io::file_io(context.resolver.clone() as Arc<dyn StoreResolver>),
-        clock: context.clock.clone(),
-        options: ConvertOptions {
+    // The CLI's own committer: it paces commits and waits out the catalog's limits, as `convert`.
+    let converter = Converter::local(
+        context.catalog.clone(),
+        iceberg_io::file_io(context.resolver.clone() as Arc<dyn StoreResolver>),
+        context.clock.clone(),
+        LocalSettings::default(),
+        ConvertOptions {
             on_invalid: OnInvalid::Skip,
             ..ConvertOptions::default()
         },
-    };
+    );
     let mut by_table: BTreeMap<String, Vec<RawObject>> = BTreeMap::new();
     for missing in &report.unaccounted {
         by_table
@@ -143,6 +146,12 @@ async fn convert_missing(
             .await
             .map_err(|e| CliError::Convert(vec![e]))?;
         committed += outcome.objects.len();
+        for pending in &outcome.pending {
+            failed.push(format!(
+                "{}: not committed yet (the catalog kept refusing within the wait)",
+                pending.key
+            ));
+        }
         for failure in &outcome.failed {
             failed.push(failure.to_string());
             if failure.kind == FailureKind::Permanent {

@@ -57,7 +57,6 @@ pub const HTTP_TIMEOUT_SECONDS: &str = "HTTP_TIMEOUT_SECONDS";
 pub const SWEEP_LIMIT: &str = "SWEEP_LIMIT";
 pub const SWEEP_MIN_AGE_SECONDS: &str = "SWEEP_MIN_AGE_SECONDS";
 
-
 /// Vars (optional): the commit coordination (see `wrangler.convert.toml`): least seconds between
 /// two commits to one table (default 5, i.e. 12 per minute; R2 allows 20), how long a consumer
 /// waits for its objects' commit before handing the messages on (default 30), and the catalog's

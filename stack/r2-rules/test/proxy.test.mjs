@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { maxInAnyWindow } from "../limits.mjs";
-import { stackRunning, waitFor } from "../../../harness/lib/stack.mjs";
+import { waitFor } from "../../../harness/lib/bounded.mjs";
+import { stackRunning } from "../../../harness/lib/stack.mjs";
 import { pyAppend, seaweedClient, startRules, TEST_TOKEN, uniqueNamespace, waitInFlight } from "./support.mjs";
 
 let seaweed;

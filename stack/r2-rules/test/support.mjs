@@ -3,7 +3,8 @@
 // client, a direct line to SeaweedFS (to see what did or did not reach it), and PyIceberg appends.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { PYTHON, run, stackSettings, waitFor } from "../../../harness/lib/stack.mjs";
+import { waitFor } from "../../../harness/lib/bounded.mjs";
+import { PYTHON, run, stackSettings } from "../../../harness/lib/stack.mjs";
 import { createRulesServer } from "../server.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
