@@ -108,7 +108,11 @@ async fn a_push_lands_one_load_and_a_repeated_key_gets_the_first_answer() {
         message.contains("\"order-42\"") && message.contains("different body"),
         "{message}"
     );
-    assert_eq!(landed(&harness), answer.files, "nothing of the other body landed");
+    assert_eq!(
+        landed(&harness),
+        answer.files,
+        "nothing of the other body landed"
+    );
 }
 
 #[tokio::test]

@@ -91,7 +91,11 @@ impl ReplayRequest {
             (false, false) | (true, true) => Ok(()),
             (true, false) => Err(ReplayError::BadRequest(format!(
                 "{NO_SCOPE}{}",
-                if self.prefix.is_some() { " (the prefix is empty)" } else { "" }
+                if self.prefix.is_some() {
+                    " (the prefix is empty)"
+                } else {
+                    ""
+                }
             ))),
             (false, true) => Err(ReplayError::BadRequest(
                 "give either a prefix or \"all\": true, not both".into(),

@@ -124,7 +124,11 @@ pub async fn claim(
             reason: e.to_string(),
         }
     })?;
-    if existing.body.as_deref().is_some_and(|claimed| claimed != request) {
+    if existing
+        .body
+        .as_deref()
+        .is_some_and(|claimed| claimed != request)
+    {
         return Ok(Claim::OtherBody);
     }
     if let Some(response) = existing.response {
@@ -251,7 +255,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            claim(&store, marker, 2, &body_digest(b"anything")).await.unwrap(),
+            claim(&store, marker, 2, &body_digest(b"anything"))
+                .await
+                .unwrap(),
             Claim::Done(json!({"rows": 1}))
         );
     }

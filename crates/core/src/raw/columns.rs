@@ -129,7 +129,11 @@ mod tests {
     #[test]
     fn a_poisoned_column_is_named_with_the_type_it_needs() {
         let cases = [
-            (LOADED_AT_COLUMN, DataType::Utf8, "timestamp with a time zone"),
+            (
+                LOADED_AT_COLUMN,
+                DataType::Utf8,
+                "timestamp with a time zone",
+            ),
             (
                 LOADED_AT_COLUMN,
                 DataType::Timestamp(TimeUnit::Millisecond, None),
