@@ -1,6 +1,5 @@
-//! How wide and how deep raw files and tables may be, and the Parquet settings that keep a
-//! Worker's memory per column small. Shared by the ingest (raw files) and the converter (data
-//! files), so that what one writes the other can take.
+//! The Parquet settings that keep a Worker's memory per column small, shared by the ingest (raw
+//! files) and the converter (reading raw files, writing data files).
 //!
 //! Where memory per column went (measured in workerd, before these settings): every Parquet
 //! column writer and column chunk reader holds a zstd codec (a ~96 KB decompression context plus a
@@ -17,15 +16,6 @@ use parquet::file::properties::WriterPropertiesBuilder;
 /// dictionary's hash table costs ~48 KiB per column for as long as the row group is open, and
 /// zstd recovers most of what the dictionary would have saved.
 pub const DICTIONARY_MAX_COLUMNS: usize = 256;
-
-/// Default of the most leaf columns a table may have (a pushed record's table, a raw file, a
-/// table after schema evolution): measured to fit 128 MB with room to spare (README, "Limits").
-pub const DEFAULT_MAX_COLUMNS: usize = 5_000;
-
-/// Deepest nesting (lists, structs, maps inside one another) of a column. Deeper JSON values
-/// are stored as their JSON text by the ingest; deeper Parquet columns are refused by the
-/// converter with an error record (the catalog and readers do not take them reliably).
-pub const MAX_NESTING_DEPTH: usize = 32;
 
 /// Values (rows x leaf columns) the reader decodes per batch: 8,192 rows of a narrow file, fewer
 /// rows of a wide one, so a decoded batch stays a few MiB whatever the width.
@@ -52,27 +42,6 @@ fn field_leaves(field: &Field) -> usize {
     }
 }
 
-/// Nesting depth of a field's type: 0 for a primitive, 1 for a list of primitives, ...
-pub fn nesting_depth(data_type: &DataType) -> usize {
-    match data_type {
-        DataType::List(item)
-        | DataType::LargeList(item)
-        | DataType::ListView(item)
-        | DataType::LargeListView(item)
-        | DataType::FixedSizeList(item, _)
-        | DataType::Map(item, _) => 1 + nesting_depth(item.data_type()),
-        DataType::Struct(fields) => {
-            1 + fields
-                .iter()
-                .map(|f| nesting_depth(f.data_type()))
-                .max()
-                .unwrap_or(0)
-        }
-        DataType::Dictionary(_, value) => nesting_depth(value),
-        _ => 0,
-    }
-}
-
 /// Writer settings for a file of `leaf_columns` columns: no dictionaries when it is wide.
 pub fn for_width(builder: WriterPropertiesBuilder, leaf_columns: usize) -> WriterPropertiesBuilder {
     if leaf_columns > DICTIONARY_MAX_COLUMNS {
@@ -87,18 +56,6 @@ pub fn batch_rows(leaf_columns: usize) -> usize {
     (BATCH_VALUES / leaf_columns.max(1)).clamp(MIN_BATCH_ROWS, MAX_BATCH_ROWS)
 }
 
-/// A file or table wider than its configured maximum.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{what} has {columns} columns, more than the maximum of {max} (MAX_COLUMNS): split the \
-     records, or nest fields (nesting = \"nested\") so they are fewer columns"
-)]
-pub struct TooManyColumns {
-    pub what: String,
-    pub columns: usize,
-    pub max: usize,
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -106,7 +63,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn leaves_and_depth_count_nested_types() {
+    fn leaves_count_nested_types() {
         let item = Arc::new(Field::new("item", DataType::Int64, true));
         let list = DataType::List(item);
         let strukt = DataType::Struct(
@@ -122,9 +79,6 @@ mod tests {
             Field::new("s", strukt.clone(), true),
         ]);
         assert_eq!(leaf_columns(&schema), 4);
-        assert_eq!(nesting_depth(&DataType::Int64), 0);
-        assert_eq!(nesting_depth(&list), 1);
-        assert_eq!(nesting_depth(&strukt), 2);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!   and parsed, and the table a key names (`<root>.<source>.<resource>`).
 //! - [`columns`]: icepipe's own columns (`_loaded_at`, `_load_id`, `_row_id`, ...) and the
 //!   types raw files must give them.
-//! - [`limits`]: how wide and deep files may be, and the Parquet settings for wide ones.
+//! - [`limits`]: the Parquet settings for wide files (memory per column).
 //! - [`reserved`]: the reserved prefixes `_state/`, `_state/events/` and `_errors/`, and their keys.
 //! - [`footer`]: the load a file belongs to (`load_id`, [`footer::WriteDisposition`]), in its
 //!   Parquet footer.
