@@ -40,7 +40,7 @@ def run(ctx: Context) -> CaseResult:
     for columns, size, memory in measured:
         per_column = "-" if columns == narrow_cols else f"{(memory - narrow_mem) / (columns - narrow_cols) / 1024:.0f} KiB"
         table_rows.append([f"{columns:,}", mib(size), mb(memory), f"{memory / LIMIT:.0%}", per_column])
-    at_target = [m for c, _, m in measured if c >= TARGET_COLUMNS]
+    at_target = [m for c, _, m in measured if c == TARGET_COLUMNS]
     ok = bool(at_target) and all(m < LIMIT for m in at_target)
     widest_under = max((c for c, _, m in measured if m < LIMIT), default=0)
     return CaseResult(

@@ -1,13 +1,13 @@
 //! The Parquet settings that keep a Worker's memory per column small, shared by the ingest (raw
 //! files) and the converter (reading raw files, writing data files).
 //!
-//! Where memory per column went (measured in workerd, before these settings): every Parquet
-//! column writer and column chunk reader holds a zstd codec (a ~96 KB decompression context plus a
-//! compression context, even when only writing; see `vendor/zstd/ICEPIPE.md`, now shared per
-//! thread), and every column writer with dictionary encoding a 4,096-slot hash table (~48 KiB)
-//! from its first value; decoded batches of 8,192 rows add `8 KiB x width` per column. With
-//! the shared zstd contexts, dictionaries off for wide files and batches sized by width, a column
-//! costs a few KiB.
+//! Where memory per column went: every Parquet column writer and column chunk reader holds a
+//! zstd codec (a ~96 KB decompression context plus a compression context, even when only
+//! writing; now shared per thread, see `vendor/zstd/ICEPIPE.md`), and every column writer with
+//! dictionary encoding a 4,096-slot hash table (~48 KiB) from its first value; decoded batches
+//! of 8,192 rows add `8 KiB x width` per column. What remains per column grows with the rows of
+//! a row group (its encoded pages are buffered until the row group closes): measured in workerd
+//! by `scripts/bench --cases wide`.
 
 use arrow_schema::{DataType, Field, Schema as ArrowSchema};
 use parquet::file::properties::WriterPropertiesBuilder;
