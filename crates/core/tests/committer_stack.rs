@@ -431,6 +431,7 @@ async fn a_sliced_object_commits_once_every_slice_is_in_and_in_one_snapshot() {
     assert!(continuations
         .iter()
         .all(|c| c.slice.as_ref().unwrap().count == 4));
+    assert!(first.failed.is_empty(), "{:?}", first.failed);
     assert!(matches!(
         first.pending[0],
         icepipe_core::commit::outcome::PendingObjectOutcome {

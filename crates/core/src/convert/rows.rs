@@ -10,6 +10,7 @@
 //! 3. [`check_written`] (write): the data files hold every row read.
 
 use parquet::file::metadata::ParquetMetaData;
+use std::ops::Range;
 
 use super::probe::ProbedObject;
 
@@ -115,21 +116,34 @@ pub fn check_footer(metadata: &ParquetMetaData) -> Result<u64, RowsError> {
     Ok(total as u64)
 }
 
-/// Counts the rows decoded from each row group against what the footer declares for it.
+/// Counts the rows decoded from each row group against what the footer declares for it, over
+/// the row groups being read (all of them, or one slice's).
 #[derive(Debug)]
 pub struct RowGroupTally<'a> {
     metadata: &'a ParquetMetaData,
+    row_groups: Range<usize>,
     next: usize,
     read: u64,
 }
 
 impl<'a> RowGroupTally<'a> {
-    pub fn new(metadata: &'a ParquetMetaData) -> Self {
+    /// `row_groups`: the ones read (`None`: every row group of the file).
+    pub fn new(metadata: &'a ParquetMetaData, row_groups: Option<Range<usize>>) -> Self {
+        let row_groups = row_groups.unwrap_or(0..metadata.num_row_groups());
         Self {
             metadata,
-            next: 0,
+            next: row_groups.start,
+            row_groups,
             read: 0,
         }
+    }
+
+    /// The rows the footer declares for the row groups being read.
+    pub fn declared_rows(&self) -> u64 {
+        self.metadata.row_groups()[self.row_groups.clone()]
+            .iter()
+            .map(|g| g.num_rows().max(0) as u64)
+            .sum()
     }
 
     /// The row group the next [`Self::finish_row_group`] is about.
@@ -167,16 +181,15 @@ impl<'a> RowGroupTally<'a> {
         Ok(())
     }
 
-    /// Every declared row group was decoded.
+    /// Every row group being read was decoded.
     pub fn finish(self) -> Result<(), RowsError> {
-        let declared = self.metadata.num_row_groups();
-        if self.next != declared {
+        if self.next != self.row_groups.end {
+            let (expected, decoded) = (self.row_groups.len(), self.next - self.row_groups.start);
             return Err(RowsError::new(
                 None,
                 None,
                 format!(
-                    "the footer declares {declared} row groups but {} were decoded",
-                    self.next
+                    "the footer declares {expected} row groups to read but {decoded} were decoded"
                 ),
             ));
         }
@@ -280,7 +293,7 @@ mod tests {
     #[test]
     fn tally_requires_each_declared_row_group_with_its_rows() {
         let metadata = footer();
-        let mut tally = RowGroupTally::new(&metadata);
+        let mut tally = RowGroupTally::new(&metadata, None);
         tally.count(2);
         tally.count(1);
         assert_eq!(tally.finish_row_group(), Ok(()));
@@ -293,14 +306,25 @@ mod tests {
             "{err}"
         );
 
-        let mut short = RowGroupTally::new(&metadata);
+        let mut short = RowGroupTally::new(&metadata, None);
         short.count(3);
         short.finish_row_group().unwrap();
         assert!(short
             .finish()
             .unwrap_err()
             .to_string()
-            .contains("2 row groups but 1"));
+            .contains("2 row groups to read but 1"));
+    }
+
+    #[test]
+    fn a_slice_is_tallied_over_its_own_row_groups() {
+        let metadata = footer();
+        let mut slice = RowGroupTally::new(&metadata, Some(1..2));
+        assert_eq!((slice.row_group(), slice.declared_rows()), (1, 2));
+        slice.count(2);
+        assert_eq!(slice.finish_row_group(), Ok(()));
+        assert_eq!(slice.finish(), Ok(()));
+        assert_eq!(RowGroupTally::new(&metadata, None).declared_rows(), 5);
     }
 
     #[test]

@@ -140,14 +140,13 @@ impl TableWriter {
                 format!("rows in the file do not add up: {e}"),
             )
         };
+        let slice = object.slice.as_ref().map(|s| s.row_groups());
         let mut row_groups = probed
             .reader()
-            .stream(
-                probed.reader_metadata.clone(),
-                object.slice.as_ref().map(|s| s.row_groups()),
-            )
+            .stream(probed.reader_metadata.clone(), slice.clone())
             .map_err(|e| fail_io("cannot read the Parquet file", &e))?;
-        let mut tally = RowGroupTally::new(probed.reader_metadata.metadata());
+        let mut tally = RowGroupTally::new(probed.reader_metadata.metadata(), slice);
+        let declared = tally.declared_rows();
         let mut sink = PartitionSink::new(self, object)?;
         while let Some(batches) = row_groups
             .next_row_group()
@@ -181,7 +180,7 @@ impl TableWriter {
             .await
             .map_err(|e| fail_io("cannot finish data files", &e))?;
         let written = files.iter().map(|f| f.record_count()).sum();
-        check_written(probed.rows, written).map_err(rows_lost)?;
+        check_written(declared, written).map_err(rows_lost)?;
         Ok(files)
     }
 }
