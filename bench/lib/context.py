@@ -23,6 +23,8 @@ class Sizes:
     small_file_rows: int
     ingest_records: int
     cold_starts: int
+    wide_columns: tuple[int, ...]  # widths of the wide case's raw files (the last is its target)
+    wide_rows: int
 
 
 # icepipe generate writes about 64 bytes per row (12 columns, zstd): 1M rows is about 64 MB, so
@@ -38,6 +40,8 @@ FULL = Sizes(
     small_file_rows=1000,
     ingest_records=1_000_000,
     cold_starts=5,
+    wide_columns=(100, 500, 1000, 2000, 4000),
+    wide_rows=2000,
 )
 
 # Small enough for scripts/test: every case runs end to end, the numbers mean nothing.
@@ -51,6 +55,8 @@ QUICK = Sizes(
     small_file_rows=1000,
     ingest_records=2000,
     cold_starts=2,
+    wide_columns=(100, 2000),
+    wide_rows=100,
 )
 
 

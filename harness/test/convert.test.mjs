@@ -295,6 +295,58 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
+  test("a raw file whose _loaded_at is a string: an _errors/ record names the column and type, no table is created, the other table and GET /tables are fine", { timeout: 180_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
+      const [good, poisoned] = await genParquet([
+        { out: path.join(dir("poisoned"), "good.parquet"), rows: 300, id_start: 0 },
+        { out: path.join(dir("poisoned"), "bad.parquet"), rows: 300, id_start: 0, kind: "poisoned" },
+      ]);
+      const badKey = rawKey("app", "poisoned", "load-0");
+      await n.putRawMany([
+        { key: rawKey("app", "clicks", "load-0"), body: { file: good.out } },
+        { key: badKey, body: { file: poisoned.out } },
+      ]);
+      const ident = `${w.namespaceRoot}.app.clicks`;
+      await waitAcked(w, 2);
+      assert.equal((await waitRows(ident, 300)).totalRecords, 300);
+      const errs = await waitFor(async () => {
+        const e = await errorRecords(n);
+        return e.length ? e : null;
+      }, { timeoutMs: 30_000, what: "the _errors/ record of the poisoned file" });
+      assert.equal(errs.length, 1, JSON.stringify(errs));
+      assert.equal(errs[0].record.key, badKey);
+      assert.match(errs[0].record.reason, /_loaded_at is one of icepipe's own columns and must be a timestamp with a time zone .*not Utf8/);
+      assert.equal(await catalog.tableSummary(`${w.namespaceRoot}.app.poisoned`), null, "no table for the poisoned file");
+      assert.equal(sumField(w.batches(), "retried"), 0, "a poisoned file is permanent: no retry");
+      const tables = await w.admin("/tables");
+      const listing = await tables.json();
+      assert.equal(tables.status, 200, JSON.stringify(listing));
+      assert.equal(findTableEntry(listing, ident)?.rows, 300, JSON.stringify(listing));
+    });
+  });
+
+  test("a 2,000-column raw file converts inside workerd under 128 MiB of wasm memory", { timeout: 300_000 }, async (t) => {
+    const COLUMNS = 2_000;
+    const ROWS = 2_000;
+    const [wide] = await genParquet([{ out: path.join(dir("wide"), "wide.parquet"), rows: ROWS, id_start: 0, kind: "wide", columns: COLUMNS }]);
+    await withWorker(t, {}, async (w, n) => {
+      await n.putRaw(rawKey("crm", "wide", "load-0"), { file: wide.out });
+      const ident = `${w.namespaceRoot}.crm.wide`;
+      await waitAcked(w, 1, 240_000);
+      const s = await waitRows(ident, ROWS, 60_000);
+      assert.equal(s.totalRecords, ROWS);
+      const b = w.batches().find((x) => count(x.acked) >= 1);
+      const health = await (await w.fetch("/health")).json();
+      const peak = Math.max(b.wasm_memory_bytes ?? 0, health.wasm_memory_bytes ?? 0);
+      process.stderr.write(`# ${COLUMNS}-column raw file (${(wide.bytes / MiB).toFixed(1)} MiB, ${ROWS} rows): wasm memory high-water ${(peak / MiB).toFixed(1)} MiB\n`);
+      assert.ok(peak > 0 && peak < 128 * MiB, `wasm memory high-water ${peak} bytes is not under 128 MiB`);
+      const m = await catalog.loadTable(ident);
+      const fields = m.schemas.find((x) => x["schema-id"] === m["current-schema-id"]).fields;
+      assert.equal(fields.length, COLUMNS + 2, "every column, plus _loaded_at and _load_id");
+      assertChecked(await checkTable(ident, { countOnly: true, expectRows: ROWS }), ident);
+    });
+  });
+
   test("the catalog stopped mid-run: messages are retried with delay and land once it is back; nothing lost", { timeout: 360_000 }, async (t) => {
     // No queue-level retry delay and a short batch window: the gaps between attempts are then the
     // Worker's own retry delays (retry({delaySeconds}) growing with the attempt).
@@ -345,6 +397,13 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       const loaded = await waitRows(ident, 1000);
 
       const post = (body) => w.admin("/replay", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      // Nothing said about what to replay: refused, nothing sent (it would re-send the whole bucket).
+      for (const body of [{}, { dry_run: false }]) {
+        const refused = await post(body);
+        const e = await refused.json();
+        assert.equal(refused.status, 400, `POST /replay ${JSON.stringify(body)}: ${JSON.stringify(e)}`);
+        assert.match(e.error, /prefix/);
+      }
       let r = await post({ prefix: "sources/crm/contacts/", dry_run: true });
       assert.equal(r.status, 200);
       let j = await r.json();
@@ -390,9 +449,13 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       const post = (body) => w.admin("/replay", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
       let r = await post({ errors: true, dry_run: true });
       let j = await r.json();
+      assert.equal(r.status, 400, `replay of errors without a prefix or "all": ${JSON.stringify(j)}`);
+      assert.match(j.error, /"all": true/);
+      r = await post({ errors: true, all: true, dry_run: true });
+      j = await r.json();
       assert.equal(r.status, 200, JSON.stringify(j));
       assert.deepEqual({ matched: j.matched, sent: j.sent, dry_run: j.dry_run }, { matched: 1, sent: 0, dry_run: true }, JSON.stringify(j));
-      r = await post({ errors: true });
+      r = await post({ errors: true, all: true });
       j = await r.json();
       assert.deepEqual({ matched: j.matched, sent: j.sent }, { matched: 1, sent: 1 }, JSON.stringify(j));
 
