@@ -25,6 +25,8 @@ class Sizes:
     cold_starts: int
     wide_columns: tuple[int, ...]  # widths of the wide case's raw files (the last is its target)
     wide_rows: int
+    sustained_files: int  # the sustained case: files (of small_file_rows rows) into one table
+    sustained_seconds: int  # spread evenly over this many seconds
 
 
 # icepipe generate writes about 64 bytes per row (12 columns, zstd): 1M rows is about 64 MB, so
@@ -42,6 +44,8 @@ FULL = Sizes(
     cold_starts=5,
     wide_columns=(100, 500, 1000, 2000, 4000),
     wide_rows=2000,
+    sustained_files=1200,
+    sustained_seconds=240,
 )
 
 # Small enough for scripts/test: every case runs end to end, the numbers mean nothing.
@@ -57,6 +61,8 @@ QUICK = Sizes(
     cold_starts=2,
     wide_columns=(100, 2000),
     wide_rows=100,
+    sustained_files=12,
+    sustained_seconds=6,
 )
 
 
