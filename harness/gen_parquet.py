@@ -3,7 +3,7 @@
   gen_parquet.py < spec.json
 
 spec: a JSON list of {"out": path, "rows": n, "id_start": k, "seed": s (optional), "kind": "events"|"wide"|
-"poisoned", "columns": c (wide only)}. "wide": `id` and c-1 columns cycling int64/string/float64 (a
+"poisoned", "columns": c (wide only), "row_group_rows": r (optional)}. "wide": `id` and c-1 columns cycling int64/string/float64 (a
 wide CRM export); "poisoned": events with a string `_loaded_at` (icepipe's own column, wrong type).
 Each file has a unique `int64 id` column (id_start .. id_start+rows-1), so rows of many files can be
 told apart by the readers' checksums. One process writes them all (100 files in well under a second).
@@ -93,7 +93,8 @@ def main() -> int:
         table = table_for(item, i)
         out = item["out"]
         os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-        pq.write_table(table, out, compression="zstd")
+        # row_group_rows: rows per row group (pyarrow's default: one row group up to 1M rows).
+        pq.write_table(table, out, compression="zstd", row_group_size=item.get("row_group_rows"))
         print(json.dumps({"out": out, "rows": table.num_rows, "bytes": os.path.getsize(out)}), flush=True)
     return 0
 

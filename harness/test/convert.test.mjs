@@ -14,7 +14,7 @@ import { convertBuild, startConvert } from "../lib/miniflare.mjs";
 import { Notifier } from "../lib/notifier.mjs";
 import { boundedFetch, reportIfAbandoned, waitFor } from "../lib/bounded.mjs";
 import { assertNothingLeftOpen } from "../lib/leftovers.mjs";
-import { Catalog, PYTHON, stackRunning, stackSettings, stackStorageProblem, startStack, stopStack } from "../lib/stack.mjs";
+import { Catalog, PYTHON, run, stackRunning, stackSettings, stackStorageProblem, startStack, stopStack } from "../lib/stack.mjs";
 
 const MiB = 1024 * 1024;
 // icepipe generate: about 64 bytes per row, so 9.5M rows is about 600 MB of raw Parquet.
@@ -126,6 +126,20 @@ function findTableEntry(json, ident) {
   }
   return null;
 }
+
+// Overwrites the middle of one row group's column chunks with garbage (argv: file, row group): the
+// footer still describes the file, the pages no longer decode.
+const CORRUPT_ROW_GROUP = `
+import sys, pyarrow.parquet as pq
+path, g = sys.argv[1], int(sys.argv[2])
+rg = pq.ParquetFile(path).metadata.row_group(g)
+with open(path, "r+b") as f:
+    for c in range(rg.num_columns):
+        col = rg.column(c)
+        start = col.dictionary_page_offset or col.data_page_offset
+        f.seek(start + col.total_compressed_size // 2)
+        f.write(b"\\xde\\xad" * 16)
+`;
 
 /** The R2 rules layer in front of the stack's catalog: GET|POST /_rules/<what>. */
 async function rules(what, init = {}) {
@@ -466,10 +480,10 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("10% of the notifications lost: the cron sweep queues what no table holds; every row lands once; GET /audit agrees", { timeout: 300_000 }, async () => {
+  test("10% of the notifications lost: the cron sweep queues what no table holds; every row lands once; GET /audit agrees", { timeout: 300_000 }, async (t) => {
     // A page of 7 objects per sweep run: 40 objects take 6 runs for a pass, resumed from the cursor.
     const bindings = { SWEEP_LIMIT: "7", SWEEP_MIN_AGE_SECONDS: "0" };
-    await withWorker({ bindings, notifier: { lossRate: 0.1 } }, async (w, n) => {
+    await withWorker(t, { bindings, notifier: { lossRate: 0.1 } }, async (w, n) => {
       const orders = await files("lost-orders", 20, 100, 0);
       const refunds = await files("lost-refunds", 20, 100, 100_000);
       await n.putRawMany([
@@ -653,6 +667,46 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     } finally {
       rmSync(persistDir, { recursive: true, force: true });
     }
+  });
+
+  test("a raw file converted in slices of row groups across invocations: one snapshot, readers agree; a redelivered slice and the whole object again add nothing; a commit failing once is retried; a slice failing for good fails the object with an error record", { timeout: 600_000 }, async (t) => {
+    // Four row groups of 10,000 rows; a budget of a bit more than one row group: four slices.
+    const [good, bad] = await genParquet([
+      { out: path.join(dir("sliced"), "good.parquet"), rows: 40_000, id_start: 0, seed: 1, row_group_rows: 10_000 },
+      { out: path.join(dir("sliced"), "bad.parquet"), rows: 40_000, id_start: 100_000, seed: 2, row_group_rows: 10_000 },
+    ]);
+    // The bad file: its third row group's pages overwritten with garbage (its footer stays valid).
+    const corrupt = await run(PYTHON, ["-c", CORRUPT_ROW_GROUP, bad.out, "2"]);
+    assert.equal(corrupt.code, 0, corrupt.stderr);
+    const budget = Math.ceil(good.bytes / 3.5);
+    await withWorker(t, { bindings: { CONVERT_BUDGET_BYTES: String(budget) } }, async (w, n) => {
+      const ident = `${w.namespaceRoot}.big.events`;
+      // The sliced object's commit is answered 503 once (not applied): the coordinator tries again.
+      await injectFault({ kind: "fail", table: ident, count: 1, status: 503 });
+      const [note] = await n.putRawMany([{ key: rawKey("big", "events", "sliced"), body: { file: good.out } }]);
+      await waitRows(ident, 40_000, 300_000);
+      await waitAcked(w, 4); // the notification and the three continuations it handed on
+      const once = await catalog.tableSummary(ident);
+      assert.equal(once.snapshotCount, 1, "all slices in one snapshot");
+      assertChecked(await checkTable(ident, { expect: [good.out] }), ident);
+      assert.equal((await rules("stats")).tables[ident].faults.fail, 1, "the failing commit was tried");
+
+      // A slice delivered again, and the whole object again: nothing added.
+      await n.send([{ ...note, icepipeSlice: { index: 2, count: 4, rowGroups: [2, 3] } }, note]);
+      await waitAcked(w, 6);
+      const again = await catalog.tableSummary(ident);
+      assert.deepEqual([again.snapshotCount, again.totalRecords], [1, 40_000]);
+
+      // A slice that cannot be read: the object fails whole, with an error record; none of its rows land.
+      await n.putRawMany([{ key: rawKey("big", "events", "corrupt"), body: { file: bad.out } }]);
+      await waitFor(async () => (await errorRecords(n)).length === 1, { timeoutMs: 300_000, what: "the error record of the corrupt object", failIf: hopeless });
+      const [record] = await errorRecords(n);
+      assert.match(JSON.stringify(record.record), /corrupt\.parquet/);
+      await waitFor(() => sumField(w.batches(), "acked") >= 10, { timeoutMs: 120_000, what: "the corrupt object's messages acknowledged", failIf: hopeless });
+      const after = await catalog.tableSummary(ident);
+      assert.deepEqual([after.snapshotCount, after.totalRecords], [1, 40_000], "nothing of the failed object committed");
+      assertChecked(await checkTable(ident, { expect: [good.out] }), ident);
+    });
   });
 
   test(`a raw file far larger than 128 MB (${LARGE_ROWS} rows) converts inside workerd under 128 MiB of wasm memory`, { timeout: 900_000 }, async (t) => {
