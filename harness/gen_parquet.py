@@ -2,7 +2,9 @@
 
   gen_parquet.py < spec.json
 
-spec: a JSON list of {"out": path, "rows": n, "id_start": k, "seed": s (optional), "kind": "events"|"wide"}.
+spec: a JSON list of {"out": path, "rows": n, "id_start": k, "seed": s (optional), "kind": "events"|"wide"|
+"poisoned", "columns": c (wide only), "row_group_rows": r (optional)}. "wide": `id` and c-1 columns cycling int64/string/float64 (a
+wide CRM export); "poisoned": events with a string `_loaded_at` (icepipe's own column, wrong type).
 Each file has a unique `int64 id` column (id_start .. id_start+rows-1), so rows of many files can be
 told apart by the readers' checksums. One process writes them all (100 files in well under a second).
 Prints one JSON line per file: {"out", "rows", "bytes"}.
@@ -59,13 +61,40 @@ def events(rows: int, id_start: int, seed: int) -> pa.Table:
     return pa.table(cols, schema=schema)
 
 
+def wide(rows: int, id_start: int, columns: int) -> pa.Table:
+    ids = list(range(id_start, id_start + rows))
+    cols = {"id": pa.array(ids, pa.int64())}
+    for c in range(columns - 1):
+        if c % 3 == 0:
+            cols[f"c{c}"] = pa.array([i * columns + c for i in ids], pa.int64())
+        elif c % 3 == 1:
+            cols[f"c{c}"] = pa.array([f"v{i}-{c}" for i in ids], pa.string())
+        else:
+            cols[f"c{c}"] = pa.array([i + c / 8 for i in ids], pa.float64())
+    return pa.table(cols)
+
+
+def table_for(item: dict, i: int) -> pa.Table:
+    rows, id_start, seed = int(item["rows"]), int(item.get("id_start", 0)), int(item.get("seed", i))
+    kind = item.get("kind", "events")
+    if kind == "wide":
+        return wide(rows, id_start, int(item["columns"]))
+    table = events(rows, id_start, seed)
+    if kind == "poisoned":
+        return table.append_column("_loaded_at", pa.array(["yesterday"] * rows, pa.string()))
+    if kind != "events":
+        raise SystemExit(f"unknown kind {kind!r}")
+    return table
+
+
 def main() -> int:
     spec = json.load(sys.stdin)
     for i, item in enumerate(spec):
-        table = events(int(item["rows"]), int(item.get("id_start", 0)), int(item.get("seed", i)))
+        table = table_for(item, i)
         out = item["out"]
         os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-        pq.write_table(table, out, compression="zstd")
+        # row_group_rows: rows per row group (pyarrow's default: one row group up to 1M rows).
+        pq.write_table(table, out, compression="zstd", row_group_size=item.get("row_group_rows"))
         print(json.dumps({"out": out, "rows": table.num_rows, "bytes": os.path.getsize(out)}), flush=True)
     return 0
 

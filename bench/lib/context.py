@@ -29,6 +29,10 @@ class Sizes:
     month_rows: int  # rows per minute file
     month_days: int
     month_maintain_every: int  # commits between two scheduled maintenance runs
+    wide_columns: tuple[int, ...]  # widths of the wide case's raw files (the last is its target)
+    wide_rows: int
+    sustained_files: int  # the sustained case: files (of small_file_rows rows) into one table
+    sustained_seconds: int  # spread evenly over this many seconds
 
 
 # icepipe generate writes about 64 bytes per row (12 columns, zstd): 1M rows is about 64 MB, so
@@ -49,6 +53,10 @@ FULL = Sizes(
     month_rows=100,
     month_days=30,
     month_maintain_every=100,
+    wide_columns=(100, 500, 1000, 2000, 4000),
+    wide_rows=2000,
+    sustained_files=1200,
+    sustained_seconds=240,
 )
 
 # Small enough for scripts/test: every case runs end to end, the numbers mean nothing.
@@ -67,6 +75,10 @@ QUICK = Sizes(
     month_rows=20,
     month_days=3,
     month_maintain_every=16,
+    wide_columns=(100, 2000),
+    wide_rows=100,
+    sustained_files=12,
+    sustained_seconds=6,
 )
 
 

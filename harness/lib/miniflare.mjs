@@ -229,6 +229,32 @@ export default {
   },
 };`;
 
+/**
+ * Waits (bounded) for `mf` to start, with its binding proxies refused; returns its `url` and a
+ * `dispose()` that runs once, is bounded too, and then calls `cleanup` (also when the start fails).
+ * Until disposed, it is listed among what the harness must close (leftovers.mjs).
+ */
+async function started(mf, label, cleanup) {
+  refuseProxies(mf);
+  let disposed = null;
+  const dispose = () =>
+    (disposed ??= (async () => {
+      try {
+        await within(60_000, `${label} to stop`, mf.dispose(), { report: false });
+      } finally {
+        forgetClose();
+        cleanup();
+      }
+    })());
+  const forgetClose = opened(label, dispose);
+  try {
+    return { url: await within(120_000, `workerd to start (${label})`, mf.ready), dispose };
+  } catch (e) {
+    await dispose().catch(() => {});
+    throw e;
+  }
+}
+
 /** The harness helper Worker (RAW and the raw-events queue over HTTP at HARNESS_HOST). */
 function harnessHelperWorker(helperPort) {
   return {
@@ -329,28 +355,12 @@ export async function startConvert(opts = {}) {
     log: new Log(opts.logLevel ?? LogLevel.WARN),
     handleStructuredLogs: (entry) => capture.push(entry),
   });
-  refuseProxies(mf);
   const label = `Miniflare (convert Worker, namespace root ${namespaceRoot})`;
   const forgetLogs = addTimeoutContext(`Worker output (namespace root ${namespaceRoot}), last 40 lines`, () => capture.text(40) || "(none)");
-  let disposed = null;
-  const dispose = () =>
-    (disposed ??= (async () => {
-      try {
-        await within(60_000, `${label} to stop`, mf.dispose(), { report: false });
-      } finally {
-        forgetClose();
-        forgetLogs();
-        if (ownPersist) rmSync(persistDir, { recursive: true, force: true });
-      }
-    })());
-  const forgetClose = opened(label, dispose);
-  let url;
-  try {
-    url = await within(120_000, `workerd to start (${label})`, mf.ready);
-  } catch (e) {
-    await dispose().catch(() => {});
-    throw e;
-  }
+  const { url, dispose } = await started(mf, label, () => {
+    forgetLogs();
+    if (ownPersist) rmSync(persistDir, { recursive: true, force: true });
+  });
 
   /**
    * HTTP into any Worker of this Miniflare by its route (http://ingest.local/..., the convert
@@ -416,25 +426,7 @@ export async function startIngest(opts = {}) {
     log: new Log(LogLevel.WARN),
     handleStructuredLogs: (entry) => capture.push(entry),
   });
-  refuseProxies(mf);
-  const label = "Miniflare (ingest Worker)";
-  let disposed = null;
-  const dispose = () =>
-    (disposed ??= (async () => {
-      try {
-        await within(60_000, `${label} to stop`, mf.dispose(), { report: false });
-      } finally {
-        forgetClose();
-        rmSync(persistDir, { recursive: true, force: true });
-      }
-    })());
-  const forgetClose = opened(label, dispose);
-  try {
-    await within(120_000, `workerd to start (${label})`, mf.ready);
-  } catch (e) {
-    await dispose().catch(() => {});
-    throw e;
-  }
+  const { dispose } = await started(mf, "Miniflare (ingest Worker)", () => rmSync(persistDir, { recursive: true, force: true }));
   const raw = new Notifier(mf);
   return {
     mf,

@@ -12,9 +12,9 @@ import { after, before, describe, test } from "node:test";
 import { checkTable, count, generateLarge, genParquet, rawKey, sumField } from "../lib/fixtures.mjs";
 import { convertBuild, startConvert } from "../lib/miniflare.mjs";
 import { Notifier } from "../lib/notifier.mjs";
-import { reportIfAbandoned, waitFor } from "../lib/bounded.mjs";
+import { boundedFetch, reportIfAbandoned, waitFor } from "../lib/bounded.mjs";
 import { assertNothingLeftOpen } from "../lib/leftovers.mjs";
-import { Catalog, PYTHON, stackRunning, stackStorageProblem, startStack, stopStack } from "../lib/stack.mjs";
+import { Catalog, PYTHON, run, stackRunning, stackSettings, stackStorageProblem, startStack, stopStack } from "../lib/stack.mjs";
 
 const MiB = 1024 * 1024;
 // icepipe generate: about 64 bytes per row, so 9.5M rows is about 600 MB of raw Parquet.
@@ -125,6 +125,32 @@ function findTableEntry(json, ident) {
     }
   }
   return null;
+}
+
+// Overwrites the middle of one row group's column chunks with garbage (argv: file, row group): the
+// footer still describes the file, the pages no longer decode.
+const CORRUPT_ROW_GROUP = `
+import sys, pyarrow.parquet as pq
+path, g = sys.argv[1], int(sys.argv[2])
+rg = pq.ParquetFile(path).metadata.row_group(g)
+with open(path, "r+b") as f:
+    for c in range(rg.num_columns):
+        col = rg.column(c)
+        start = col.dictionary_page_offset or col.data_page_offset
+        f.seek(start + col.total_compressed_size // 2)
+        f.write(b"\\xde\\xad" * 16)
+`;
+
+/** The R2 rules layer in front of the stack's catalog: GET|POST /_rules/<what>. */
+async function rules(what, init = {}) {
+  const r = await boundedFetch(`${stackSettings().catalogUri}/_rules/${what}`, init, { timeoutMs: 15_000, what: `the rules layer (/_rules/${what})` });
+  assert.ok(r.ok, `/_rules/${what}: HTTP ${r.status} (is the stack's catalog the rules layer?)`);
+  return r.status === 204 ? null : r.json();
+}
+
+/** Injects a fault into the rules layer's next commits (see stack/r2-rules/faults.mjs). */
+function injectFault(fault) {
+  return rules("faults", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(fault) });
 }
 
 async function errorRecords(notifier) {
@@ -283,6 +309,58 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
+  test("a raw file whose _loaded_at is a string: an _errors/ record names the column and type, no table is created, the other table and GET /tables are fine", { timeout: 180_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
+      const [good, poisoned] = await genParquet([
+        { out: path.join(dir("poisoned"), "good.parquet"), rows: 300, id_start: 0 },
+        { out: path.join(dir("poisoned"), "bad.parquet"), rows: 300, id_start: 0, kind: "poisoned" },
+      ]);
+      const badKey = rawKey("app", "poisoned", "load-0");
+      await n.putRawMany([
+        { key: rawKey("app", "clicks", "load-0"), body: { file: good.out } },
+        { key: badKey, body: { file: poisoned.out } },
+      ]);
+      const ident = `${w.namespaceRoot}.app.clicks`;
+      await waitAcked(w, 2);
+      assert.equal((await waitRows(ident, 300)).totalRecords, 300);
+      const errs = await waitFor(async () => {
+        const e = await errorRecords(n);
+        return e.length ? e : null;
+      }, { timeoutMs: 30_000, what: "the _errors/ record of the poisoned file" });
+      assert.equal(errs.length, 1, JSON.stringify(errs));
+      assert.equal(errs[0].record.key, badKey);
+      assert.match(errs[0].record.reason, /_loaded_at is one of icepipe's own columns and must be a timestamp with a time zone .*not Utf8/);
+      assert.equal(await catalog.tableSummary(`${w.namespaceRoot}.app.poisoned`), null, "no table for the poisoned file");
+      assert.equal(sumField(w.batches(), "retried"), 0, "a poisoned file is permanent: no retry");
+      const tables = await w.admin("/tables");
+      const listing = await tables.json();
+      assert.equal(tables.status, 200, JSON.stringify(listing));
+      assert.equal(findTableEntry(listing, ident)?.rows, 300, JSON.stringify(listing));
+    });
+  });
+
+  test("a 2,000-column raw file converts inside workerd under 128 MiB of wasm memory", { timeout: 300_000 }, async (t) => {
+    const COLUMNS = 2_000;
+    const ROWS = 2_000;
+    const [wide] = await genParquet([{ out: path.join(dir("wide"), "wide.parquet"), rows: ROWS, id_start: 0, kind: "wide", columns: COLUMNS }]);
+    await withWorker(t, {}, async (w, n) => {
+      await n.putRaw(rawKey("crm", "wide", "load-0"), { file: wide.out });
+      const ident = `${w.namespaceRoot}.crm.wide`;
+      await waitAcked(w, 1, 240_000);
+      const s = await waitRows(ident, ROWS, 60_000);
+      assert.equal(s.totalRecords, ROWS);
+      const b = w.batches().find((x) => count(x.acked) >= 1);
+      const health = await (await w.fetch("/health")).json();
+      const peak = Math.max(b.wasm_memory_bytes ?? 0, health.wasm_memory_bytes ?? 0);
+      process.stderr.write(`# ${COLUMNS}-column raw file (${(wide.bytes / MiB).toFixed(1)} MiB, ${ROWS} rows): wasm memory high-water ${(peak / MiB).toFixed(1)} MiB\n`);
+      assert.ok(peak > 0 && peak < 128 * MiB, `wasm memory high-water ${peak} bytes is not under 128 MiB`);
+      const m = await catalog.loadTable(ident);
+      const fields = m.schemas.find((x) => x["schema-id"] === m["current-schema-id"]).fields;
+      assert.equal(fields.length, COLUMNS + 2, "every column, plus _loaded_at and _load_id");
+      assertChecked(await checkTable(ident, { countOnly: true, expectRows: ROWS }), ident);
+    });
+  });
+
   test("the catalog stopped mid-run: messages are retried with delay and land once it is back; nothing lost", { timeout: 360_000 }, async (t) => {
     // No queue-level retry delay and a short batch window: the gaps between attempts are then the
     // Worker's own retry delays (retry({delaySeconds}) growing with the attempt).
@@ -333,6 +411,13 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       const loaded = await waitRows(ident, 1000);
 
       const post = (body) => w.admin("/replay", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      // Nothing said about what to replay: refused, nothing sent (it would re-send the whole bucket).
+      for (const body of [{}, { dry_run: false }]) {
+        const refused = await post(body);
+        const e = await refused.json();
+        assert.equal(refused.status, 400, `POST /replay ${JSON.stringify(body)}: ${JSON.stringify(e)}`);
+        assert.match(e.error, /prefix/);
+      }
       let r = await post({ prefix: "sources/crm/contacts/", dry_run: true });
       assert.equal(r.status, 200);
       let j = await r.json();
@@ -420,9 +505,13 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       const post = (body) => w.admin("/replay", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
       let r = await post({ errors: true, dry_run: true });
       let j = await r.json();
+      assert.equal(r.status, 400, `replay of errors without a prefix or "all": ${JSON.stringify(j)}`);
+      assert.match(j.error, /"all": true/);
+      r = await post({ errors: true, all: true, dry_run: true });
+      j = await r.json();
       assert.equal(r.status, 200, JSON.stringify(j));
       assert.deepEqual({ matched: j.matched, sent: j.sent, dry_run: j.dry_run }, { matched: 1, sent: 0, dry_run: true }, JSON.stringify(j));
-      r = await post({ errors: true });
+      r = await post({ errors: true, all: true });
       j = await r.json();
       assert.deepEqual({ matched: j.matched, sent: j.sent }, { matched: 1, sent: 1 }, JSON.stringify(j));
 
@@ -522,6 +611,139 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       assert.equal(sumField(w.batches(), "messages") - before, 1, "messages other than the sentinel reached the queue");
       const ok = await w.fetch("/health");
       assert.equal(ok.status, 200, "GET /health needs no token");
+    });
+  });
+
+  test("sustained load: 2,000 files into 3 tables, batches in flight together: rows once, nothing dead-lettered or recorded, commits within the pace and the catalog's budget", { timeout: 1_500_000 }, async (t) => {
+    await withWorker(t, { queue: { maxBatchSize: 100, maxBatchTimeout: 1 } }, async (w, n) => {
+      const tables = ["orders", "refunds", "events"];
+      const perTable = [667, 667, 666];
+      const generated = [];
+      for (const [ti, name] of tables.entries()) generated.push(await files(`load-${name}`, perTable[ti], 20, ti * 1_000_000));
+      await rules("reset", { method: "POST" });
+      // Arrives in waves, interleaving the tables, as fast as the helper Worker can store it.
+      const items = [];
+      for (let i = 0; i < 667; i++) {
+        for (const [ti, name] of tables.entries()) {
+          const f = generated[ti][i];
+          if (f) items.push({ key: rawKey("load", name, `f-${i}`, i % 2 ? "2026-05-01" : "2026-05-02"), body: { file: f.out } });
+        }
+      }
+      assert.equal(items.length, 2000);
+      for (let i = 0; i < items.length; i += 250) await n.putRawMany(items.slice(i, i + 250));
+      await waitAcked(w, 2000, 1_200_000);
+
+      for (const [ti, name] of tables.entries()) {
+        const ident = `${w.namespaceRoot}.load.${name}`;
+        const s = await waitRows(ident, perTable[ti] * 20, 60_000);
+        assert.equal(s.totalRecords, perTable[ti] * 20, `${ident}: rows once`);
+        assertChecked(await checkTable(ident, { expect: generated[ti].map((f) => f.out) }), ident);
+      }
+      assert.deepEqual(w.deadLettered(), [], "nothing dead-lettered");
+      assert.deepEqual(await errorRecords(n), [], "no error record");
+
+      // What the catalog saw: the tables' pace (COMMIT_INTERVAL_SECONDS 5: at most 12 a minute) and
+      // the catalog's writes in any minute (CATALOG_WRITES_PER_MINUTE 100, under R2's 120).
+      const stats = await rules("stats");
+      for (const name of tables) {
+        const commits = stats.tables[`${w.namespaceRoot}.load.${name}`]?.commits;
+        assert.ok(commits, `the rules layer saw no commit to ${name}: ${JSON.stringify(Object.keys(stats.tables))}`);
+        assert.ok(commits.admitted.maxInAnyWindow <= 12, `${name}: ${commits.admitted.maxInAnyWindow} commits in one minute`);
+      }
+      const writes = Object.values(stats.catalogs).map((c) => c.admitted["writes-per-catalog"]?.maxInAnyWindow ?? 0);
+      assert.ok(Math.max(...writes) < 120, `catalog writes in one minute: ${writes}`);
+      assert.deepEqual(stats.rejected, {}, "no 429 at all");
+      const batches = w.batches();
+      const commits = Object.values(stats.tables).reduce((a, t) => a + t.commits.committed.total, 0);
+      process.stderr.write(`# sustained load: 2000 files in ${batches.length} batches, ${commits} commits\n`);
+    });
+  });
+
+  test("a table committer killed mid-commit, its storage lost, and a commit whose answer was lost: rows once", { timeout: 600_000 }, async (t) => {
+    const persistDir = mkdtempSync(path.join(os.tmpdir(), "icepipe-mf-kill-"));
+    const namespaceRoot = `kill_${Date.now().toString(36)}`;
+    const ident = `${namespaceRoot}.app.orders`;
+    const first = await files("kill-first", 10, 100, 0);
+    const later = await files("kill-later", 10, 100, 100_000);
+    const items = (fs, tag) => fs.map((f, i) => ({ key: rawKey("app", "orders", `${tag}-${i}`), body: { file: f.out } }));
+    const firstItems = items(first, "first");
+    const laterItems = items(later, "later");
+    const sent = []; // the notifications of the commit that was cut off
+    try {
+      // 1. The commit of the first files is held at the catalog (it reaches SeaweedFS after 8 s)
+      //    while the whole runtime, coordinator included, goes away.
+      await withWorker(t, { persistDir, namespaceRoot }, async (w, n) => {
+        await n.putRawMany(firstItems.slice(0, 1)); // creates the table
+        await waitAcked(w, 1);
+        await injectFault({ kind: "delay", table: ident, ms: 8_000 });
+        sent.push(...(await n.putRawMany(firstItems.slice(1))));
+        await waitFor(async () => (await rules("stats")).inFlight.some((k) => k.endsWith(`|${ident}`)), { timeoutMs: 120_000, what: `a commit to ${ident} in flight` });
+      });
+      // 2. A new runtime on the same storage: the queue redelivers; the coordinator finds its
+      //    attempt applied (or not) through the ledger. The next commit's answer is lost.
+      await injectFault({ kind: "lose-answer", table: ident, as: "reset" });
+      await withWorker(t, { persistDir, namespaceRoot }, async (w, n) => {
+        await n.send(sent);
+        await n.putRawMany(laterItems.slice(0, 5));
+        await waitRows(ident, 1500, 300_000);
+        await waitAcked(w, 9 + 5, 120_000);
+        assertChecked(await checkTable(ident, { expect: [...first, ...later.slice(0, 5)].map((f) => f.out) }), ident);
+      });
+      const held = await catalog.tableSummary(ident);
+      // 3. Storage lost (a fresh runtime: empty Durable Objects, queue and bucket): every file
+      //    stored and delivered again, five of them new: the table's ledger keeps the rows once.
+      await withWorker(t, { namespaceRoot }, async (w, n) => {
+        await n.putRawMany([...firstItems, ...laterItems]);
+        await waitAcked(w, 20, 300_000);
+      });
+      const s = await catalog.tableSummary(ident);
+      assert.equal(s.totalRecords, 2000, "every row once");
+      assert.ok(s.snapshotCount > held.snapshotCount, "the last five files were committed");
+      assertChecked(await checkTable(ident, { expect: [...first, ...later].map((f) => f.out) }), ident);
+      const table = (await rules("stats")).tables[ident];
+      assert.ok(table.faults["lose-answer"] >= 1 && table.faults.delay >= 1, `both faults fired: ${JSON.stringify(table)}`);
+    } finally {
+      rmSync(persistDir, { recursive: true, force: true });
+    }
+  });
+
+  test("a raw file converted in slices of row groups across invocations: one snapshot, readers agree; a redelivered slice and the whole object again add nothing; a commit failing once is retried; a slice failing for good fails the object with an error record", { timeout: 600_000 }, async (t) => {
+    // Four row groups of 10,000 rows; a budget of a bit more than one row group: four slices.
+    const [good, bad] = await genParquet([
+      { out: path.join(dir("sliced"), "good.parquet"), rows: 40_000, id_start: 0, seed: 1, row_group_rows: 10_000 },
+      { out: path.join(dir("sliced"), "bad.parquet"), rows: 40_000, id_start: 100_000, seed: 2, row_group_rows: 10_000 },
+    ]);
+    // The bad file: its third row group's pages overwritten with garbage (its footer stays valid).
+    const corrupt = await run(PYTHON, ["-c", CORRUPT_ROW_GROUP, bad.out, "2"]);
+    assert.equal(corrupt.code, 0, corrupt.stderr);
+    const budget = Math.ceil(good.bytes / 3.5);
+    await withWorker(t, { bindings: { CONVERT_BUDGET_BYTES: String(budget) } }, async (w, n) => {
+      const ident = `${w.namespaceRoot}.big.events`;
+      // The sliced object's commit is answered 503 once (not applied): the coordinator tries again.
+      await injectFault({ kind: "fail", table: ident, count: 1, status: 503 });
+      const [note] = await n.putRawMany([{ key: rawKey("big", "events", "sliced"), body: { file: good.out } }]);
+      await waitRows(ident, 40_000, 300_000);
+      await waitAcked(w, 4); // the notification and the three continuations it handed on
+      const once = await catalog.tableSummary(ident);
+      assert.equal(once.snapshotCount, 1, "all slices in one snapshot");
+      assertChecked(await checkTable(ident, { expect: [good.out] }), ident);
+      assert.equal((await rules("stats")).tables[ident].faults.fail, 1, "the failing commit was tried");
+
+      // A slice delivered again, and the whole object again: nothing added.
+      await n.send([{ ...note, icepipeSlice: { index: 2, count: 4, rowGroups: [2, 3] } }, note]);
+      await waitAcked(w, 6);
+      const again = await catalog.tableSummary(ident);
+      assert.deepEqual([again.snapshotCount, again.totalRecords], [1, 40_000]);
+
+      // A slice that cannot be read: the object fails whole, with an error record; none of its rows land.
+      await n.putRawMany([{ key: rawKey("big", "events", "corrupt"), body: { file: bad.out } }]);
+      await waitFor(async () => (await errorRecords(n)).length === 1, { timeoutMs: 300_000, what: "the error record of the corrupt object", failIf: hopeless });
+      const [record] = await errorRecords(n);
+      assert.match(JSON.stringify(record.record), /corrupt\.parquet/);
+      await waitFor(() => sumField(w.batches(), "acked") >= 10, { timeoutMs: 120_000, what: "the corrupt object's messages acknowledged", failIf: hopeless });
+      const after = await catalog.tableSummary(ident);
+      assert.deepEqual([after.snapshotCount, after.totalRecords], [1, 40_000], "nothing of the failed object committed");
+      assertChecked(await checkTable(ident, { expect: [good.out] }), ident);
     });
   });
 

@@ -144,7 +144,7 @@ describe("ingest Worker in workerd", () => {
     });
   });
 
-  test("pushed events: NDJSON and a JSON array land as rows; a retried Idempotency-Key lands once; bad bodies 400; oversize 413; no or wrong token 401", { timeout: 180_000 }, async (t) => {
+  test("pushed events: NDJSON and a JSON array land as rows; a retried Idempotency-Key lands once, reused with another body 422; bad bodies 400; oversize 413; no or wrong token 401", { timeout: 180_000 }, async (t) => {
     await withPipeline(t, { sampleApi: { posts: 1 } }, async (p, hopeless) => {
       const ident = `${p.namespaceRoot}.app.clicks`;
       const ndjson = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: i, page: `/p/${i % 7}`, at: "2026-11-24T10:00:00Z", items: [{ sku: `s${i}` }] })).join("\n");
@@ -174,6 +174,10 @@ describe("ingest Worker in workerd", () => {
       assert.deepEqual(twice.json.files, once.json.files);
       await p.waitConverted(once.json.files, { failIf: hopeless });
       assert.equal((await catalog.tableSummary(ident)).totalRecords, 76);
+      // The same key with another body: 422 naming the key, and nothing of that body lands.
+      const reused = await p.pushEvents("app", "clicks", JSON.stringify({ id: 901, page: "/other" }), { idempotencyKey: "client-42" });
+      assert.equal(reused.status, 422, JSON.stringify(reused.json));
+      assert.match(reused.json.error, /"client-42".*different body/);
       const badKey = await p.pushEvents("app", "clicks", retried, { idempotencyKey: "not ok" });
       assert.equal(badKey.status, 400);
 

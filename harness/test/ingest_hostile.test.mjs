@@ -1,6 +1,7 @@
 // The ingest Worker in workerd (Miniflare) against an API that misbehaves without failing a
 // request: a redirect to another host (an internal service, say) is refused and nothing from it
 // lands; a redirect within the configured host is followed; a page that repeats stops the paging.
+// And a pushed record far wider than usual (2,000 keys) stays inside the Worker's 128 MB.
 // The Worker's fetch does not follow redirects itself (`redirect: "manual"`): the core decides.
 //
 // Needs: scripts/build-workers ingest (no stack: only the RAW bucket is involved).
@@ -110,5 +111,24 @@ describe("ingest Worker in workerd against a misbehaving API", () => {
     assert.equal(comments.pages, 1);
     assert.equal(api.requests.filter((r) => r.url.startsWith("/comments")).length, 2);
     assert.deepEqual(await rawKeys(`_state/${SAMPLE_SOURCE}/comments`), [], "the cursor did not move");
+  });
+
+  test("a pushed record of 2,000 keys lands as one 2,000-column file under 128 MiB of wasm memory", { timeout: 120_000 }, async () => {
+    const KEYS = 2_000;
+    const record = (i) => {
+      const r = { id: i };
+      for (let k = 0; k < KEYS - 1; k++) r[`field_${k}`] = k % 3 === 0 ? i * k : k % 3 === 1 ? `v${i}-${k}` : i + k / 8;
+      return r;
+    };
+    const body = Array.from({ length: 50 }, (_, i) => JSON.stringify(record(i))).join("\n");
+    const r = await ingest.fetch("/events/app/wide", { method: "POST", headers: { "content-type": "application/x-ndjson" }, body });
+    const answer = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(answer).slice(0, 2000));
+    assert.equal(answer.rows, 50);
+    assert.equal(answer.files.length, 1);
+    assert.deepEqual(await rawKeys("sources/app/wide/"), answer.files);
+    const health = await (await ingest.fetch("/health")).json();
+    process.stderr.write(`# ingest Worker, ${KEYS}-key push: wasm memory ${(health.wasm_memory_bytes / 1048576).toFixed(1)} MiB\n`);
+    assert.ok(health.wasm_memory_bytes > 0 && health.wasm_memory_bytes < 128 * 1048576, `wasm memory ${health.wasm_memory_bytes} bytes is not under 128 MiB`);
   });
 });

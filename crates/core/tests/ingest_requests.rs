@@ -8,7 +8,7 @@ mod ingest_common;
 
 use std::sync::Arc;
 
-use icepipe_core::ingest::idempotency::{claim, Claim, IdempotencyKey};
+use icepipe_core::ingest::idempotency::{body_digest, claim, Claim, IdempotencyKey};
 use icepipe_core::ingest::push::{
     check_declared_size, push_events, PushError, PushRequest, PushSettings, Pushed,
 };
@@ -96,6 +96,23 @@ async fn a_push_lands_one_load_and_a_repeated_key_gets_the_first_answer() {
         .unwrap()
         .get("duplicate")
         .is_none());
+
+    // The same key with another body: refused naming the key, the new events land nowhere.
+    let error = push(&harness, "app", "{\"id\":3}\n", Some("order-42"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), 422, "{error}");
+    assert!(!error.is_transient());
+    let message = error.to_string();
+    assert!(
+        message.contains("\"order-42\"") && message.contains("different body"),
+        "{message}"
+    );
+    assert_eq!(
+        landed(&harness),
+        answer.files,
+        "nothing of the other body landed"
+    );
 }
 
 #[tokio::test]
@@ -155,6 +172,7 @@ async fn a_key_still_landing_is_a_409_that_may_be_retried() {
         &harness.store,
         &marker,
         icepipe_core::clock::Clock::now_ms(now),
+        &body_digest(b"{\"id\":1}"),
     )
     .await
     .unwrap();

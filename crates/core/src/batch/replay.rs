@@ -12,14 +12,18 @@ use crate::raw::notification::{parse_time_ms, Notification};
 use crate::raw::reserved::ERRORS_PREFIX;
 use crate::storage::{ObjectMeta, ObjectStore, StorageError};
 
-/// `POST /replay` body. All fields are optional; unknown fields are refused (a misspelt
-/// `dry_run` must not turn into a real replay).
+/// `POST /replay` body. What to replay must be said: a `prefix`, or `"all": true` for everything
+/// under `sources/` (an empty body or `{}` would otherwise re-send the whole bucket). Unknown
+/// fields are refused (a misspelt `dry_run` must not turn into a real replay).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     /// Raw keys to replay start with this (`sources/` is prepended when missing).
     #[serde(default)]
     pub prefix: Option<String>,
+    /// Everything under `sources/` (or every recorded error): the explicit form of "no prefix".
+    #[serde(default)]
+    pub all: bool,
     /// RFC 3339; only objects (or error records) uploaded at or after it.
     #[serde(default)]
     pub since: Option<String>,
@@ -33,6 +37,10 @@ pub struct ReplayRequest {
     #[serde(default)]
     pub dry_run: bool,
 }
+
+/// Why a request without a scope is refused.
+const NO_SCOPE: &str = "say what to replay: a \"prefix\" (e.g. \"sources/shop/orders/\") or \"all\": true \
+                        for everything under sources/ (or every recorded error with \"errors\": true)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -54,16 +62,16 @@ pub struct ReplayPlan {
 }
 
 impl ReplayRequest {
-    /// Parses a request body; an empty body replays everything under `sources/`.
+    /// Parses a request body: a JSON object naming a `prefix` or `"all": true`.
     pub fn parse(body: &[u8]) -> Result<ReplayRequest, ReplayError> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(ReplayRequest::default());
-        }
         let bad = |e: String| {
             ReplayError::BadRequest(format!(
-                "the body must be a JSON object {{\"prefix\",\"since\",\"until\",\"errors\",\"dry_run\"}}: {e}"
+                "the body must be a JSON object {{\"prefix\" or \"all\": true, \"since\",\"until\",\"errors\",\"dry_run\"}}: {e}"
             ))
         };
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(bad(NO_SCOPE.into()));
+        }
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
         if !value.is_object() {
@@ -71,8 +79,28 @@ impl ReplayRequest {
         }
         let request: ReplayRequest =
             serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        request.scope()?;
         request.window()?;
         Ok(request)
+    }
+
+    /// Exactly one of a non-empty `prefix` and `"all": true`.
+    fn scope(&self) -> Result<(), ReplayError> {
+        let prefix = self.prefix.as_deref().map(str::trim).unwrap_or("");
+        match (prefix.is_empty(), self.all) {
+            (false, false) | (true, true) => Ok(()),
+            (true, false) => Err(ReplayError::BadRequest(format!(
+                "{NO_SCOPE}{}",
+                if self.prefix.is_some() {
+                    " (the prefix is empty)"
+                } else {
+                    ""
+                }
+            ))),
+            (false, true) => Err(ReplayError::BadRequest(
+                "give either a prefix or \"all\": true, not both".into(),
+            )),
+        }
     }
 
     /// The raw-key prefix, always under `sources/`.
@@ -237,7 +265,7 @@ mod tests {
     #[tokio::test]
     async fn replays_parquet_objects_by_prefix_and_upload_time() {
         let (store, _) = bucket().await;
-        let all = plan_replay(&store, &request(""), "acc", "raw")
+        let all = plan_replay(&store, &request(r#"{"all":true}"#), "acc", "raw")
             .await
             .unwrap();
         assert_eq!(all.matched, 3);
@@ -291,7 +319,7 @@ mod tests {
             .await
             .unwrap();
 
-        let plan = plan_replay(&store, &request(r#"{"errors":true}"#), "", "raw")
+        let plan = plan_replay(&store, &request(r#"{"errors":true,"all":true}"#), "", "raw")
             .await
             .unwrap();
         assert_eq!(plan.matched, 4);
@@ -313,7 +341,7 @@ mod tests {
             (plan.matched, keys(&plan)),
             (1, vec![key("users", 1).as_str()])
         );
-        let before = request(r#"{"errors":true,"until":"2026-11-25T00:00:00Z"}"#);
+        let before = request(r#"{"errors":true,"all":true,"until":"2026-11-25T00:00:00Z"}"#);
         assert_eq!(
             plan_replay(&store, &before, "", "raw")
                 .await
@@ -326,11 +354,18 @@ mod tests {
     #[test]
     fn refuses_bad_requests() {
         for body in [
+            "",
+            "  ",
+            "{}",
             "[]",
-            r#"{"dryrun":true}"#,
-            r#"{"since":"yesterday"}"#,
-            r#"{"since":"2026-11-25T00:00:00Z","until":"2026-11-24T00:00:00Z"}"#,
-            r#"{"errors":"yes"}"#,
+            r#"{"dry_run":true}"#,
+            r#"{"errors":true}"#,
+            r#"{"prefix":" "}"#,
+            r#"{"prefix":"sources/","all":true}"#,
+            r#"{"all":true,"dryrun":true}"#,
+            r#"{"all":true,"since":"yesterday"}"#,
+            r#"{"all":true,"since":"2026-11-25T00:00:00Z","until":"2026-11-24T00:00:00Z"}"#,
+            r#"{"all":true,"errors":"yes"}"#,
         ] {
             assert!(
                 matches!(
@@ -340,7 +375,11 @@ mod tests {
                 "{body}"
             );
         }
-        assert_eq!(request("  ").key_prefix(), "sources/");
+        let Err(ReplayError::BadRequest(reason)) = ReplayRequest::parse(b"{}") else {
+            panic!("{{}} must be refused");
+        };
+        assert!(reason.contains("\"all\": true"), "{reason}");
+        assert_eq!(request(r#"{"all":true}"#).key_prefix(), "sources/");
         assert_eq!(request(r#"{"prefix":"/a/"}"#).key_prefix(), "sources/a/");
     }
 }

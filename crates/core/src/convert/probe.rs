@@ -14,6 +14,7 @@ use super::int96;
 use super::reader::ObjectReader;
 use super::rows::check_footer;
 use crate::commit::outcome::ObjectFailure;
+use crate::raw::columns::check_reserved_columns;
 use crate::raw::error_record::FailureKind;
 use crate::raw::footer::LoadFooter;
 use crate::raw::object::RawObject;
@@ -62,6 +63,7 @@ pub async fn probe(object: RawObject) -> Result<ProbedObject, ObjectFailure> {
         .map_err(|e| permanent(unreadable_schema(&footer, &e)))?;
     let load = LoadFooter::read(footer.file_metadata().key_value_metadata())
         .map_err(|e| permanent(e.to_string()))?;
+    check_reserved_columns(reader_metadata.schema()).map_err(|e| permanent(e.to_string()))?;
     let arrow = with_icepipe_columns(reader_metadata.schema());
     let schema = iceberg_schema_for(&arrow, &mut FieldIds::starting_after(0)).map_err(|e| {
         ObjectFailure::new(

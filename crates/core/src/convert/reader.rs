@@ -13,14 +13,13 @@ use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::errors::{ParquetError, Result as ParquetResult};
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
+use crate::raw::limits;
 use crate::storage::ObjectStore;
 
 /// Footers are usually a few KiB; one read of this size fetches most in a single request.
 const FOOTER_PREFETCH: usize = 64 * 1024;
 /// Column chunks closer than this are fetched in one request: fewer round trips, little waste.
 const COALESCE_GAP: u64 = 1024 * 1024;
-/// Rows per decoded batch: small enough to keep decoded Arrow data to a few MiB.
-pub const BATCH_ROWS: usize = 8192;
 
 /// An `AsyncFileReader` over one object of a store.
 #[derive(Debug, Clone)]
@@ -51,14 +50,16 @@ impl ObjectReader {
     }
 
     /// A stream of record batches, row group by row group, reusing a loaded footer; only the
-    /// row groups in `row_groups` when given (a slice of the object).
+    /// row groups in `row_groups` when given (a slice of the object). Batches hold fewer rows the
+    /// wider the file ([`limits::batch_rows`]), so decoded data stays a few MiB.
     pub fn stream(
         self,
         metadata: ArrowReaderMetadata,
         row_groups: Option<Range<usize>>,
     ) -> ParquetResult<ParquetRecordBatchStream<ObjectReader>> {
+        let rows = limits::batch_rows(metadata.parquet_schema().num_columns());
         let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(self, metadata)
-            .with_batch_size(BATCH_ROWS);
+            .with_batch_size(rows);
         match row_groups {
             Some(range) => builder.with_row_groups(range.collect()).build(),
             None => builder.build(),
@@ -75,7 +76,7 @@ impl ObjectReader {
     ) -> ParquetResult<u64> {
         let descr = metadata.metadata().file_metadata().schema_descr_ptr();
         let mut stream = ParquetRecordBatchStreamBuilder::new_with_metadata(self, metadata)
-            .with_batch_size(BATCH_ROWS)
+            .with_batch_size(limits::MAX_BATCH_ROWS)
             .with_row_groups(vec![row_group])
             .with_projection(ProjectionMask::leaves(&descr, [leaf]))
             .build()?;

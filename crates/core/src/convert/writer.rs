@@ -26,6 +26,7 @@ use super::probe::ProbedObject;
 use super::rows::{check_written, columns_disagreeing, RowGroupTally, RowsError};
 use crate::commit::outcome::ObjectFailure;
 use crate::raw::error_record::FailureKind;
+use crate::raw::limits;
 use crate::raw::object::RawObject;
 use crate::schema::{conform_batch, ColumnAliases, ConstantColumns, SubMicros};
 
@@ -68,19 +69,23 @@ impl TableWriter {
         let compression = compression_for(metadata.properties()).map_err(invalid)?;
         let sub_micros = SubMicros::from_properties(metadata.properties())
             .map_err(|e| invalid(e.to_string()))?;
-        let properties = WriterProperties::builder()
-            .set_compression(compression)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
-            .set_statistics_enabled(EnabledStatistics::Page)
-            .build();
+        let arrow_schema = Arc::new(schema_to_arrow_schema(&schema)?);
+        let properties = limits::for_width(
+            WriterProperties::builder()
+                .set_compression(compression)
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+                .set_max_row_group_bytes(Some(ROW_GROUP_BYTES))
+                .set_statistics_enabled(EnabledStatistics::Page),
+            limits::leaf_columns(&arrow_schema),
+        )
+        .build();
         let target_file_size = metadata
             .properties()
             .get("write.target-file-size-bytes")
             .and_then(|v| v.parse().ok())
             .unwrap_or(TARGET_FILE_SIZE);
         Ok(Self {
-            arrow_schema: Arc::new(schema_to_arrow_schema(&schema)?),
+            arrow_schema,
             spec: metadata.default_partition_spec().clone(),
             locations: DefaultLocationGenerator::new(metadata)?,
             file_io,

@@ -3,6 +3,9 @@
 //! `_state/events/<source>/<resource>/<digest>.json` with a conditional put, lands its events and
 //! stores its answer in the marker; a repeat gets that answer back without writing anything.
 //! A claim whose request died (no answer after [`STALE_AFTER_MS`]) can be taken over.
+//!
+//! The marker also holds a digest of the body: a request that reuses a key with another body is
+//! a client bug that would silently drop the new events, so it is refused ([`Claim::OtherBody`]).
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -66,6 +69,10 @@ impl IdempotencyKey {
 struct Marker {
     /// When the claim was made (ms since the epoch).
     claimed_ms: i64,
+    /// [`body_digest`] of the request that claimed the key (absent in markers written before it
+    /// existed: any body matches those).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
     /// The answer of the request that landed the events; `None` while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     response: Option<Value>,
@@ -80,16 +87,29 @@ pub enum Claim {
     Done(Value),
     /// Another request with this key is landing the events right now.
     InProgress,
+    /// The key was claimed by a request with another body.
+    OtherBody,
 }
 
-/// Claims `marker` for a request at `now_ms`.
+/// The digest a marker keeps of a request body: the same bytes are the same request.
+pub fn body_digest(request_body: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(request_body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Claims `marker` for a request at `now_ms` whose body has digest `request` ([`body_digest`]).
 pub async fn claim(
     store: &dyn ObjectStore,
     marker: &str,
     now_ms: i64,
+    request: &str,
 ) -> Result<Claim, IdempotencyError> {
     let pending = body(&Marker {
         claimed_ms: now_ms,
+        body: Some(request.to_string()),
         response: None,
     });
     match store.put_if_absent(marker, pending.clone()).await {
@@ -104,6 +124,13 @@ pub async fn claim(
             reason: e.to_string(),
         }
     })?;
+    if existing
+        .body
+        .as_deref()
+        .is_some_and(|claimed| claimed != request)
+    {
+        return Ok(Claim::OtherBody);
+    }
     if let Some(response) = existing.response {
         return Ok(Claim::Done(response));
     }
@@ -120,15 +147,17 @@ pub async fn claim(
     }
 }
 
-/// Records the answer of the request that landed the events.
+/// Records the answer of the request (body digest `request`) that landed the events.
 pub async fn complete(
     store: &dyn ObjectStore,
     marker: &str,
     now_ms: i64,
+    request: &str,
     response: &Value,
 ) -> Result<(), IdempotencyError> {
     let done = body(&Marker {
         claimed_ms: now_ms,
+        body: Some(request.to_string()),
         response: Some(response.clone()),
     });
     Ok(store.put(marker, done).await?)
@@ -167,17 +196,32 @@ mod tests {
     async fn the_first_request_lands_a_repeat_gets_its_answer() {
         let store = MemoryStore::new("raw");
         let marker = "_state/events/app/clicks/k.json";
-        assert_eq!(claim(&store, marker, 1_000).await.unwrap(), Claim::Granted);
-        // A concurrent repeat while the first one runs.
+        let same = body_digest(b"{\"a\":1}");
+        let other = body_digest(b"{\"a\":2}");
         assert_eq!(
-            claim(&store, marker, 2_000).await.unwrap(),
+            claim(&store, marker, 1_000, &same).await.unwrap(),
+            Claim::Granted
+        );
+        // A concurrent repeat while the first one runs; another body is refused at once.
+        assert_eq!(
+            claim(&store, marker, 2_000, &same).await.unwrap(),
             Claim::InProgress
         );
-        let answer = json!({"rows": 3, "files": ["sources/app/clicks/x.parquet"]});
-        complete(&store, marker, 3_000, &answer).await.unwrap();
         assert_eq!(
-            claim(&store, marker, 4_000).await.unwrap(),
+            claim(&store, marker, 2_000, &other).await.unwrap(),
+            Claim::OtherBody
+        );
+        let answer = json!({"rows": 3, "files": ["sources/app/clicks/x.parquet"]});
+        complete(&store, marker, 3_000, &same, &answer)
+            .await
+            .unwrap();
+        assert_eq!(
+            claim(&store, marker, 4_000, &same).await.unwrap(),
             Claim::Done(answer)
+        );
+        assert_eq!(
+            claim(&store, marker, 4_000, &other).await.unwrap(),
+            Claim::OtherBody
         );
     }
 
@@ -185,15 +229,36 @@ mod tests {
     async fn a_failed_or_dead_claim_can_be_taken_again() {
         let store = MemoryStore::new("raw");
         let marker = "_state/events/app/clicks/k.json";
-        assert_eq!(claim(&store, marker, 0).await.unwrap(), Claim::Granted);
+        let d = body_digest(b"x");
+        assert_eq!(claim(&store, marker, 0, &d).await.unwrap(), Claim::Granted);
         release(&store, marker).await.unwrap();
-        assert_eq!(claim(&store, marker, 10).await.unwrap(), Claim::Granted);
+        assert_eq!(claim(&store, marker, 10, &d).await.unwrap(), Claim::Granted);
         // The claimant died without an answer: after STALE_AFTER_MS one retry takes over.
         let later = 10 + STALE_AFTER_MS;
-        assert_eq!(claim(&store, marker, later).await.unwrap(), Claim::Granted);
         assert_eq!(
-            claim(&store, marker, later + 1).await.unwrap(),
+            claim(&store, marker, later, &d).await.unwrap(),
+            Claim::Granted
+        );
+        assert_eq!(
+            claim(&store, marker, later + 1, &d).await.unwrap(),
             Claim::InProgress
+        );
+    }
+
+    #[tokio::test]
+    async fn markers_without_a_body_digest_match_any_body() {
+        let store = MemoryStore::new("raw");
+        let marker = "_state/events/app/clicks/old.json";
+        let old = json!({"claimed_ms": 1, "response": {"rows": 1}});
+        store
+            .put(marker, serde_json::to_vec(&old).unwrap().into())
+            .await
+            .unwrap();
+        assert_eq!(
+            claim(&store, marker, 2, &body_digest(b"anything"))
+                .await
+                .unwrap(),
+            Claim::Done(json!({"rows": 1}))
         );
     }
 }

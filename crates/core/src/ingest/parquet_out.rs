@@ -15,6 +15,7 @@ use parquet::file::properties::WriterProperties;
 use super::json_arrow::table::TableBuffer;
 use crate::raw::footer::{LoadFooter, WriteDisposition};
 use crate::raw::key::RawKey;
+use crate::raw::limits;
 use crate::storage::{ObjectStore, StorageError};
 
 /// Why a part could not be stored.
@@ -110,10 +111,13 @@ impl PartWriter {
 
     /// The Parquet file and the rows its footer declares.
     fn encode(&self, batch: &RecordBatch) -> Result<(Bytes, u64), parquet::errors::ParquetError> {
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_key_value_metadata(Some(self.footer.key_values()))
-            .build();
+        let properties = limits::for_width(
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .set_key_value_metadata(Some(self.footer.key_values())),
+            limits::leaf_columns(&batch.schema()),
+        )
+        .build();
         let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties))?;
         writer.write(batch)?;
         let footer = writer.finish()?;

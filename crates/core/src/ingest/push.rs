@@ -16,7 +16,8 @@ use serde_json::Value;
 use super::accounting::{check_landed, AccountingError};
 use super::config::{IngestConfig, Nesting};
 use super::idempotency::{
-    claim, complete, release, BadIdempotencyKey, Claim, IdempotencyError, IdempotencyKey,
+    body_digest, claim, complete, release, BadIdempotencyKey, Claim, IdempotencyError,
+    IdempotencyKey,
 };
 use super::load::{LoadTarget, LoadWriter};
 use super::parquet_out::PartError;
@@ -212,6 +213,12 @@ pub enum PushError {
     BadIdempotencyKey(#[from] BadIdempotencyKey),
     #[error("a request with this Idempotency-Key is still landing its events: retry later")]
     InProgress,
+    /// The key was used before with another body: the new events would be silently dropped.
+    #[error(
+        "Idempotency-Key {key:?} was already used for {stream} with a different body: a retry \
+         must send the same body; use a new key for new events"
+    )]
+    KeyReused { key: String, stream: String },
     #[error("cannot check the Idempotency-Key: {0}")]
     IdempotencyUnavailable(IdempotencyError),
     #[error("events for {stream} not stored: {error}")]
@@ -228,7 +235,7 @@ pub enum PushError {
 
 impl PushError {
     /// 413 too large; 400 a body, name or key the client must fix; 409 the same key still
-    /// landing; 502 the raw bucket failed.
+    /// landing; 422 the key reused with another body; 502 the raw bucket failed.
     pub fn status(&self) -> u16 {
         match self {
             PushError::TooLarge { .. } => 413,
@@ -237,6 +244,7 @@ impl PushError {
             | PushError::BadEvents { .. }
             | PushError::BadIdempotencyKey(_) => 400,
             PushError::InProgress => 409,
+            PushError::KeyReused { .. } => 422,
             PushError::IdempotencyUnavailable(_)
             | PushError::NotStored { .. }
             | PushError::Unaccounted { .. } => 502,
@@ -293,8 +301,9 @@ pub async fn push_events(
         .transpose()?;
     let store = ctx.store.as_ref();
     let now = now_utc(ctx.fetcher.clock.as_ref())?;
+    let digest = body_digest(body);
     if let Some(marker) = &marker {
-        match claim(store, marker, now.timestamp_millis()).await {
+        match claim(store, marker, now.timestamp_millis(), &digest).await {
             Ok(Claim::Granted) => {}
             Ok(Claim::Done(first)) => {
                 let mut answer: PushAnswer = serde_json::from_value(first).map_err(|e| {
@@ -310,6 +319,12 @@ pub async fn push_events(
                 });
             }
             Ok(Claim::InProgress) => return Err(PushError::InProgress),
+            Ok(Claim::OtherBody) => {
+                return Err(PushError::KeyReused {
+                    key: idempotency_key.unwrap_or_default().trim().to_string(),
+                    stream,
+                })
+            }
             Err(e) => return Err(PushError::IdempotencyUnavailable(e)),
         }
     }
@@ -342,7 +357,7 @@ pub async fn push_events(
     if let Some(marker) = &marker {
         let recorded = serde_json::to_value(&answer).expect("an answer serializes");
         // The events are stored; a lost answer only means a retry would land them again.
-        if let Err(e) = complete(store, marker, now.timestamp_millis(), &recorded).await {
+        if let Err(e) = complete(store, marker, now.timestamp_millis(), &digest, &recorded).await {
             answer_not_recorded = Some(e);
         }
     }

@@ -32,5 +32,4 @@ impl SchemaError {
 }
 
 /// Columns icepipe adds to every row when the raw file does not carry them.
-pub const LOADED_AT_COLUMN: &str = "_loaded_at";
-pub const LOAD_ID_COLUMN: &str = "_load_id";
+pub use crate::raw::columns::{LOADED_AT_COLUMN, LOAD_ID_COLUMN};

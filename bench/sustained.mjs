@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+// One sustained-load run of the convert Worker in workerd (Miniflare) on the local stack, for
+// scripts/bench (bench/cases/sustained.py):
+//
+//   node bench/sustained.mjs --namespace-root NS --files F1,F2,... --seconds S [--rules on|off]
+//
+// The files (one table, <NS>.bench.sustained) are put into the local RAW bucket and notified at an
+// even pace over S seconds; the run ends when the Worker has acknowledged every message. `--rules
+// off` points the Worker at SeaweedFS's own catalog, behind the stack's R2 rules layer (the same
+// data, no limits). Freshness of a file = the timestamp of the snapshot that holds it (the
+// coordinator's clock, this machine) - the moment its put into R2 completed. Prints one JSON object:
+//   {files, rows, elapsed_ms, files_per_minute, commits, max_commits_in_a_minute, freshness_ms: {p50, p95, max},
+//    batches, table, commit_requests, lost_races, rate_limited, loads}
+import { parseArgs } from "node:util";
+import { boundedFetch } from "../harness/lib/bounded.mjs";
+import { rawKey } from "../harness/lib/fixtures.mjs";
+import { startConvert } from "../harness/lib/miniflare.mjs";
+import { Notifier } from "../harness/lib/notifier.mjs";
+import { Catalog, stackSettings } from "../harness/lib/stack.mjs";
+
+const { values: args } = parseArgs({
+  options: {
+    "namespace-root": { type: "string" },
+    files: { type: "string" },
+    seconds: { type: "string", default: "300" },
+    rules: { type: "string", default: "on" },
+    "timeout-s": { type: "string", default: "3600" },
+  },
+});
+if (!args["namespace-root"] || !args.files) throw new Error("--namespace-root and --files are required");
+const files = args.files.split(",");
+const spreadMs = Number(args.seconds) * 1000;
+
+/** The stack's settings, or (rules off) those of SeaweedFS's catalog behind the rules layer. */
+async function catalogSettings() {
+  const settings = stackSettings();
+  if (args.rules === "on") return settings;
+  const r = await boundedFetch(`${settings.catalogUri}/_rules/stats`, {}, { timeoutMs: 10_000, what: "the rules layer's config" });
+  if (!r.ok) throw new Error("--rules off needs the stack's rules layer (ICEPIPE_STACK_CATALOG=r2) to find SeaweedFS behind it");
+  return { ...settings, catalogUri: (await r.json()).config.upstream, token: null };
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** The most timestamps in any 60 s window. */
+function maxInAMinute(times) {
+  const t = [...times].sort((a, b) => a - b);
+  let best = 0;
+  for (let i = 0, j = 0; j < t.length; j++) {
+    while (t[j] - t[i] >= 60_000) i++;
+    best = Math.max(best, j - i + 1);
+  }
+  return best;
+}
+
+const stack = await catalogSettings();
+const w = await startConvert({ namespaceRoot: args["namespace-root"], stack, queue: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 10 } });
+const table = `${w.namespaceRoot}.bench.sustained`;
+const out = {};
+try {
+  const notifier = new Notifier(w.mf);
+  const putAt = new Map(); // raw key -> ms since the epoch its put completed
+  const start = Date.now();
+  for (const [i, file] of files.entries()) {
+    const due = start + (i * spreadMs) / files.length;
+    if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+    const key = rawKey("bench", "sustained", `s-${i}`);
+    const object = await notifier.put(key, { file });
+    putAt.set(key, Date.now());
+    await notifier.send([notifier.notification(object)]);
+  }
+  const deadline = Date.now() + Number(args["timeout-s"]) * 1000;
+  const acked = () => w.batches().reduce((a, b) => a + Number(b.acked ?? 0), 0);
+  while (acked() < files.length) {
+    if (Date.now() > deadline) throw new Error(`${acked()} of ${files.length} acknowledged after ${args["timeout-s"]} s\n${w.logs.text(40)}`);
+    if (w.deadLettered().length) throw new Error(`dead-lettered: ${JSON.stringify(w.deadLettered()[0])}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+
+  const meta = await new Catalog(stack).loadTable(table);
+  const committedAt = new Map(); // raw key -> snapshot timestamp
+  const commitTimes = [];
+  for (const s of meta.snapshots ?? []) {
+    commitTimes.push(Number(s["timestamp-ms"]));
+    for (const o of JSON.parse(s.summary?.["icepipe.raw-objects"] ?? "[]")) committedAt.set(o.key, Number(s["timestamp-ms"]));
+  }
+  const freshness = [...putAt].map(([key, at]) => {
+    if (!committedAt.has(key)) throw new Error(`${key} is in no snapshot summary of ${table}`);
+    return committedAt.get(key) - at;
+  });
+  freshness.sort((a, b) => a - b);
+  const current = (meta.snapshots ?? []).find((s) => s["snapshot-id"] === meta["current-snapshot-id"]);
+  const elapsed = Math.max(...commitTimes) - start;
+  const batches = w.batches();
+  Object.assign(out, {
+    files: files.length,
+    rows: Number(current?.summary?.["total-records"] ?? 0),
+    elapsed_ms: elapsed,
+    files_per_minute: (files.length / elapsed) * 60_000,
+    commits: commitTimes.length,
+    max_commits_in_a_minute: maxInAMinute(commitTimes),
+    freshness_ms: { p50: percentile(freshness, 50), p95: percentile(freshness, 95), max: freshness[freshness.length - 1] },
+    batches: batches.length,
+    table,
+  });
+  // What the table's coordinator counted (GET /tables): requests, lost races, 429s, loads.
+  const listing = await (await w.admin("/tables")).json();
+  const counters = listing.tables.find((t) => t.table === table)?.coordinator?.counters ?? {};
+  Object.assign(out, {
+    commit_requests: counters.commit_requests,
+    lost_races: counters.lost_races,
+    rate_limited: counters.rate_limited,
+    loads: counters.loads,
+  });
+} finally {
+  await w.dispose();
+}
+process.stdout.write(`${JSON.stringify(out)}\n`);
