@@ -7,8 +7,9 @@
 // The files (one table, <NS>.bench.sustained) are put into the local RAW bucket and notified at an
 // even pace over S seconds; the run ends when the Worker has acknowledged every message. `--rules
 // off` points the Worker at SeaweedFS's own catalog, behind the stack's R2 rules layer (the same
-// data, no limits). Freshness of a file = the timestamp of the snapshot that holds it (the
-// coordinator's clock, this machine) - the moment its put into R2 completed. Prints one JSON object:
+// data, no limits). Freshness of a file = the commit time of the first snapshot whose rows include
+// its own (the coordinator's clock, this machine) - the moment its put into R2 completed. Prints
+// one JSON object:
 //   {files, rows, elapsed_ms, files_per_minute, commits, max_commits_in_a_minute, freshness_ms: {p50, p95, max},
 //    batches, table, commit_requests, lost_races, rate_limited, loads}
 import { parseArgs } from "node:util";
@@ -79,16 +80,19 @@ try {
     await new Promise((r) => setTimeout(r, 250));
   }
 
+  // Rows visible to a reader over time: the snapshots' commit times and total-records. The i-th
+  // file put (in order) counts as visible once the table holds (i + 1) files' rows: commits carry
+  // files in about the order they arrived, and a reader cannot tell rows of equal files apart.
   const meta = await new Catalog(stack).loadTable(table);
-  const committedAt = new Map(); // raw key -> snapshot timestamp
-  const commitTimes = [];
-  for (const s of meta.snapshots ?? []) {
-    commitTimes.push(Number(s["timestamp-ms"]));
-    for (const o of JSON.parse(s.summary?.["icepipe.raw-objects"] ?? "[]")) committedAt.set(o.key, Number(s["timestamp-ms"]));
-  }
-  const freshness = [...putAt].map(([key, at]) => {
-    if (!committedAt.has(key)) throw new Error(`${key} is in no snapshot summary of ${table}`);
-    return committedAt.get(key) - at;
+  const visible = (meta.snapshots ?? [])
+    .map((s) => ({ at: Number(s["timestamp-ms"]), rows: Number(s.summary?.["total-records"] ?? 0) }))
+    .sort((a, b) => a.at - b.at);
+  const commitTimes = visible.map((v) => v.at);
+  const rowsPerFile = visible.length ? visible[visible.length - 1].rows / files.length : 0;
+  const freshness = [...putAt.values()].map((at, i) => {
+    const seen = visible.find((v) => v.rows >= (i + 1) * rowsPerFile);
+    if (!seen) throw new Error(`the rows of file ${i} never became visible in ${table}`);
+    return Math.max(0, seen.at - at);
   });
   freshness.sort((a, b) => a - b);
   const current = (meta.snapshots ?? []).find((s) => s["snapshot-id"] === meta["current-snapshot-id"]);

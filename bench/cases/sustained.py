@@ -63,8 +63,8 @@ def run(ctx: Context) -> CaseResult:
             )
         ],
         notes=[
-            "Freshness: the timestamp of the snapshot that holds a file minus the moment its put into R2 completed "
-            "(one machine, one clock). One coordinator per table commits everything handed over since its last "
+            "Freshness: the commit time of the first snapshot that makes a file's rows visible (the i-th file put "
+            "counts once the table holds i+1 files' rows) minus the moment its put into R2 completed (one machine, one clock). One coordinator per table commits everything handed over since its last "
             "commit, at most every COMMIT_INTERVAL_SECONDS (5): the pace, not the catalog, bounds freshness while "
             "conversion keeps up with arrivals; when files/min falls below the arrival rate, conversion (CPU) is the bound.",
             f"Commit requests (rules on): {on.get('commit_requests')}; table loads: {on.get('loads')}.",
