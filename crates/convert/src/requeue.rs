@@ -3,7 +3,7 @@
 //! continuation is consumed, retried and dead-lettered like any notification.
 
 use async_trait::async_trait;
-use icepipe_core::convert::{HandedOn, Requeue};
+use icepipe_core::convert::{HandedOn, Requeue, RequeueError};
 use icepipe_core::raw::notification::Notification;
 use worker::send::{SendFuture, SendWrapper};
 use worker::Queue;
@@ -45,13 +45,19 @@ impl QueueRequeue {
 
 #[async_trait]
 impl Requeue for QueueRequeue {
-    async fn send(&self, work: &[HandedOn]) -> Result<(), String> {
+    async fn send(&self, work: &[HandedOn]) -> Result<(), RequeueError> {
         let messages: Vec<Notification> = work.iter().map(|w| self.message(w)).collect();
         for chunk in messages.chunks(SEND_BATCH) {
             let chunk = chunk.to_vec();
             SendFuture::new(self.queue.send_batch(chunk))
                 .await
-                .map_err(|e| format!("sending to the queue failed: {e}"))?;
+                .map_err(|e| RequeueError {
+                    destination: "the raw-events queue".into(),
+                    messages: work.len(),
+                    reason: e.to_string(),
+                    // A queue send fails on a limit or an outage: the message is tried again.
+                    transient: true,
+                })?;
         }
         Ok(())
     }

@@ -25,7 +25,9 @@ use icepipe_core::committer::table::{
 use icepipe_core::committer::{
     Committer, CommitterError, HandoffObject, ObjectReport, ObjectState, Submitted,
 };
-use icepipe_core::convert::{ConvertOptions, Converter, HandedOn, OnInvalid, Requeue};
+use icepipe_core::convert::{
+    ConvertOptions, Converter, HandedOn, OnInvalid, Requeue, RequeueError,
+};
 use icepipe_core::raw::key::TableName;
 use icepipe_core::raw::object::{RawObject, RawObjectId};
 use icepipe_core::storage::s3::S3Resolver;
@@ -255,7 +257,7 @@ struct Collect(std::sync::Mutex<Vec<HandedOn>>);
 
 #[async_trait]
 impl Requeue for Collect {
-    async fn send(&self, work: &[HandedOn]) -> Result<(), String> {
+    async fn send(&self, work: &[HandedOn]) -> Result<(), RequeueError> {
         self.0.lock().unwrap().extend(work.iter().cloned());
         Ok(())
     }

@@ -80,7 +80,24 @@ impl Default for ConvertOptions {
 #[async_trait]
 pub trait Requeue: Send + Sync + std::fmt::Debug {
     /// Sends the work on; only once this succeeds may the caller count it as handed on.
-    async fn send(&self, work: &[HandedOn]) -> Result<(), String>;
+    async fn send(&self, work: &[HandedOn]) -> Result<(), RequeueError>;
+}
+
+/// Work could not be sent on: the object fails for this invocation (transient: its message is
+/// retried, nothing of it is committed meanwhile).
+#[derive(Debug, thiserror::Error)]
+#[error("sending {messages} message(s) to {destination} failed: {reason}")]
+pub struct RequeueError {
+    pub destination: String,
+    pub messages: usize,
+    pub reason: String,
+    pub transient: bool,
+}
+
+impl RequeueError {
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
 }
 
 impl TableOutcome {
@@ -526,13 +543,16 @@ impl Converter {
                     .collect()
             };
             if !work.is_empty() {
-                if let Err(reason) = requeue.send(&work).await {
+                if let Err(e) = requeue.send(&work).await {
+                    let kind = if e.is_transient() {
+                        FailureKind::Transient
+                    } else {
+                        FailureKind::Permanent
+                    };
                     outcome.failed.push(ObjectFailure::new(
                         &p.object,
-                        FailureKind::Transient,
-                        format!(
-                            "cannot hand the rest of the object on to another invocation: {reason}"
-                        ),
+                        kind,
+                        format!("cannot hand the rest of the object on to another invocation: {e}"),
                     ));
                     continue;
                 }
