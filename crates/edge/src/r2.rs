@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use icepipe_core::storage::parts::{PartSink, PartWriter};
 use icepipe_core::storage::{
-    ListPage, ObjectMeta, ObjectStore, ObjectWriter, StorageError, StorageResult, StoreResolver,
+    paging, ListPage, ObjectMeta, ObjectStore, ObjectWriter, StorageError, StorageResult,
+    StoreResolver,
 };
 use worker::send::{SendFuture, SendWrapper};
 use worker::{Bucket, Conditional, Data, MultipartUpload, Object, UploadedPart};
@@ -164,31 +165,29 @@ impl R2Store {
         start_after: Option<&str>,
         limit: usize,
     ) -> StorageResult<ListPage> {
-        let mut page = ListPage::default();
-        let mut cursor: Option<String> = None;
-        while page.objects.len() < limit {
-            let want = (limit - page.objects.len()).min(LIST_PAGE as usize) as u32;
-            let mut request = self.bucket.list().prefix(prefix).limit(want);
-            match &cursor {
-                Some(cursor) => request = request.cursor(cursor.clone()),
-                None => {
-                    if let Some(after) = start_after {
-                        request = request.start_after(after);
+        let location = self.describe(prefix);
+        paging::walk(
+            &location,
+            limit,
+            LIST_PAGE as usize,
+            |cursor, want| async move {
+                let mut request = self.bucket.list().prefix(prefix).limit(want as u32);
+                match cursor {
+                    Some(cursor) => request = request.cursor(cursor),
+                    None => {
+                        if let Some(after) = start_after {
+                            request = request.start_after(after);
+                        }
                     }
                 }
-            }
-            let answer = request.execute().await.map_err(|e| self.error(prefix, e))?;
-            page.objects.extend(answer.objects().iter().map(meta));
-            match answer.cursor() {
-                Some(next) if answer.truncated() && cursor.as_ref() != Some(&next) => {
-                    cursor = Some(next)
-                }
-                _ => return Ok(page),
-            }
-        }
-        page.objects.truncate(limit);
-        page.truncated = true;
-        Ok(page)
+                let answer = request.execute().await.map_err(|e| self.error(prefix, e))?;
+                Ok(paging::Page {
+                    objects: answer.objects().iter().map(meta).collect(),
+                    next: answer.cursor().filter(|_| answer.truncated()),
+                })
+            },
+        )
+        .await
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod iceberg_io;
 pub mod location;
 pub mod memory;
+pub mod paging;
 pub mod parts;
 pub mod s3;
 

@@ -17,6 +17,7 @@ use rusty_s3::actions::{
 };
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 
+use super::paging;
 use super::parts::{PartSink, PartWriter};
 use super::{
     ListPage, ObjectMeta, ObjectStore, ObjectWriter, StorageError, StorageResult, StoreResolver,
@@ -369,34 +370,26 @@ impl ObjectStore for S3Store {
         start_after: Option<&str>,
         limit: usize,
     ) -> StorageResult<ListPage> {
-        let mut page = ListPage::default();
-        let mut token: Option<String> = None;
-        while page.objects.len() < limit {
-            let want = (limit - page.objects.len()).min(1000);
-            let answer = self
-                .list_request(prefix, token.as_deref(), start_after, Some(want))
-                .await?;
-            for content in answer.contents {
-                page.objects.push(
-                    list_meta(content)
-                        .map_err(|reason| StorageError::other(self.describe(prefix), reason))?,
-                );
+        let location = self.describe(prefix);
+        paging::walk(&location, limit, 1000, |token, want| {
+            let location = location.clone();
+            async move {
+                let answer = self
+                    .list_request(prefix, token.as_deref(), start_after, Some(want))
+                    .await?;
+                let objects = answer
+                    .contents
+                    .into_iter()
+                    .map(list_meta)
+                    .collect::<Result<_, _>>()
+                    .map_err(|reason| StorageError::other(location, reason))?;
+                Ok(paging::Page {
+                    objects,
+                    next: answer.next_continuation_token,
+                })
             }
-            match answer.next_continuation_token {
-                // A token equal to the one we sent would loop forever.
-                Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
-                Some(_) => {
-                    return Err(StorageError::other(
-                        self.describe(prefix),
-                        "ListObjectsV2 repeated its continuation token",
-                    ))
-                }
-                None => return Ok(page),
-            }
-        }
-        page.objects.truncate(limit);
-        page.truncated = true;
-        Ok(page)
+        })
+        .await
     }
 
     async fn list(&self, prefix: &str) -> StorageResult<Vec<ObjectMeta>> {
