@@ -13,7 +13,26 @@ use super::config::Nesting;
 use super::json_arrow::{Normalizer, SystemColumns};
 use super::parquet_out::{PartError, PartWriter};
 use crate::raw::footer::WriteDisposition;
+use crate::raw::limits::{LimitError, MAX_COLUMNS};
 use crate::storage::ObjectStore;
+
+/// How much one load buffers and how wide its tables may grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadLimits {
+    /// Estimated buffered bytes at which a part is written.
+    pub part_bytes: usize,
+    /// Most columns a table may reach ([`MAX_COLUMNS`] unless lowered).
+    pub max_columns: usize,
+}
+
+impl LoadLimits {
+    pub fn with_part_bytes(part_bytes: usize) -> Self {
+        Self {
+            part_bytes,
+            max_columns: MAX_COLUMNS,
+        }
+    }
+}
 
 /// Which stream a load belongs to and how its records are shaped.
 #[derive(Debug, Clone, Copy)]
@@ -40,7 +59,7 @@ impl LoadWriter {
         target: LoadTarget<'_>,
         load_id: &str,
         now: DateTime<Utc>,
-        part_bytes: usize,
+        limits: LoadLimits,
     ) -> Self {
         let loaded_at = now.to_rfc3339_opts(SecondsFormat::Micros, true);
         Self {
@@ -49,6 +68,7 @@ impl LoadWriter {
                 target.nesting,
                 target.primary_key.to_vec(),
                 SystemColumns::new(load_id, &loaded_at),
+                limits.max_columns,
             ),
             parts: PartWriter::new(
                 store,
@@ -58,12 +78,13 @@ impl LoadWriter {
                 now,
                 target.disposition,
             ),
-            part_bytes,
+            part_bytes: limits.part_bytes,
         }
     }
 
-    pub fn push(&mut self, record: Value) {
-        self.normalizer.push(record);
+    /// Buffers one record, or refuses it (nothing of it buffered) past a limit.
+    pub fn push(&mut self, record: Value) -> Result<(), LimitError> {
+        self.normalizer.push(record)
     }
 
     /// Writes the buffered tables as parts once they reach `part_bytes`.

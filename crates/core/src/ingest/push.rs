@@ -19,11 +19,12 @@ use super::idempotency::{
     body_digest, claim, complete, release, BadIdempotencyKey, Claim, IdempotencyError,
     IdempotencyKey,
 };
-use super::load::{LoadTarget, LoadWriter};
+use super::load::{LoadLimits, LoadTarget, LoadWriter};
 use super::parquet_out::PartError;
 use super::run::{new_load_id, now_utc, IngestContext, ResourceReport, RunError};
 use crate::raw::footer::WriteDisposition;
 use crate::raw::key::is_valid_name;
+use crate::raw::limits::LimitError;
 use crate::storage::ObjectStore;
 
 /// Why a pushed body was refused (the client's fault: HTTP 400).
@@ -209,6 +210,9 @@ pub enum PushError {
     BadStream(EventsError),
     #[error("events for {stream}: {error}")]
     BadEvents { stream: String, error: EventsError },
+    /// An event past the column or nesting limit: nothing of the push is stored.
+    #[error("events for {stream} not stored: {error}")]
+    Limit { stream: String, error: LimitError },
     #[error(transparent)]
     BadIdempotencyKey(#[from] BadIdempotencyKey),
     #[error("a request with this Idempotency-Key is still landing its events: retry later")]
@@ -234,7 +238,8 @@ pub enum PushError {
 }
 
 impl PushError {
-    /// 413 too large; 400 a body, name or key the client must fix; 409 the same key still
+    /// 413 too large; 400 a body (one past the column or nesting limit too), name or key the
+    /// client must fix; 409 the same key still
     /// landing; 422 the key reused with another body; 502 the raw bucket failed.
     pub fn status(&self) -> u16 {
         match self {
@@ -242,6 +247,7 @@ impl PushError {
             PushError::UnreadableBody { .. }
             | PushError::BadStream(_)
             | PushError::BadEvents { .. }
+            | PushError::Limit { .. }
             | PushError::BadIdempotencyKey(_) => 400,
             PushError::InProgress => 409,
             PushError::KeyReused { .. } => 422,
@@ -328,7 +334,7 @@ pub async fn push_events(
             Err(e) => return Err(PushError::IdempotencyUnavailable(e)),
         }
     }
-    let landed = land_events(ctx.store.clone(), &target, events, now, ctx.part_bytes).await;
+    let landed = land_events(ctx.store.clone(), &target, events, now, ctx.limits).await;
     let (load_id, report) = match landed {
         Ok(landed) => landed,
         Err(error) => {
@@ -367,15 +373,16 @@ pub async fn push_events(
     })
 }
 
-/// Writes `events` as one load of `stream` (parts of at most ~`part_bytes` buffered bytes) and
-/// reports it like a pulled resource: events received, rows, rows per table (checked against the
-/// rows the events normalize into), raw keys.
+/// Writes `events` as one load of `stream` and reports it like a pulled resource: events
+/// received, rows, rows per table (checked against the rows the events normalize into), raw keys.
+/// All or nothing for the limits: every event is normalized (and checked against the column and
+/// nesting limits) before any part is written; the body's size limit bounds what is buffered.
 pub async fn land_events(
     store: Arc<dyn ObjectStore>,
     stream: &EventStream,
     events: Vec<Value>,
     now: DateTime<Utc>,
-    part_bytes: usize,
+    limits: LoadLimits,
 ) -> Result<(String, ResourceReport), PushError> {
     let name = || format!("{}/{}", stream.source, stream.resource);
     let not_stored = |error| PushError::NotStored {
@@ -394,7 +401,7 @@ pub async fn land_events(
         },
         &load_id,
         now,
-        part_bytes,
+        limits,
     );
     let mut report = ResourceReport {
         resource: stream.resource.clone(),
@@ -404,8 +411,10 @@ pub async fn land_events(
         ..Default::default()
     };
     for event in events {
-        load.push(event);
-        load.flush_if_full().await.map_err(not_stored)?;
+        load.push(event).map_err(|error| PushError::Limit {
+            stream: name(),
+            error,
+        })?;
     }
     let flushed = load.flush().await;
     report.files = load.files().to_vec();
@@ -508,7 +517,13 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let (load_id, report) = land_events(store.clone(), &stream, events, now, 1 << 20)
+        let (load_id, report) = land_events(
+            store.clone(),
+            &stream,
+            events,
+            now,
+            LoadLimits::with_part_bytes(1 << 20),
+        )
             .await
             .unwrap();
         assert_eq!(report.rows, 2);

@@ -14,12 +14,13 @@ use super::config::{ConfigError, IngestConfig, ResourceConfig, SourceConfig};
 use super::error::ExtractError;
 use super::extract::{Fetcher, Pager};
 use super::incremental::IncrementalFilter;
-use super::load::{LoadTarget, LoadWriter};
+use super::load::{LoadLimits, LoadTarget, LoadWriter};
 use super::parquet_out::PartError;
 use super::request::{MissingSecret, WireAuth};
 use super::secrets::Secrets;
 use super::state::{ResourceState, StateError, StateStore};
 use crate::clock::Clock;
+use crate::raw::limits::LimitError;
 use crate::storage::ObjectStore;
 
 /// Estimated buffered bytes at which a part is written (bounded memory on large pulls).
@@ -32,7 +33,7 @@ pub struct IngestContext {
     /// The raw bucket.
     pub store: Arc<dyn ObjectStore>,
     pub secrets: Arc<dyn Secrets>,
-    pub part_bytes: usize,
+    pub limits: LoadLimits,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,12 +130,16 @@ pub enum ResourceError {
     State(#[from] StateError),
     #[error(transparent)]
     Accounting(#[from] AccountingError),
+    /// A record past the column or nesting limit: the resource fails naming it.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
 }
 
 impl ResourceError {
     pub fn is_transient(&self) -> bool {
         match self {
             ResourceError::Auth { .. } | ResourceError::Accounting(_) => false,
+            ResourceError::Limit(e) => e.is_transient(),
             ResourceError::Extract(e) => e.is_transient(),
             ResourceError::Write(e) => e.is_transient(),
             ResourceError::State(e) => e.is_transient(),
@@ -249,7 +254,7 @@ async fn run_resource(
         },
         load_id,
         now,
-        ctx.part_bytes,
+        ctx.limits,
     );
 
     // Write what was buffered even when a page fails, so the report lists every stored file;
@@ -261,7 +266,7 @@ async fn run_resource(
             for record in records {
                 if filter.as_mut().is_none_or(|f| f.keep(&record)) {
                     report.rows += 1;
-                    load.push(record);
+                    load.push(record)?;
                 }
             }
             load.flush_if_full().await?;

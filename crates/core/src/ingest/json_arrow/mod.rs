@@ -8,12 +8,13 @@ pub mod naming;
 pub mod normalize;
 pub mod table;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
 use crate::ingest::config::Nesting;
-use normalize::{canonical_json, digest, key_digest, Cell, Normalize};
+use crate::raw::limits::{LimitError, MAX_NESTING_DEPTH};
+use normalize::{canonical_json, deepest_field, digest, key_digest, Cell, Normalize, Row};
 use table::TableBuffer;
 
 /// The columns icepipe adds to every row.
@@ -60,6 +61,8 @@ pub struct Normalizer {
     nesting: Nesting,
     primary_key: Vec<String>,
     system: SystemColumns,
+    /// Most columns a table of this load may reach.
+    max_columns: usize,
     tables: BTreeMap<String, TableBuffer>,
     records: u64,
     /// Rows pushed per table since the start (buffered or already taken).
@@ -72,12 +75,14 @@ impl Normalizer {
         nesting: Nesting,
         primary_key: Vec<String>,
         system: SystemColumns,
+        max_columns: usize,
     ) -> Self {
         Self {
             resource: resource.to_string(),
             nesting,
             primary_key,
             system,
+            max_columns,
             tables: BTreeMap::new(),
             records: 0,
             rows: BTreeMap::new(),
@@ -96,14 +101,30 @@ impl Normalizer {
         })
     }
 
-    pub fn push(&mut self, record: Value) {
+    /// Buffers one record's rows, or refuses the record (buffering none of its rows) when it is
+    /// nested deeper than [`MAX_NESTING_DEPTH`] or would widen a table past the column limit.
+    pub fn push(&mut self, record: Value) -> Result<(), LimitError> {
+        let what = || format!("record {} of {}", self.records, self.resource);
+        if let Some((field, depth)) = deepest_field(&record).filter(|(_, d)| *d > MAX_NESTING_DEPTH)
+        {
+            return Err(LimitError::TooDeep {
+                what: format!("field {field:?} of {}", what()),
+                depth,
+                limit: MAX_NESTING_DEPTH,
+            });
+        }
         let row_id = self.row_id(&record);
-        self.records += 1;
         let rows = Normalize {
             nesting: self.nesting,
             system: &self.system,
         }
         .record(&self.resource, record, row_id);
+        self.check_width(&rows).map_err(|(table, column)| LimitError::TooManyColumns {
+            what: format!("{}, in table {table},", what()),
+            column,
+            limit: self.max_columns,
+        })?;
+        self.records += 1;
         for row in rows {
             *self.rows.entry(row.table.clone()).or_insert(0) += 1;
             self.tables
@@ -111,6 +132,28 @@ impl Normalizer {
                 .or_insert_with(|| TableBuffer::new(&row.table))
                 .push(row);
         }
+        Ok(())
+    }
+
+    /// The table and the first column past the limit when `rows` (one record's) would give a
+    /// table more than `max_columns` columns.
+    fn check_width(&self, rows: &[Row]) -> Result<(), (String, String)> {
+        let mut added: HashMap<&str, HashSet<&str>> = HashMap::new();
+        for row in rows {
+            let table = self.tables.get(&row.table);
+            let existing = table.map_or(0, TableBuffer::column_count);
+            let new = added.entry(&row.table).or_default();
+            for cell in &row.cells {
+                if table.is_some_and(|t| t.has_source(&cell.source)) {
+                    continue;
+                }
+                new.insert(&cell.source);
+                if existing + new.len() > self.max_columns {
+                    return Err((row.table.clone(), cell.name.clone()));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Rows the records pushed so far normalized into, per table (child tables included).

@@ -70,6 +70,16 @@ impl TableBuffer {
         self.rows.push(cells);
     }
 
+    /// Columns seen so far (typed or still all-null).
+    pub fn column_count(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Whether the source field `source` already has a column.
+    pub fn has_source(&self, source: &str) -> bool {
+        self.by_source.contains_key(source)
+    }
+
     pub fn row_count(&self) -> usize {
         self.rows.len()
     }
