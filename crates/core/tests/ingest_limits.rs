@@ -14,6 +14,7 @@ use arrow_schema::{DataType, Field, Schema};
 use chrono::{DateTime, Utc};
 use icepipe_core::convert::probe::probe;
 use icepipe_core::ingest::config::Nesting;
+use icepipe_core::ingest::json_arrow::contract::SchemaContract;
 use icepipe_core::ingest::load::LoadLimits;
 use icepipe_core::ingest::push::{land_events, parse_events, EventStream, PushError};
 use icepipe_core::raw::error_record::FailureKind;
@@ -38,6 +39,7 @@ fn stream() -> EventStream {
         resource: "events".into(),
         nesting: Nesting::ChildTables,
         primary_key: vec![],
+        contract: SchemaContract::Evolve,
     }
 }
 
@@ -88,7 +90,12 @@ async fn put_deep_file(store: &Arc<MemoryStore>, key: &str, depth: usize) {
         ));
     }
     let schema = Schema::new(vec![Field::new("deep", array.data_type().clone(), true)]);
-    put_batch(store, key, RecordBatch::try_new(Arc::new(schema), vec![array]).unwrap()).await;
+    put_batch(
+        store,
+        key,
+        RecordBatch::try_new(Arc::new(schema), vec![array]).unwrap(),
+    )
+    .await;
 }
 
 async fn put_wide_file(store: &Arc<MemoryStore>, key: &str, columns: usize) {
@@ -113,7 +120,9 @@ async fn put_batch(store: &Arc<MemoryStore>, key: &str, batch: RecordBatch) {
 async fn a_push_past_the_column_limit_is_refused_naming_it_and_stores_nothing() {
     let store = Arc::new(MemoryStore::new("raw"));
     // icepipe adds 3 columns (_load_id, _loaded_at, _row_id): a record of MAX_COLUMNS - 3 keys fits.
-    let files = push(&store, vec![wide_record(MAX_COLUMNS - 3)]).await.unwrap();
+    let files = push(&store, vec![wide_record(MAX_COLUMNS - 3)])
+        .await
+        .unwrap();
     assert_eq!(files.len(), 1);
     probe_key(&store, &files[0]).await.unwrap();
 
@@ -132,7 +141,11 @@ async fn a_push_past_the_column_limit_is_refused_naming_it_and_stores_nothing() 
              {MAX_COLUMNS} columns, the maximum per table (MAX_COLUMNS), at column field_002043"
         )
     );
-    assert!(store.keys().is_empty(), "nothing of the push is stored: {:?}", store.keys());
+    assert!(
+        store.keys().is_empty(),
+        "nothing of the push is stored: {:?}",
+        store.keys()
+    );
 }
 
 #[tokio::test]
@@ -162,7 +175,9 @@ async fn columns_added_over_several_records_count_too() {
 async fn the_nesting_limit_is_the_same_for_the_ingest_and_the_converter() {
     let store = Arc::new(MemoryStore::new("raw"));
     // At the limit: the ingest accepts it and the converter takes the file it wrote.
-    let files = push(&store, vec![deep_record(MAX_NESTING_DEPTH)]).await.unwrap();
+    let files = push(&store, vec![deep_record(MAX_NESTING_DEPTH)])
+        .await
+        .unwrap();
     probe_key(&store, &files[0]).await.unwrap();
     // One level more: the ingest refuses it, naming the limit, and stores nothing.
     let store = Arc::new(MemoryStore::new("raw"));
@@ -180,7 +195,9 @@ async fn the_nesting_limit_is_the_same_for_the_ingest_and_the_converter() {
     // ... and the converter refuses such a file written by another tool, naming the same limit,
     // also far past where the Arrow schema in its footer can no longer be read back (~60).
     put_deep_file(&store, "sources/x/deep/at.parquet", MAX_NESTING_DEPTH).await;
-    probe_key(&store, "sources/x/deep/at.parquet").await.unwrap();
+    probe_key(&store, "sources/x/deep/at.parquet")
+        .await
+        .unwrap();
     for depth in [MAX_NESTING_DEPTH + 1, 62] {
         let key = format!("sources/x/deep/{depth}.parquet");
         put_deep_file(&store, &key, depth).await;
@@ -202,7 +219,9 @@ async fn the_nesting_limit_is_the_same_for_the_ingest_and_the_converter() {
 async fn the_converter_refuses_a_raw_file_past_the_column_limit() {
     let store = Arc::new(MemoryStore::new("raw"));
     put_wide_file(&store, "sources/x/wide/ok.parquet", MAX_COLUMNS).await;
-    probe_key(&store, "sources/x/wide/ok.parquet").await.unwrap();
+    probe_key(&store, "sources/x/wide/ok.parquet")
+        .await
+        .unwrap();
     put_wide_file(&store, "sources/x/wide/over.parquet", MAX_COLUMNS + 1).await;
     let reason = probe_key(&store, "sources/x/wide/over.parquet")
         .await
@@ -220,7 +239,12 @@ async fn the_converter_refuses_a_raw_file_past_the_column_limit() {
 #[tokio::test]
 async fn a_pulled_record_past_a_limit_fails_its_resource_naming_it() {
     let server = MockServer::start().await;
-    serve(&server, "/deep", json!([{"id": 1}, deep_record(MAX_NESTING_DEPTH + 1)])).await;
+    serve(
+        &server,
+        "/deep",
+        json!([{"id": 1}, deep_record(MAX_NESTING_DEPTH + 1)]),
+    )
+    .await;
     serve(&server, "/fine", json!([{"id": 1}])).await;
     let config = config(
         &server.uri(),
@@ -234,12 +258,20 @@ async fn a_pulled_record_past_a_limit_fails_its_resource_naming_it() {
     let harness = Harness::new();
     let report = harness.run(&config, None).await;
     assert_eq!(report.status(), 502);
-    let deep = report.resources.iter().find(|r| r.resource == "deep").unwrap();
+    let deep = report
+        .resources
+        .iter()
+        .find(|r| r.resource == "deep")
+        .unwrap();
     let error = deep.error.as_deref().unwrap();
     assert!(
         error.contains("nested 33 levels deep") && error.contains("(MAX_NESTING_DEPTH)"),
         "{error}"
     );
-    let fine = report.resources.iter().find(|r| r.resource == "fine").unwrap();
+    let fine = report
+        .resources
+        .iter()
+        .find(|r| r.resource == "fine")
+        .unwrap();
     assert_eq!((fine.rows, fine.error.as_deref()), (1, None));
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use url::Url;
 
+use super::json_arrow::contract::SchemaContract;
 use super::jsonpath::JsonPath;
 use crate::raw::footer::WriteDisposition;
 use crate::raw::key::is_valid_name;
@@ -141,6 +142,9 @@ pub struct ResourceConfig {
     pub incremental: Option<Incremental>,
     pub write_disposition: WriteDisposition,
     pub nesting: Nesting,
+    /// What loads may do to the resource's recorded schema (`schema_contract`: `evolve`,
+    /// `freeze`, `discard_value`; see [`crate::ingest::json_arrow::contract`]).
+    pub schema_contract: SchemaContract,
     /// The resource's own paginator, else the source's, else single page.
     pub paginator: Paginator,
     /// Most pages one run fetches (the resource's `max_pages`, else the source's, else
@@ -573,6 +577,7 @@ fn parse_resource(
         "incremental",
         "write_disposition",
         "nesting",
+        "schema_contract",
         "paginator",
         "max_pages",
     ])?;
@@ -615,6 +620,15 @@ fn parse_resource(
                 ("nested", Nesting::Nested),
             ],
             Nesting::ChildTables,
+        )?,
+        schema_contract: node.choice(
+            "schema_contract",
+            &[
+                ("evolve", SchemaContract::Evolve),
+                ("freeze", SchemaContract::Freeze),
+                ("discard_value", SchemaContract::DiscardValue),
+            ],
+            SchemaContract::Evolve,
         )?,
         paginator,
         max_pages: parse_max_pages(node)?.unwrap_or(default_max_pages),

@@ -19,12 +19,14 @@ use super::idempotency::{
     body_digest, claim, complete, release, BadIdempotencyKey, Claim, IdempotencyError,
     IdempotencyKey,
 };
-use super::load::{LoadLimits, LoadTarget, LoadWriter};
+use super::json_arrow::contract::SchemaContract;
+use super::json_arrow::RecordRefused;
+use super::load::{load_schema, LoadLimits, LoadTarget, LoadWriter};
 use super::parquet_out::PartError;
 use super::run::{new_load_id, now_utc, IngestContext, ResourceReport, RunError};
+use super::state::StateError;
 use crate::raw::footer::WriteDisposition;
 use crate::raw::key::is_valid_name;
-use crate::raw::limits::LimitError;
 use crate::storage::ObjectStore;
 
 /// Why a pushed body was refused (the client's fault: HTTP 400).
@@ -52,6 +54,7 @@ pub struct EventStream {
     pub resource: String,
     pub nesting: Nesting,
     pub primary_key: Vec<String>,
+    pub contract: SchemaContract,
 }
 
 impl EventStream {
@@ -78,6 +81,7 @@ impl EventStream {
             resource: resource.to_string(),
             nesting: declared.map_or(Nesting::ChildTables, |r| r.nesting),
             primary_key: declared.map_or_else(Vec::new, |r| r.primary_key.clone()),
+            contract: declared.map_or(SchemaContract::Evolve, |r| r.schema_contract),
         })
     }
 }
@@ -181,6 +185,10 @@ pub struct PushAnswer {
     pub rows: u64,
     pub tables: BTreeMap<String, u64>,
     pub files: Vec<String>,
+    /// What the push did to the resource's schema beyond adding columns (renamed, widened,
+    /// varied, discarded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema_changes: Vec<String>,
     pub raw_bucket: String,
     /// Size of the body.
     pub bytes: usize,
@@ -210,9 +218,13 @@ pub enum PushError {
     BadStream(EventsError),
     #[error("events for {stream}: {error}")]
     BadEvents { stream: String, error: EventsError },
-    /// An event past the column or nesting limit: nothing of the push is stored.
+    /// An event past the column or nesting limit, or refused by the resource's `freeze`
+    /// contract: nothing of the push is stored.
     #[error("events for {stream} not stored: {error}")]
-    Limit { stream: String, error: LimitError },
+    Refused {
+        stream: String,
+        error: RecordRefused,
+    },
     #[error(transparent)]
     BadIdempotencyKey(#[from] BadIdempotencyKey),
     #[error("a request with this Idempotency-Key is still landing its events: retry later")]
@@ -247,7 +259,7 @@ impl PushError {
             PushError::UnreadableBody { .. }
             | PushError::BadStream(_)
             | PushError::BadEvents { .. }
-            | PushError::Limit { .. }
+            | PushError::Refused { .. }
             | PushError::BadIdempotencyKey(_) => 400,
             PushError::InProgress => 409,
             PushError::KeyReused { .. } => 422,
@@ -334,7 +346,7 @@ pub async fn push_events(
             Err(e) => return Err(PushError::IdempotencyUnavailable(e)),
         }
     }
-    let landed = land_events(ctx.store.clone(), &target, events, now, ctx.limits).await;
+    let landed = land_with_schema_retries(ctx, &target, events, body, now).await;
     let (load_id, report) = match landed {
         Ok(landed) => landed,
         Err(error) => {
@@ -355,6 +367,7 @@ pub async fn push_events(
         rows: report.rows,
         tables: report.tables,
         files: report.files,
+        schema_changes: report.schema_changes,
         raw_bucket: settings.raw_bucket.to_string(),
         bytes: body.len(),
         duplicate: false,
@@ -371,6 +384,38 @@ pub async fn push_events(
         answer,
         answer_not_recorded,
     })
+}
+
+/// Attempts at a push whose resource's schema another load changed meanwhile (each starts again
+/// from the schema stored then; nothing was written by the attempt that lost).
+const SCHEMA_ATTEMPTS: u32 = 3;
+
+async fn land_with_schema_retries(
+    ctx: &IngestContext,
+    target: &EventStream,
+    events: Vec<Value>,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(String, ResourceReport), PushError> {
+    let mut events = Some(events);
+    let mut attempt = 1;
+    loop {
+        // The first attempt takes the parsed events; a later one parses the body again.
+        let events = match events.take() {
+            Some(events) => events,
+            None => parse_events(body).map_err(|error| PushError::BadEvents {
+                stream: format!("{}/{}", target.source, target.resource),
+                error,
+            })?,
+        };
+        match land_events(ctx.store.clone(), target, events, now, ctx.limits).await {
+            Err(PushError::NotStored {
+                error: PartError::Schema(StateError::Conflict { .. }),
+                ..
+            }) if attempt < SCHEMA_ATTEMPTS => attempt += 1,
+            landed => return landed,
+        }
+    }
 }
 
 /// Writes `events` as one load of `stream` and reports it like a pulled resource: events
@@ -390,6 +435,9 @@ pub async fn land_events(
         error,
     };
     let load_id = new_load_id(now);
+    let schema = load_schema(store.clone(), &stream.source, &stream.resource)
+        .await
+        .map_err(|e| not_stored(PartError::Schema(e)))?;
     let mut load = LoadWriter::new(
         store,
         LoadTarget {
@@ -398,10 +446,12 @@ pub async fn land_events(
             nesting: stream.nesting,
             primary_key: &stream.primary_key,
             disposition: WriteDisposition::Append,
+            contract: stream.contract,
         },
         &load_id,
         now,
         limits,
+        schema,
     );
     let mut report = ResourceReport {
         resource: stream.resource.clone(),
@@ -411,7 +461,7 @@ pub async fn land_events(
         ..Default::default()
     };
     for event in events {
-        load.push(event).map_err(|error| PushError::Limit {
+        load.push(event).map_err(|error| PushError::Refused {
             stream: name(),
             error,
         })?;
@@ -419,6 +469,7 @@ pub async fn land_events(
     let flushed = load.flush().await;
     report.files = load.files().to_vec();
     report.tables = load.rows().clone();
+    report.schema_changes = load.schema_changes();
     flushed.map_err(not_stored)?;
     check_landed(&report, load.normalized()).map_err(|error| PushError::Unaccounted {
         stream: name(),
@@ -509,6 +560,7 @@ mod tests {
             resource: "clicks".into(),
             nesting: Nesting::ChildTables,
             primary_key: vec![],
+            contract: SchemaContract::Evolve,
         };
         let events = parse_events(
             b"{\"id\":1,\"items\":[{\"sku\":\"a\"},{\"sku\":\"b\"}]}\n{\"id\":2,\"items\":[]}\n",
@@ -524,8 +576,8 @@ mod tests {
             now,
             LoadLimits::with_part_bytes(1 << 20),
         )
-            .await
-            .unwrap();
+        .await
+        .unwrap();
         assert_eq!(report.rows, 2);
         assert_eq!(report.tables.get("clicks"), Some(&2));
         assert_eq!(report.tables.get("clicks__items"), Some(&2));

@@ -77,7 +77,11 @@ pub fn nesting_depth(data_type: &DataType) -> usize {
 
 /// Refuses a file schema wider than `max_columns` leaf columns or nested deeper than
 /// [`MAX_NESTING_DEPTH`] (`what` names the file in the message).
-pub fn check_schema(schema: &ArrowSchema, what: &str, max_columns: usize) -> Result<(), LimitError> {
+pub fn check_schema(
+    schema: &ArrowSchema,
+    what: &str,
+    max_columns: usize,
+) -> Result<(), LimitError> {
     if leaf_columns(schema) > max_columns {
         let mut leaves = 0;
         let column = schema

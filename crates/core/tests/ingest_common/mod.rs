@@ -12,10 +12,10 @@ use arrow_array::{Array, RecordBatch};
 use icepipe_core::clock::ManualClock;
 use icepipe_core::http::retry::RetryPolicy;
 use icepipe_core::http::ReqwestHttpClient;
+use icepipe_core::ingest::load::LoadLimits;
 use icepipe_core::ingest::{
     run_source, Fetcher, IngestConfig, IngestContext, RunReport, StaticSecrets,
 };
-use icepipe_core::ingest::load::LoadLimits;
 use icepipe_core::storage::memory::MemoryStore;
 use icepipe_core::storage::ObjectStore;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;

@@ -3,6 +3,7 @@
 //! ([`table`]) and array building ([`build`]).
 
 pub mod build;
+pub mod contract;
 pub mod infer;
 pub mod naming;
 pub mod normalize;
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 use crate::ingest::config::Nesting;
 use crate::raw::limits::{LimitError, MAX_NESTING_DEPTH};
+use contract::{FrozenSchemaError, ResourceSchema, SchemaChange, SchemaContract};
 use normalize::{canonical_json, deepest_field, digest, key_digest, Cell, Normalize, Row};
 use table::TableBuffer;
 
@@ -54,6 +56,22 @@ impl SystemColumns {
     }
 }
 
+/// Why a record was refused (none of its rows buffered).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordRefused {
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    #[error(transparent)]
+    Frozen(#[from] FrozenSchemaError),
+}
+
+impl RecordRefused {
+    /// The records themselves (or the limits, or the contract) must change.
+    pub fn is_transient(&self) -> bool {
+        false
+    }
+}
+
 /// Turns a resource's records into per-table buffers.
 #[derive(Debug)]
 pub struct Normalizer {
@@ -63,6 +81,9 @@ pub struct Normalizer {
     system: SystemColumns,
     /// Most columns a table of this load may reach.
     max_columns: usize,
+    /// The resource's schema as recorded before this load.
+    recorded: ResourceSchema,
+    contract: SchemaContract,
     tables: BTreeMap<String, TableBuffer>,
     records: u64,
     /// Rows pushed per table since the start (buffered or already taken).
@@ -83,10 +104,19 @@ impl Normalizer {
             primary_key,
             system,
             max_columns,
+            recorded: ResourceSchema::default(),
+            contract: SchemaContract::Evolve,
             tables: BTreeMap::new(),
             records: 0,
             rows: BTreeMap::new(),
         }
+    }
+
+    /// Starts from the resource's recorded schema, under `contract`.
+    pub fn with_schema(mut self, recorded: ResourceSchema, contract: SchemaContract) -> Self {
+        self.recorded = recorded;
+        self.contract = contract;
+        self
     }
 
     /// `_row_id`: a digest of the primary key when configured and present, else of the record's
@@ -103,7 +133,7 @@ impl Normalizer {
 
     /// Buffers one record's rows, or refuses the record (buffering none of its rows) when it is
     /// nested deeper than [`MAX_NESTING_DEPTH`] or would widen a table past the column limit.
-    pub fn push(&mut self, record: Value) -> Result<(), LimitError> {
+    pub fn push(&mut self, record: Value) -> Result<(), RecordRefused> {
         let what = || format!("record {} of {}", self.records, self.resource);
         if let Some((field, depth)) = deepest_field(&record).filter(|(_, d)| *d > MAX_NESTING_DEPTH)
         {
@@ -111,7 +141,8 @@ impl Normalizer {
                 what: format!("field {field:?} of {}", what()),
                 depth,
                 limit: MAX_NESTING_DEPTH,
-            });
+            }
+            .into());
         }
         let row_id = self.row_id(&record);
         let rows = Normalize {
@@ -119,20 +150,82 @@ impl Normalizer {
             system: &self.system,
         }
         .record(&self.resource, record, row_id);
-        self.check_width(&rows).map_err(|(table, column)| LimitError::TooManyColumns {
-            what: format!("{}, in table {table},", what()),
-            column,
-            limit: self.max_columns,
-        })?;
+        self.check_width(&rows)
+            .map_err(|(table, column)| LimitError::TooManyColumns {
+                what: format!("{}, in table {table},", what()),
+                column,
+                limit: self.max_columns,
+            })?;
+        if self.contract == SchemaContract::Freeze {
+            self.check_frozen(&rows)
+                .map_err(|reason| FrozenSchemaError {
+                    what: what(),
+                    reason,
+                })?;
+        }
         self.records += 1;
         for row in rows {
             *self.rows.entry(row.table.clone()).or_insert(0) += 1;
+            let (recorded, contract) = (&self.recorded, self.contract);
             self.tables
                 .entry(row.table.clone())
-                .or_insert_with(|| TableBuffer::new(&row.table))
+                .or_insert_with(|| {
+                    TableBuffer::from_recorded(
+                        &row.table,
+                        recorded.tables.get(&row.table),
+                        contract,
+                    )
+                })
                 .push(row);
         }
         Ok(())
+    }
+
+    /// Why `freeze` refuses one record's rows: a table or key the schema does not have, or a
+    /// value that does not fit. A resource without a recorded schema takes its first load whole.
+    fn check_frozen(&self, rows: &[Row]) -> Result<(), String> {
+        if self.recorded.tables.is_empty() {
+            return Ok(());
+        }
+        for row in rows {
+            let violation = match self.tables.get(&row.table) {
+                Some(table) => table.frozen_violation(row),
+                None => match self.recorded.tables.get(&row.table) {
+                    Some(recorded) => {
+                        TableBuffer::from_recorded(&row.table, Some(recorded), self.contract)
+                            .frozen_violation(row)
+                    }
+                    None => Some(format!(
+                        "table {} is not in the resource's schema",
+                        row.table
+                    )),
+                },
+            };
+            if let Some(reason) = violation {
+                return Err(reason);
+            }
+        }
+        Ok(())
+    }
+
+    /// The resource's schema with every column written so far.
+    pub fn schema(&self) -> ResourceSchema {
+        let mut schema = self.recorded.clone();
+        for (name, table) in &self.tables {
+            let recorded = table.recorded();
+            if !recorded.columns.is_empty() {
+                schema.tables.insert(name.clone(), recorded);
+            }
+        }
+        schema
+    }
+
+    /// What this load did to the resource's schema beyond adding columns, table by table.
+    pub fn changes(&self) -> Vec<&SchemaChange> {
+        self.tables
+            .values()
+            .flat_map(TableBuffer::changes)
+            .collect()
     }
 
     /// The table and the first column past the limit when `rows` (one record's) would give a

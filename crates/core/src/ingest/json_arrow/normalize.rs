@@ -142,6 +142,14 @@ fn normalize_keys(value: Value) -> Value {
     }
 }
 
+/// A cell's source as people write it: `address.geo.lat` (icepipe's own columns: `_load_id`).
+pub fn display_source(source: &str) -> String {
+    source
+        .trim_start_matches(['\0', PATH_SEP])
+        .replace(PATH_SEP, ".")
+        .replace('\u{2}', " as ")
+}
+
 /// The record's field nested deepest and its depth (a JSON array or object is one level, the
 /// record itself none), or `None` for a record without fields.
 pub fn deepest_field(record: &Value) -> Option<(&str, usize)> {
