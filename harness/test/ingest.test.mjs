@@ -1,12 +1,13 @@
 // The ingest Worker in workerd (Miniflare), end to end with the real stack: the bundled sample API
 // -> ingest Worker -> RAW -> notification -> convert Worker -> Iceberg tables, checked with
-// PyIceberg and DuckDB against the API's own records (harness/check_ingest.py). Plus pushed events.
+// PyIceberg and DuckDB against the API's own records (harness/check_ingest.py). Plus pushed events,
+// and a pushed stream whose types drift and whose keys collide over several loads.
 //
 // Needs: scripts/stack start, scripts/build-workers (convert and ingest).
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { checkIngest } from "../lib/fixtures.mjs";
+import { checkIngest, readRows } from "../lib/fixtures.mjs";
 import { convertBuild, workerBuild } from "../lib/miniflare.mjs";
 import { reportFiles, SAMPLE_SOURCE, startPipeline } from "../lib/pipeline.mjs";
 import { reportIfAbandoned, waitFor } from "../lib/bounded.mjs";
@@ -208,6 +209,48 @@ describe("ingest Worker in workerd", () => {
       assert.equal(p.notified.length, before, "refused requests wrote nothing");
       const after = await catalog.tableSummary(ident);
       assert.equal(after.totalRecords, 76);
+    });
+  });
+
+  test("pushed loads whose types drift (5 then 1.5) and whose colliding keys arrive in another order each time: every row lands in stable columns, PyIceberg and DuckDB agree", { timeout: 240_000 }, async (t) => {
+    await withPipeline(t, { sampleApi: { posts: 1 } }, async (p, hopeless) => {
+      const ident = `${p.namespaceRoot}.app.drift`;
+      // `user_id`, `userId` and `UserID` all normalize to `user_id`: each key keeps the column it got
+      // first (its value says which key it came from), whichever order later loads bring them in.
+      const loads = [
+        [{ id: 1, n: 5, user_id: "a1" }, { id: 2, n: 6, userId: "b2" }],
+        [{ id: 3, n: 1.5, UserID: "c3" }, { id: 4, n: 7, userId: "b4" }],
+        [{ id: 5, n: 2.5, UserID: "c5", userId: "b5", user_id: "a5" }],
+      ];
+      const answers = [];
+      for (const events of loads) {
+        const r = await p.pushEvents("app", "drift", JSON.stringify(events), { contentType: "application/json" });
+        assert.equal(r.status, 200, JSON.stringify(r.json));
+        answers.push(r.json);
+        // One load at a time, as a producer pushing every few minutes would.
+        await p.waitConverted(r.json.files, { failIf: hopeless });
+      }
+      assert.deepEqual(answers[0].schema_changes, ['renamed: key "userId" of drift is column user_id_2 (its name was taken)']);
+      assert.deepEqual(answers[1].schema_changes, [
+        'renamed: key "UserID" of drift is column user_id_3 (its name was taken)',
+        "varied: values of drift.n that do not fit its long went to n__v_double",
+      ]);
+      assert.deepEqual(answers[2].schema_changes, ["varied: values of drift.n that do not fit its long went to n__v_double"]);
+      assert.equal(p.convert.deadLettered().length, 0, JSON.stringify(p.convert.deadLettered()));
+      const errors = p.convert.batches().flatMap((b) => (Array.isArray(b.errors) ? b.errors : []));
+      assert.deepEqual(errors, [], "no raw file was refused");
+
+      const read = await readRows(ident, ["id", "n", "n__v_double", "user_id", "user_id_2", "user_id_3"]);
+      assert.ok(read.readers, JSON.stringify(read));
+      const expected = [
+        [1, 5, null, "a1", null, null],
+        [2, 6, null, null, "b2", null],
+        [3, null, 1.5, null, null, "c3"],
+        [4, 7, null, null, "b4", null],
+        [5, null, 2.5, "a5", "b5", "c5"],
+      ];
+      assert.deepEqual(read.readers.pyiceberg, expected, "PyIceberg");
+      assert.deepEqual(read.readers.duckdb, expected, "DuckDB");
     });
   });
 });

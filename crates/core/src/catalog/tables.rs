@@ -61,6 +61,10 @@ pub struct TableSummary {
     pub rows: u64,
     pub bytes: u64,
     pub last_updated_ms: i64,
+    /// Why the table could not be loaded (its other fields are then empty): one broken table is
+    /// reported, not allowed to fail the listing of the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_error: Option<String>,
 }
 
 impl TableSummary {
@@ -82,12 +86,31 @@ impl TableSummary {
             rows: total("total-records"),
             bytes: total("total-files-size"),
             last_updated_ms: metadata.last_updated_ms(),
+            load_error: None,
+        }
+    }
+
+    /// A table listed but not loadable, with the reason.
+    pub fn unloadable(table: &TableIdent, error: &CatalogError) -> TableSummary {
+        TableSummary {
+            table: format!("{}.{}", table.namespace().join("."), table.name()),
+            metadata_location: None,
+            current_snapshot_id: None,
+            snapshot_count: 0,
+            data_files: 0,
+            rows: 0,
+            bytes: 0,
+            last_updated_ms: 0,
+            load_error: Some(error.to_string()),
         }
     }
 }
 
 impl RestCatalog {
-    /// Loads and summarizes every table under `root`.
+    /// Loads and summarizes every table under `root`; a table that cannot be loaded is listed
+    /// with its reason ([`TableSummary::load_error`]): a table whose metadata nothing can read
+    /// (or that the catalog fails to serve) never hides the others. Only credentials the
+    /// catalog refuses fail the whole listing.
     pub async fn summarize_tables_under(
         &self,
         root: Option<&NamespaceIdent>,
@@ -98,7 +121,11 @@ impl RestCatalog {
                 Ok(loaded) => summaries.push(TableSummary::of(&ident, &loaded)),
                 // Dropped since the listing.
                 Err(CatalogError::TableNotFound { .. }) => {}
-                Err(e) => return Err(e),
+                Err(
+                    e
+                    @ (CatalogError::Unauthorized { .. } | CatalogError::WarehouseNotFound { .. }),
+                ) => return Err(e),
+                Err(e) => summaries.push(TableSummary::unloadable(&ident, &e)),
             }
         }
         Ok(summaries)

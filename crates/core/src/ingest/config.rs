@@ -660,6 +660,33 @@ mod tests {
             source.resources["users"].write_disposition,
             WriteDisposition::Replace
         );
+        assert_eq!(posts.schema_contract, SchemaContract::Evolve);
+    }
+
+    #[test]
+    fn schema_contracts_parse_and_default_to_evolve() {
+        let base = "[sources.api_x]\nbase_url = \"https://api.example.com\"\n";
+        for (text, contract) in [
+            ("freeze", SchemaContract::Freeze),
+            ("discard_value", SchemaContract::DiscardValue),
+            ("evolve", SchemaContract::Evolve),
+        ] {
+            let config = IngestConfig::parse(&format!(
+                "{base}[sources.api_x.resources.r]\nschema_contract = \"{text}\"\n"
+            ))
+            .unwrap();
+            assert_eq!(
+                config.sources["api_x"].resources["r"].schema_contract,
+                contract
+            );
+        }
+        let e = error_of(&format!(
+            "{base}[sources.api_x.resources.r]\nschema_contract = \"discard_row\"\n"
+        ));
+        assert!(
+            e.starts_with("sources.api_x.resources.r.schema_contract:"),
+            "{e}"
+        );
     }
 
     #[test]
