@@ -4,8 +4,8 @@
 
 Prints one JSON object {"table", "readers": {reader: [[value, ...], ...]}} with each reader's rows
 ordered by the key column; a column the table lacks reads as null. Values as JSON: integers stay
-integers (also past 2^53: the JSON text holds every digit), decimals as their exact text, floats as
-floats, timestamps as ISO text. The caller compares the readers with each other and with what it
+integers up to 2^53 and are their exact digits as a string beyond (JavaScript's JSON.parse would
+round them), decimals as their exact text, floats as floats, timestamps as ISO text. The caller compares the readers with each other and with what it
 sent. Stack settings come from the environment as for check_table.py. Exit 0, or 2 on
 usage/setup errors.
 """
@@ -27,6 +27,8 @@ from check_table import stack_from_env  # noqa: E402
 
 
 def as_json(value):
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        return str(value)
     if isinstance(value, decimal.Decimal):
         return str(value)
     if hasattr(value, "isoformat"):

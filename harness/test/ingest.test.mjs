@@ -212,7 +212,7 @@ describe("ingest Worker in workerd", () => {
     });
   });
 
-  test("pushed loads whose types drift (5 then 1.5) and whose colliding keys arrive in another order each time: every row lands in stable columns, PyIceberg and DuckDB agree", { timeout: 240_000 }, async (t) => {
+  test("pushed loads whose types drift (5 then 1.5), whose colliding keys arrive in another order each time and whose integers pass 2^53 and i64: every row lands in stable columns, every digit kept, PyIceberg and DuckDB agree", { timeout: 240_000 }, async (t) => {
     await withPipeline(t, { sampleApi: { posts: 1 } }, async (p, hopeless) => {
       const ident = `${p.namespaceRoot}.app.drift`;
       // `user_id`, `userId` and `UserID` all normalize to `user_id`: each key keeps the column it got
@@ -223,8 +223,12 @@ describe("ingest Worker in workerd", () => {
         [{ id: 5, n: 2.5, UserID: "c5", userId: "b5", user_id: "a5" }],
       ];
       const answers = [];
-      for (const events of loads) {
-        const r = await p.pushEvents("app", "drift", JSON.stringify(events), { contentType: "application/json" });
+      for (const [i, events] of loads.entries()) {
+        // Integers JavaScript cannot even write: 2^53 + 1 (a long) and 30 digits (beyond i64: text).
+        const body = JSON.stringify(events.map((e) => ({ ...e, exact: "EXACT", big: "BIG" })))
+          .replaceAll('"EXACT"', String(9007199254740993n + BigInt(i)))
+          .replaceAll('"BIG"', `12345678901234567890123456789${i}`);
+        const r = await p.pushEvents("app", "drift", body, { contentType: "application/json" });
         assert.equal(r.status, 200, JSON.stringify(r.json));
         answers.push(r.json);
         // One load at a time, as a producer pushing every few minutes would.
@@ -240,14 +244,16 @@ describe("ingest Worker in workerd", () => {
       const errors = p.convert.batches().flatMap((b) => (Array.isArray(b.errors) ? b.errors : []));
       assert.deepEqual(errors, [], "no raw file was refused");
 
-      const read = await readRows(ident, ["id", "n", "n__v_double", "user_id", "user_id_2", "user_id_3"]);
+      const read = await readRows(ident, ["id", "n", "n__v_double", "user_id", "user_id_2", "user_id_3", "exact", "big"]);
       assert.ok(read.readers, JSON.stringify(read));
+      const [e0, e1, e2] = ["9007199254740993", "9007199254740994", "9007199254740995"];
+      const [b0, b1, b2] = ["123456789012345678901234567890", "123456789012345678901234567891", "123456789012345678901234567892"];
       const expected = [
-        [1, 5, null, "a1", null, null],
-        [2, 6, null, null, "b2", null],
-        [3, null, 1.5, null, null, "c3"],
-        [4, 7, null, null, "b4", null],
-        [5, null, 2.5, "a5", "b5", "c5"],
+        [1, 5, null, "a1", null, null, e0, b0],
+        [2, 6, null, null, "b2", null, e0, b0],
+        [3, null, 1.5, null, null, "c3", e1, b1],
+        [4, 7, null, null, "b4", null, e1, b1],
+        [5, null, 2.5, "a5", "b5", "c5", e2, b2],
       ];
       assert.deepEqual(read.readers.pyiceberg, expected, "PyIceberg");
       assert.deepEqual(read.readers.duckdb, expected, "DuckDB");

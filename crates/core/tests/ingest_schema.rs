@@ -17,14 +17,14 @@ use icepipe_core::ingest::config::Nesting;
 use icepipe_core::ingest::json_arrow::contract::{ResourceSchema, SchemaContract};
 use icepipe_core::ingest::load::{load_schema, LoadLimits, LoadTarget, LoadWriter};
 use icepipe_core::ingest::parquet_out::PartError;
-use icepipe_core::ingest::push::{land_events, EventStream, PushError};
+use icepipe_core::ingest::push::{land_events, parse_events, EventStream, PushError};
 use icepipe_core::ingest::run::ResourceReport;
 use icepipe_core::ingest::state::StateError;
 use icepipe_core::raw::footer::WriteDisposition;
 use icepipe_core::raw::reserved::schema_key;
 use icepipe_core::storage::memory::MemoryStore;
 use icepipe_core::storage::ObjectStore;
-use ingest_common::{ints, read_parquet};
+use ingest_common::{ints, read_parquet, strings};
 use serde_json::{json, Value};
 
 const T0: &str = "2026-11-24T10:00:00Z";
@@ -58,6 +58,13 @@ async fn load(
     land_events(store.clone(), &stream(contract), events, at(n), limits)
         .await
         .map(|(_, report)| report)
+}
+
+/// The first load of the tests that start from a recorded `n: long`.
+async fn first_load(store: &Arc<MemoryStore>, contract: SchemaContract) {
+    load(store, contract, 0, json!([{"id": 1, "n": 5}]))
+        .await
+        .unwrap();
 }
 
 /// The only batch of the file a load wrote for table `m`.
@@ -226,14 +233,7 @@ async fn colliding_keys_keep_their_columns_over_three_loads_in_any_order() {
 #[tokio::test]
 async fn freeze_refuses_a_new_key_or_a_value_that_does_not_fit_and_stores_nothing() {
     let store = Arc::new(MemoryStore::new("raw"));
-    load(
-        &store,
-        SchemaContract::Freeze,
-        0,
-        json!([{"id": 1, "n": 5}]),
-    )
-    .await
-    .unwrap();
+    first_load(&store, SchemaContract::Freeze).await;
     let before = store.keys();
     for (events, reason) in [
         (json!([{"id": 2, "n": 1.5}]), "1.5 does not fit m.n (long)"),
@@ -260,14 +260,7 @@ async fn freeze_refuses_a_new_key_or_a_value_that_does_not_fit_and_stores_nothin
 #[tokio::test]
 async fn discard_value_drops_what_does_not_fit_and_lands_the_rows() {
     let store = Arc::new(MemoryStore::new("raw"));
-    load(
-        &store,
-        SchemaContract::DiscardValue,
-        0,
-        json!([{"id": 1, "n": 5}]),
-    )
-    .await
-    .unwrap();
+    first_load(&store, SchemaContract::DiscardValue).await;
     let report = load(
         &store,
         SchemaContract::DiscardValue,
@@ -332,5 +325,33 @@ async fn of_two_loads_that_change_the_schema_at_once_the_second_writes_nothing()
     assert_eq!(
         report.schema_changes,
         ["varied: values of m.n that do not fit its long went to n__v_double"]
+    );
+}
+
+#[tokio::test]
+async fn integers_beyond_i64_land_as_their_exact_digits_and_past_2_pow_53_as_exact_longs() {
+    let store = Arc::new(MemoryStore::new("raw"));
+    let events = parse_events(
+        br#"[{"id": 1, "big": 123456789012345678901234567890, "exact": 9007199254740993}]"#,
+    )
+    .unwrap();
+    let limits = LoadLimits::with_part_bytes(1 << 20);
+    let (_, report) = land_events(
+        store.clone(),
+        &stream(SchemaContract::Evolve),
+        events,
+        at(0),
+        limits,
+    )
+    .await
+    .unwrap();
+    let batch = file(&store, &report).await;
+    assert_eq!(
+        strings(std::slice::from_ref(&batch), "big"),
+        [Some("123456789012345678901234567890".to_string())]
+    );
+    assert_eq!(
+        ints(std::slice::from_ref(&batch), "exact"),
+        [Some(9_007_199_254_740_993)]
     );
 }

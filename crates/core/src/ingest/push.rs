@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::accounting::{check_landed, AccountingError};
 use super::config::{IngestConfig, Nesting};
+use super::exact_json::parse_exact;
 use super::idempotency::{
     body_digest, claim, complete, release, BadIdempotencyKey, Claim, IdempotencyError,
     IdempotencyKey,
@@ -95,16 +96,22 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<Value>, EventsError> {
     })?;
     let trimmed = text.trim_start();
     let events = if trimmed.starts_with('[') {
-        let values: Vec<Value> =
-            serde_json::from_str(trimmed).map_err(|e| EventsError::BadArray {
-                message: e.to_string(),
-            })?;
-        values
+        let values = parse_exact(trimmed.as_bytes()).map_err(|e| EventsError::BadArray {
+            message: e.to_string(),
+        })?;
+        match values {
+            Value::Array(values) => values,
+            other => {
+                return Err(EventsError::BadArray {
+                    message: format!("not an array but {}", json_kind(&other)),
+                })
+            }
+        }
     } else {
         match parse_ndjson(text) {
             Ok(values) => values,
             // `{` spread over several lines: one object, not NDJSON.
-            Err(ndjson_error) => match serde_json::from_str::<Value>(text) {
+            Err(ndjson_error) => match parse_exact(text.as_bytes()) {
                 Ok(value @ Value::Object(_)) => vec![value],
                 _ => return Err(ndjson_error),
             },
@@ -127,7 +134,7 @@ fn parse_ndjson(text: &str) -> Result<Vec<Value>, EventsError> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| EventsError::BadLine {
+            parse_exact(line.as_bytes()).map_err(|e| EventsError::BadLine {
                 line: i + 1,
                 message: e.to_string(),
             })
