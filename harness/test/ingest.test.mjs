@@ -240,6 +240,9 @@ describe("ingest Worker in workerd", () => {
         "varied: values of drift.n that do not fit its long went to n__v_double",
       ]);
       assert.deepEqual(answers[2].schema_changes, ["varied: values of drift.n that do not fit its long went to n__v_double"]);
+      // The ingest Worker's log line of each push says the same.
+      const lines = p.convert.logs.records("events").filter((l) => l.resource === "drift");
+      assert.deepEqual(lines.map((l) => l.schema_changes), answers.map((a) => a.schema_changes ?? []));
       assert.equal(p.convert.deadLettered().length, 0, JSON.stringify(p.convert.deadLettered()));
       const errors = p.convert.batches().flatMap((b) => (Array.isArray(b.errors) ? b.errors : []));
       assert.deepEqual(errors, [], "no raw file was refused");
