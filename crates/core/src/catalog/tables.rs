@@ -106,6 +106,15 @@ impl TableSummary {
     }
 }
 
+/// Whether loading a table failed for a reason no other table would escape (credentials the
+/// catalog refuses, no such warehouse): then a listing fails; otherwise it reports that table.
+pub fn fails_every_table(error: &CatalogError) -> bool {
+    matches!(
+        error,
+        CatalogError::Unauthorized { .. } | CatalogError::WarehouseNotFound { .. }
+    )
+}
+
 impl RestCatalog {
     /// Loads and summarizes every table under `root`; a table that cannot be loaded is listed
     /// with its reason ([`TableSummary::load_error`]): a table whose metadata nothing can read
@@ -121,10 +130,7 @@ impl RestCatalog {
                 Ok(loaded) => summaries.push(TableSummary::of(&ident, &loaded)),
                 // Dropped since the listing.
                 Err(CatalogError::TableNotFound { .. }) => {}
-                Err(
-                    e
-                    @ (CatalogError::Unauthorized { .. } | CatalogError::WarehouseNotFound { .. }),
-                ) => return Err(e),
+                Err(e) if fails_every_table(&e) => return Err(e),
                 Err(e) => summaries.push(TableSummary::unloadable(&ident, &e)),
             }
         }
@@ -186,7 +192,20 @@ mod tests {
                 rows: 30,
                 bytes: 345,
                 last_updated_ms: 1_795_549_004_379,
+                load_error: None,
             }
         );
+        let serialized = serde_json::to_value(&summary).unwrap();
+        assert!(serialized.get("load_error").is_none(), "{serialized}");
+        let error = CatalogError::InvalidResponse {
+            uri: "http://catalog".into(),
+            warehouse: "w".into(),
+            operation: "load table a.t".into(),
+            reason: "partition spec day(_loaded_at) of a string".into(),
+        };
+        assert!(!fails_every_table(&error));
+        let broken = TableSummary::unloadable(&TableIdent::from_strs(["a", "t"]).unwrap(), &error);
+        assert_eq!(broken.table, "a.t");
+        assert_eq!(broken.load_error, Some(error.to_string()));
     }
 }
