@@ -397,6 +397,26 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
+  test("a raw file wider than MAX_COLUMNS (2,048) is refused with an error record naming the limit; no table, no retry, the Worker converts the next file", { timeout: 180_000 }, async (t) => {
+    const [tooWide] = await genParquet([{ out: path.join(dir("too-wide"), "too-wide.parquet"), rows: 10, id_start: 0, kind: "wide", columns: 2_100 }]);
+    const [next] = await files("after-too-wide", 1, 100, 0);
+    await withWorker(t, {}, async (w, n) => {
+      const badKey = rawKey("crm", "too_wide", "load-0");
+      await n.putRaw(badKey, { file: tooWide.out });
+      const errs = await waitFor(async () => {
+        const e = await errorRecords(n);
+        return e.length ? e : null;
+      }, { timeoutMs: 60_000, what: "the _errors/ record of the file past MAX_COLUMNS" });
+      assert.equal(errs.length, 1, JSON.stringify(errs));
+      assert.equal(errs[0].record.key, badKey);
+      assert.match(errs[0].record.reason, /the raw file \(2100 columns\) goes past 2048 columns, the maximum per table \(MAX_COLUMNS\), at column /);
+      assert.equal(await catalog.tableSummary(`${w.namespaceRoot}.crm.too_wide`), null, "no table for the refused file");
+      assert.equal(sumField(w.batches(), "retried"), 0, "past the limit is permanent: no retry");
+      await n.putRaw(rawKey("crm", "after", "load-0"), { file: next.out });
+      assert.equal((await waitRows(`${w.namespaceRoot}.crm.after`, 100)).totalRecords, 100);
+    });
+  });
+
   test("the catalog stopped mid-run: messages are retried with delay and land once it is back; nothing lost", { timeout: 360_000 }, async (t) => {
     // No queue-level retry delay and a short batch window: the gaps between attempts are then the
     // Worker's own retry delays (retry({delaySeconds}) growing with the attempt).
