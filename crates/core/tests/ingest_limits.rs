@@ -275,3 +275,36 @@ async fn a_pulled_record_past_a_limit_fails_its_resource_naming_it() {
         .unwrap();
     assert_eq!((fine.rows, fine.error.as_deref()), (1, None));
 }
+
+#[tokio::test]
+async fn recorded_columns_and_variant_columns_count_towards_the_limit_in_later_loads() {
+    let store = Arc::new(MemoryStore::new("raw"));
+    let limits = LoadLimits {
+        part_bytes: 1 << 20,
+        max_columns: 6,
+    };
+    let stream = stream();
+    let land = |events: Value| {
+        let events = events.as_array().unwrap().clone();
+        land_events(store.clone(), &stream, events, now(), limits)
+    };
+    // 3 of icepipe's columns, n and a: 5 recorded.
+    land(json!([{"n": 5, "a": 1}])).await.unwrap();
+    // Two new keys in a later load: 7 columns.
+    let error = land(json!([{"b": 1, "c": 2}])).await.unwrap_err();
+    assert!(
+        error.to_string().contains("goes past 6 columns")
+            && error.to_string().ends_with("at column c"),
+        "{error}"
+    );
+    // 1.5 does not fit the long n: its variant n__v_double is the 6th column.
+    land(json!([{"n": 1.5}])).await.unwrap();
+    // A bool would need n__v_bool, a 7th.
+    let error = land(json!([{"n": true}])).await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .ends_with("goes past 6 columns, the maximum per table (MAX_COLUMNS), at column n"),
+        "{error}"
+    );
+}

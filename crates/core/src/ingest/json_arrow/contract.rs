@@ -140,21 +140,29 @@ pub fn fits(ty: &ColType, value: &Value) -> bool {
     }
 }
 
-/// The variant column suffix for a value that does not fit, and the value as it is stored there
-/// (lists and objects as JSON text).
-pub fn variant(value: Value) -> (&'static str, Value) {
-    match type_of(&value) {
-        ColType::Bool => ("bool", value),
-        ColType::Int => ("bigint", value),
-        ColType::Float => ("double", value),
-        ColType::Timestamp => ("timestamp", value),
-        ColType::List(_) | ColType::Struct(_) => ("json", Value::String(value.to_string())),
-        ColType::Null | ColType::Text => match value {
-            Value::String(_) => ("text", value),
-            // Integers beyond i64 (their digits as text).
-            other => ("text", Value::String(other.to_string())),
-        },
+/// The variant column suffix for a value that does not fit: its type.
+pub fn variant_suffix(value: &Value) -> &'static str {
+    match type_of(value) {
+        ColType::Bool => "bool",
+        ColType::Int => "bigint",
+        ColType::Float => "double",
+        ColType::Timestamp => "timestamp",
+        ColType::List(_) | ColType::Struct(_) => "json",
+        ColType::Null | ColType::Text => "text",
     }
+}
+
+/// The variant column suffix for a value that does not fit, and the value as it is stored there
+/// (lists, objects and integers beyond i64 as their JSON text).
+pub fn variant(value: Value) -> (&'static str, Value) {
+    let suffix = variant_suffix(&value);
+    let stored = match (suffix, value) {
+        ("json" | "text", v @ (Value::Array(_) | Value::Object(_) | Value::Number(_))) => {
+            Value::String(v.to_string())
+        }
+        (_, v) => v,
+    };
+    (suffix, stored)
 }
 
 /// How a column type is named in reports.

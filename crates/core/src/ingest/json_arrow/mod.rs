@@ -9,6 +9,7 @@ pub mod naming;
 pub mod normalize;
 pub mod table;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
@@ -150,6 +151,14 @@ impl Normalizer {
             system: &self.system,
         }
         .record(&self.resource, record, row_id);
+        // Every table the record reaches, from its recorded columns: the checks see them all.
+        for row in &rows {
+            if !self.tables.contains_key(&row.table) {
+                let recorded = self.recorded.tables.get(&row.table);
+                let table = TableBuffer::from_recorded(&row.table, recorded, self.contract);
+                self.tables.insert(row.table.clone(), table);
+            }
+        }
         self.check_width(&rows)
             .map_err(|(table, column)| LimitError::TooManyColumns {
                 what: format!("{}, in table {table},", what()),
@@ -166,17 +175,9 @@ impl Normalizer {
         self.records += 1;
         for row in rows {
             *self.rows.entry(row.table.clone()).or_insert(0) += 1;
-            let (recorded, contract) = (&self.recorded, self.contract);
-            self.tables
-                .entry(row.table.clone())
-                .or_insert_with(|| {
-                    TableBuffer::from_recorded(
-                        &row.table,
-                        recorded.tables.get(&row.table),
-                        contract,
-                    )
-                })
-                .push(row);
+            if let Some(table) = self.tables.get_mut(&row.table) {
+                table.push(row);
+            }
         }
         Ok(())
     }
@@ -188,20 +189,13 @@ impl Normalizer {
             return Ok(());
         }
         for row in rows {
-            let violation = match self.tables.get(&row.table) {
-                Some(table) => table.frozen_violation(row),
-                None => match self.recorded.tables.get(&row.table) {
-                    Some(recorded) => {
-                        TableBuffer::from_recorded(&row.table, Some(recorded), self.contract)
-                            .frozen_violation(row)
-                    }
-                    None => Some(format!(
-                        "table {} is not in the resource's schema",
-                        row.table
-                    )),
-                },
-            };
-            if let Some(reason) = violation {
+            if !self.recorded.tables.contains_key(&row.table) {
+                return Err(format!(
+                    "table {} is not in the resource's schema",
+                    row.table
+                ));
+            }
+            if let Some(reason) = self.tables[&row.table].frozen_violation(row) {
                 return Err(reason);
             }
         }
@@ -231,17 +225,21 @@ impl Normalizer {
     /// The table and the first column past the limit when `rows` (one record's) would give a
     /// table more than `max_columns` columns.
     fn check_width(&self, rows: &[Row]) -> Result<(), (String, String)> {
-        let mut added: HashMap<&str, HashSet<&str>> = HashMap::new();
+        let mut added: HashMap<&str, HashSet<Cow<str>>> = HashMap::new();
         for row in rows {
-            let table = self.tables.get(&row.table);
-            let existing = table.map_or(0, TableBuffer::column_count);
+            let table = &self.tables[&row.table];
             let new = added.entry(&row.table).or_default();
             for cell in &row.cells {
-                if table.is_some_and(|t| t.has_source(&cell.source)) {
+                // A value that does not fit its recorded column widens the table by its variant.
+                let source = match self.contract {
+                    SchemaContract::Evolve => table.destination(cell),
+                    _ => Cow::Borrowed(cell.source.as_str()),
+                };
+                if table.has_source(&source) {
                     continue;
                 }
-                new.insert(&cell.source);
-                if existing + new.len() > self.max_columns {
+                new.insert(source);
+                if table.column_count() + new.len() > self.max_columns {
                     return Err((row.table.clone(), cell.name.clone()));
                 }
             }

@@ -1,6 +1,7 @@
 //! The rows of one table buffered for the current part, with the column types widened as they
 //! arrive. Types and columns outlive a flush, so later parts of a load never narrow a column.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -10,14 +11,17 @@ use serde_json::Value;
 
 use super::build::{build_array, data_type};
 use super::contract::{
-    fits, type_name, variant, RecordedColumn, RecordedTable, SchemaChange, SchemaContract,
+    fits, type_name, variant, variant_suffix, RecordedColumn, RecordedTable, SchemaChange,
+    SchemaContract,
 };
 use super::infer::{merge, type_of, ColType};
 use super::naming::NameRegistry;
-use super::normalize::{display_source, Row};
+use super::normalize::{display_source, Cell, Row};
 
-/// Separates a variant column's source from its column's (`<source>\u{2}<type>`).
-const VARIANT_SEP: char = '\u{2}';
+/// A variant column's source: its column's and the value type (`<source>\u{2}<type>`).
+fn variant_source(source: &str, suffix: &str) -> String {
+    format!("{source}\u{2}{suffix}")
+}
 
 #[derive(Debug)]
 struct Column {
@@ -144,10 +148,7 @@ impl TableBuffer {
                 }
                 let (suffix, stored) = variant(value);
                 let variant_name = format!("{name}__v_{suffix}");
-                index = self.column_for(
-                    &format!("{}{VARIANT_SEP}{suffix}", cell.source),
-                    &variant_name,
-                );
+                index = self.column_for(&variant_source(&cell.source, suffix), &variant_name);
                 value = stored;
                 self.changes.insert(SchemaChange::Varied {
                     table: self.name.clone(),
@@ -185,6 +186,17 @@ impl TableBuffer {
     /// Columns seen so far (typed or still all-null).
     pub fn column_count(&self) -> usize {
         self.columns.len()
+    }
+
+    /// The source key of the column `cell` goes to under `evolve`: its own, or its variant's
+    /// when the value does not fit the recorded column.
+    pub fn destination<'c>(&self, cell: &'c Cell) -> Cow<'c, str> {
+        match self.by_source.get(&cell.source).map(|&i| &self.columns[i]) {
+            Some(column) if column.recorded && !fits(&column.ty, &cell.value) => {
+                Cow::Owned(variant_source(&cell.source, variant_suffix(&cell.value)))
+            }
+            _ => Cow::Borrowed(&cell.source),
+        }
     }
 
     /// Whether the source field `source` already has a column.
