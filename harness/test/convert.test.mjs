@@ -153,6 +153,14 @@ function injectFault(fault) {
   return rules("faults", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(fault) });
 }
 
+/** Waits for the first _errors/ records (`what` they are); returns them all. */
+function waitErrorRecords(notifier, what, timeoutMs) {
+  return waitFor(async () => {
+    const e = await errorRecords(notifier);
+    return e.length ? e : null;
+  }, { timeoutMs, what });
+}
+
 async function errorRecords(notifier) {
   const out = [];
   for (const o of await notifier.list("_errors/")) {
@@ -323,10 +331,7 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       const ident = `${w.namespaceRoot}.app.clicks`;
       await waitAcked(w, 2);
       assert.equal((await waitRows(ident, 300)).totalRecords, 300);
-      const errs = await waitFor(async () => {
-        const e = await errorRecords(n);
-        return e.length ? e : null;
-      }, { timeoutMs: 30_000, what: "the _errors/ record of the poisoned file" });
+      const errs = await waitErrorRecords(n, "the _errors/ record of the poisoned file", 30_000);
       assert.equal(errs.length, 1, JSON.stringify(errs));
       assert.equal(errs[0].record.key, badKey);
       assert.match(errs[0].record.reason, /_loaded_at is one of icepipe's own columns and must be a timestamp with a time zone .*not Utf8/);
@@ -403,10 +408,7 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     await withWorker(t, {}, async (w, n) => {
       const badKey = rawKey("crm", "too_wide", "load-0");
       await n.putRaw(badKey, { file: tooWide.out });
-      const errs = await waitFor(async () => {
-        const e = await errorRecords(n);
-        return e.length ? e : null;
-      }, { timeoutMs: 60_000, what: "the _errors/ record of the file past MAX_COLUMNS" });
+      const errs = await waitErrorRecords(n, "the _errors/ record of the file past MAX_COLUMNS", 60_000);
       assert.equal(errs.length, 1, JSON.stringify(errs));
       assert.equal(errs[0].record.key, badKey);
       assert.match(errs[0].record.reason, /the raw file \(2100 columns\) goes past 2048 columns, the maximum per table \(MAX_COLUMNS\), at column /);
