@@ -67,6 +67,14 @@ export async function checkIngest(apiUrl, root, { resources } = {}) {
   return runChecker("check_ingest.py", args);
 }
 
+/**
+ * Reads `columns` of `table` with PyIceberg and DuckDB (harness/read_rows.py), rows ordered by
+ * `key`. Returns {readers: {pyiceberg: rows, duckdb: rows}} or {ok: false, problems}.
+ */
+export async function readRows(table, columns, { key = "id" } = {}) {
+  return runChecker("read_rows.py", [table, "--columns", columns.join(","), "--key", key]);
+}
+
 /** A harness/*.py checker printing one JSON object last; exit 0 ok, 1 not ok, 2+ broken. */
 async function runChecker(script, args) {
   const r = await run(PYTHON, [path.join(ROOT, "harness", script), ...args], { env: stackSettings().env, timeoutMs: 600_000 });

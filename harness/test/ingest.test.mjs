@@ -1,12 +1,13 @@
 // The ingest Worker in workerd (Miniflare), end to end with the real stack: the bundled sample API
 // -> ingest Worker -> RAW -> notification -> convert Worker -> Iceberg tables, checked with
-// PyIceberg and DuckDB against the API's own records (harness/check_ingest.py). Plus pushed events.
+// PyIceberg and DuckDB against the API's own records (harness/check_ingest.py). Plus pushed events,
+// and a pushed stream whose types drift and whose keys collide over several loads.
 //
 // Needs: scripts/stack start, scripts/build-workers (convert and ingest).
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { checkIngest } from "../lib/fixtures.mjs";
+import { checkIngest, readRows } from "../lib/fixtures.mjs";
 import { convertBuild, workerBuild } from "../lib/miniflare.mjs";
 import { reportFiles, SAMPLE_SOURCE, startPipeline } from "../lib/pipeline.mjs";
 import { reportIfAbandoned, waitFor } from "../lib/bounded.mjs";
@@ -208,6 +209,59 @@ describe("ingest Worker in workerd", () => {
       assert.equal(p.notified.length, before, "refused requests wrote nothing");
       const after = await catalog.tableSummary(ident);
       assert.equal(after.totalRecords, 76);
+    });
+  });
+
+  test("pushed loads whose types drift (5 then 1.5), whose colliding keys arrive in another order each time and whose integers pass 2^53 and i64: every row lands in stable columns, every digit kept, PyIceberg and DuckDB agree", { timeout: 240_000 }, async (t) => {
+    await withPipeline(t, { sampleApi: { posts: 1 } }, async (p, hopeless) => {
+      const ident = `${p.namespaceRoot}.app.drift`;
+      // `user_id`, `userId` and `UserID` all normalize to `user_id`: each key keeps the column it got
+      // first (its value says which key it came from), whichever order later loads bring them in.
+      const loads = [
+        [{ id: 1, n: 5, user_id: "a1" }, { id: 2, n: 6, userId: "b2" }],
+        [{ id: 3, n: 1.5, UserID: "c3" }, { id: 4, n: 7, userId: "b4" }],
+        [{ id: 5, n: 2.5, UserID: "c5", userId: "b5", user_id: "a5" }],
+      ];
+      const answers = [];
+      for (const [i, events] of loads.entries()) {
+        // Integers JavaScript cannot even write: 2^53 + 1 (a long) and 30 digits (beyond i64: text).
+        const body = JSON.stringify(events.map((e) => ({ ...e, exact: "EXACT", big: "BIG" })))
+          .replaceAll('"EXACT"', String(9007199254740993n + BigInt(i)))
+          .replaceAll('"BIG"', `12345678901234567890123456789${i}`);
+        const r = await p.pushEvents("app", "drift", body, { contentType: "application/json" });
+        assert.equal(r.status, 200, JSON.stringify(r.json));
+        answers.push(r.json);
+        // One load at a time, as a producer pushing every few minutes would.
+        await p.waitConverted(r.json.files, { failIf: hopeless });
+      }
+      assert.deepEqual(answers[0].schema_changes, ['renamed: key "userId" of drift is column user_id_2 (its name was taken)']);
+      assert.deepEqual(answers[1].schema_changes, [
+        'renamed: key "UserID" of drift is column user_id_3 (its name was taken)',
+        "varied: values of drift.n that do not fit its long went to n__v_double",
+      ]);
+      assert.deepEqual(answers[2].schema_changes, ["varied: values of drift.n that do not fit its long went to n__v_double"]);
+      // The ingest Worker's log line of each push says the same.
+      const lines = p.convert.logs.records("events").filter((l) => l.resource === "drift");
+      assert.deepEqual(lines.map((l) => l.schema_changes), answers.map((a) => a.schema_changes ?? []));
+      assert.equal(p.convert.deadLettered().length, 0, JSON.stringify(p.convert.deadLettered()));
+      // Transient errors (a 429 of the catalog's table-creation limit, after the tests before) are
+      // retried; a refused file would be permanent.
+      const refused = p.convert.batches().flatMap((b) => (Array.isArray(b.errors) ? b.errors : [])).filter((e) => e.kind !== "transient");
+      assert.deepEqual(refused, [], "no raw file was refused");
+
+      const read = await readRows(ident, ["id", "n", "n__v_double", "user_id", "user_id_2", "user_id_3", "exact", "big"]);
+      assert.ok(read.readers, JSON.stringify(read));
+      const [e0, e1, e2] = ["9007199254740993", "9007199254740994", "9007199254740995"];
+      const [b0, b1, b2] = ["123456789012345678901234567890", "123456789012345678901234567891", "123456789012345678901234567892"];
+      const expected = [
+        [1, 5, null, "a1", null, null, e0, b0],
+        [2, 6, null, null, "b2", null, e0, b0],
+        [3, null, 1.5, null, null, "c3", e1, b1],
+        [4, 7, null, null, "b4", null, e1, b1],
+        [5, null, 2.5, "a5", "b5", "c5", e2, b2],
+      ];
+      assert.deepEqual(read.readers.pyiceberg, expected, "PyIceberg");
+      assert.deepEqual(read.readers.duckdb, expected, "DuckDB");
     });
   });
 });

@@ -1,7 +1,9 @@
 // The ingest Worker in workerd (Miniflare) against an API that misbehaves without failing a
 // request: a redirect to another host (an internal service, say) is refused and nothing from it
 // lands; a redirect within the configured host is followed; a page that repeats stops the paging.
-// And a pushed record far wider than usual (2,000 keys) stays inside the Worker's 128 MB.
+// And a pushed record far wider than usual (2,000 keys) stays inside the Worker's 128 MB; one past
+// the column limit (100,000 keys) or the nesting limit is refused naming it, and the Worker stays
+// healthy for the next push.
 // The Worker's fetch does not follow redirects itself (`redirect: "manual"`): the core decides.
 //
 // Needs: scripts/build-workers ingest (no stack: only the RAW bucket is involved).
@@ -110,7 +112,8 @@ describe("ingest Worker in workerd against a misbehaving API", () => {
     assert.match(comments.error, /pagination stopped at http:\/\/127\.0\.0\.1:\d+\/comments\?[^ ]*_page=2[^ ]*: the page repeats the previous page/);
     assert.equal(comments.pages, 1);
     assert.equal(api.requests.filter((r) => r.url.startsWith("/comments")).length, 2);
-    assert.deepEqual(await rawKeys(`_state/${SAMPLE_SOURCE}/comments`), [], "the cursor did not move");
+    // The page fetched first is stored (and its columns recorded); the cursor does not move.
+    assert.deepEqual(await rawKeys(`_state/${SAMPLE_SOURCE}/comments.json`), [], "the cursor did not move");
   });
 
   test("a pushed record of 2,000 keys lands as one 2,000-column file under 128 MiB of wasm memory", { timeout: 120_000 }, async () => {
@@ -130,5 +133,36 @@ describe("ingest Worker in workerd against a misbehaving API", () => {
     const health = await (await ingest.fetch("/health")).json();
     process.stderr.write(`# ingest Worker, ${KEYS}-key push: wasm memory ${(health.wasm_memory_bytes / 1048576).toFixed(1)} MiB\n`);
     assert.ok(health.wasm_memory_bytes > 0 && health.wasm_memory_bytes < 128 * 1048576, `wasm memory ${health.wasm_memory_bytes} bytes is not under 128 MiB`);
+  });
+
+  test("a pushed record of 100,000 keys is refused with 400 naming the column limit, nothing lands, and the next push succeeds", { timeout: 120_000 }, async () => {
+    const record = { id: 1 };
+    for (let k = 0; k < 100_000; k++) record[`k${k}`] = k;
+    const r = await ingest.fetch("/events/app/huge", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify([record]) });
+    const answer = await r.json();
+    assert.equal(r.status, 400, JSON.stringify(answer).slice(0, 2000));
+    assert.match(answer.error, /record 0 of huge, in table huge, goes past 2048 columns, the maximum per table \(MAX_COLUMNS\), at column /);
+    assert.deepEqual(await rawKeys("sources/app/huge/"), [], "nothing of the refused push landed");
+    const health = await ingest.fetch("/health");
+    const body = await health.json();
+    assert.equal(health.status, 200, JSON.stringify(body));
+    process.stderr.write(`# ingest Worker after a 100,000-key push: wasm memory ${(body.wasm_memory_bytes / 1048576).toFixed(1)} MiB\n`);
+    assert.ok(body.wasm_memory_bytes < 128 * 1048576, `wasm memory ${body.wasm_memory_bytes} bytes is not under 128 MiB`);
+    const next = await ingest.fetch("/events/app/huge", { method: "POST", body: JSON.stringify({ id: 2, name: "normal" }) });
+    const landed = await next.json();
+    assert.equal(next.status, 200, JSON.stringify(landed));
+    assert.equal(landed.rows, 1);
+    assert.deepEqual(await rawKeys("sources/app/huge/"), landed.files);
+  });
+
+  test("a pushed record nested past the nesting limit is refused with 400 naming it; at the limit it lands", { timeout: 60_000 }, async () => {
+    const nest = (depth) => Array.from({ length: depth }).reduce((inner) => [inner], 1);
+    const refused = await ingest.fetch("/events/app/deep", { method: "POST", body: JSON.stringify({ id: 1, deep: nest(33) }) });
+    const error = await refused.json();
+    assert.equal(refused.status, 400, JSON.stringify(error));
+    assert.match(error.error, /field "deep" of record 0 of deep is nested 33 levels deep .*more than the maximum of 32 \(MAX_NESTING_DEPTH\)/);
+    assert.deepEqual(await rawKeys("sources/app/deep/"), []);
+    const accepted = await ingest.fetch("/events/app/deep", { method: "POST", body: JSON.stringify({ id: 2, deep: nest(32) }) });
+    assert.equal(accepted.status, 200, JSON.stringify(await accepted.json()));
   });
 });

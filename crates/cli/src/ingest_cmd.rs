@@ -10,6 +10,7 @@ use clap::Args;
 use icepipe_core::clock::{Clock, SystemClock};
 use icepipe_core::http::retry::RetryPolicy;
 use icepipe_core::http::{HttpClient, ReqwestHttpClient};
+use icepipe_core::ingest::load::LoadLimits;
 use icepipe_core::ingest::{run_source, Fetcher, IngestConfig, IngestContext, RunReport, Secrets};
 use icepipe_core::storage::s3::S3Resolver;
 use icepipe_core::storage::StoreResolver;
@@ -87,7 +88,7 @@ pub async fn run(connection: &Connection, args: &IngestArgs) -> Result<ExitCode,
         },
         store: store.clone(),
         secrets: Arc::new(EnvSecrets),
-        part_bytes: args.part_mib.max(1) * 1024 * 1024,
+        limits: LoadLimits::with_part_bytes(args.part_mib.max(1) * 1024 * 1024),
     };
     let report = run_source(&ctx, &source, args.resource.as_deref()).await?;
 

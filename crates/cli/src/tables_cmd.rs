@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use iceberg::{NamespaceIdent, TableIdent};
-use icepipe_core::catalog::{RestCatalog, TableSummary};
+use icepipe_core::catalog::{fails_every_table, RestCatalog, TableSummary};
 use serde_json::{json, Value};
 
 use icepipe_core::maintain::health::table_health;
@@ -57,7 +57,15 @@ pub async fn run(connection: &Connection, args: &TablesArgs) -> Result<ExitCode,
     let mut tables = Vec::new();
     let idents = selected_tables(catalog, args.table.as_deref(), args.namespace.as_deref()).await?;
     for ident in idents {
-        let loaded = catalog.load_table(&ident).await?;
+        // One table nothing can load is reported with its reason, not allowed to hide the others.
+        let loaded = match catalog.load_table(&ident).await {
+            Ok(loaded) => loaded,
+            Err(e) if fails_every_table(&e) => return Err(e.into()),
+            Err(e) => {
+                tables.push(json!(TableSummary::unloadable(&ident, &e)));
+                continue;
+            }
+        };
         let summary = TableSummary::of(&ident, &loaded);
         let snapshots: Vec<Value> = loaded
             .metadata

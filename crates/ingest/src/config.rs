@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use icepipe_core::ingest::{IngestConfig, SourceConfig, StaticSecrets};
+use icepipe_core::raw::limits;
 pub use icepipe_edge::vars::ConfigError;
 use icepipe_edge::vars::Vars;
 
@@ -21,6 +22,10 @@ pub const MAX_EVENT_BYTES: &str = "MAX_EVENT_BYTES";
 /// Var (optional): buffered bytes at which a Parquet part is written (default 16 MiB: a part is
 /// encoded in memory, and a Worker has 128 MB).
 pub const PART_BYTES: &str = "PART_BYTES";
+/// Var (optional): most columns a table may reach; a record that would widen one past it is
+/// refused (a push: 400; a run: the resource fails), naming the limit. At most, and by default,
+/// `MAX_COLUMNS` of the core (2,048: what the convert Worker takes under 128 MB).
+pub const MAX_COLUMNS: &str = "MAX_COLUMNS";
 /// Var (optional): seconds before an API request is abandoned (default 60).
 pub const HTTP_TIMEOUT_SECONDS: &str = "HTTP_TIMEOUT_SECONDS";
 /// Var (optional): `source=url,...` replacing sources' `base_url` (a staging API, the local
@@ -40,6 +45,7 @@ pub struct Settings {
     pub raw_bucket: String,
     pub max_event_bytes: usize,
     pub part_bytes: usize,
+    pub max_columns: usize,
     pub http_timeout: Duration,
 }
 
@@ -66,11 +72,24 @@ impl Settings {
             part_bytes: vars
                 .number(PART_BYTES, DEFAULT_PART_BYTES, "bytes")?
                 .max(64 * 1024),
+            max_columns: max_columns(&vars)?,
             http_timeout: Duration::from_secs(
                 vars.number(HTTP_TIMEOUT_SECONDS, 60u64, "seconds")?.max(1),
             ),
         })
     }
+}
+
+/// `MAX_COLUMNS`: 1 up to the core's maximum (the converter refuses wider raw files).
+fn max_columns(vars: &Vars<impl Fn(&str) -> Option<String>>) -> Result<usize, ConfigError> {
+    let n = vars.number(MAX_COLUMNS, limits::MAX_COLUMNS, "columns")?;
+    if n == 0 || n > limits::MAX_COLUMNS {
+        return Err(ConfigError(format!(
+            "{MAX_COLUMNS} must be between 1 and {} (the widest raw file the converter takes), not {n}",
+            limits::MAX_COLUMNS
+        )));
+    }
+    Ok(n)
 }
 
 fn apply_base_url_overrides(sources: &mut IngestConfig, text: &str) -> Result<(), ConfigError> {
@@ -138,6 +157,12 @@ mod tests {
         assert_eq!(s.raw_bucket, "icepipe-raw");
         assert_eq!(s.max_event_bytes, DEFAULT_MAX_EVENT_BYTES);
         assert_eq!(s.part_bytes, DEFAULT_PART_BYTES);
+        assert_eq!(s.max_columns, limits::MAX_COLUMNS);
+        assert_eq!(settings(&[(MAX_COLUMNS, "300")]).unwrap().max_columns, 300);
+        for refused in ["0", "5000"] {
+            let e = settings(&[(MAX_COLUMNS, refused)]).unwrap_err().0;
+            assert!(e.contains("MAX_COLUMNS must be between 1 and 2048"), "{e}");
+        }
         assert_eq!(s.http_timeout, Duration::from_secs(60));
     }
 

@@ -56,7 +56,8 @@ pub fn run_line(report: &RunReport, trigger: &str) -> String {
         .map(|r| {
             json!({
                 "resource": r.resource, "pages": r.pages, "received": r.received, "rows": r.rows,
-                "tables": r.tables, "files": r.files.len(), "error": r.error,
+                "tables": r.tables, "files": r.files.len(), "schema_changes": r.schema_changes,
+                "error": r.error,
             })
         })
         .collect();
@@ -117,7 +118,7 @@ async fn events(req: &mut Request, env: &Env, source: &str, resource: &str) -> (
             if !answer.duplicate {
                 emit(&event_line(
                     "events",
-                    json!({ "source": source, "resource": resource, "load_id": answer.load_id, "rows": answer.rows, "files": answer.files.len(), "bytes": answer.bytes }),
+                    json!({ "source": source, "resource": resource, "load_id": answer.load_id, "rows": answer.rows, "files": answer.files.len(), "bytes": answer.bytes, "schema_changes": answer.schema_changes }),
                 ));
             }
             if let Some(e) = &pushed.answer_not_recorded {

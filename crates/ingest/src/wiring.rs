@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use icepipe_core::clock::Clock;
 use icepipe_core::http::retry::RetryPolicy;
+use icepipe_core::ingest::load::LoadLimits;
 use icepipe_core::ingest::push::PushSettings;
 use icepipe_core::ingest::{Fetcher, IngestContext};
 use icepipe_edge::clock::WorkerClock;
@@ -41,7 +42,10 @@ impl Wiring {
             },
             store: Arc::new(raw),
             secrets: Arc::new(secrets),
-            part_bytes: settings.part_bytes,
+            limits: LoadLimits {
+                part_bytes: settings.part_bytes,
+                max_columns: settings.max_columns,
+            },
         };
         Ok(Wiring { settings, ingest })
     }

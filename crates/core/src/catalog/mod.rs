@@ -18,5 +18,5 @@ pub use client::RestCatalog;
 pub use config::{CatalogAuth, CatalogConfig};
 pub use error::CatalogError;
 pub use ops::{CatalogOp, OpCounts};
-pub use tables::TableSummary;
+pub use tables::{fails_every_table, TableSummary};
 pub use types::{CommitResult, CreateTable, LoadedTable};

@@ -61,6 +61,10 @@ pub struct TableSummary {
     pub rows: u64,
     pub bytes: u64,
     pub last_updated_ms: i64,
+    /// Why the table could not be loaded (its other fields are then empty): one broken table is
+    /// reported, not allowed to fail the listing of the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_error: Option<String>,
 }
 
 impl TableSummary {
@@ -82,12 +86,40 @@ impl TableSummary {
             rows: total("total-records"),
             bytes: total("total-files-size"),
             last_updated_ms: metadata.last_updated_ms(),
+            load_error: None,
+        }
+    }
+
+    /// A table listed but not loadable, with the reason.
+    pub fn unloadable(table: &TableIdent, error: &CatalogError) -> TableSummary {
+        TableSummary {
+            table: format!("{}.{}", table.namespace().join("."), table.name()),
+            metadata_location: None,
+            current_snapshot_id: None,
+            snapshot_count: 0,
+            data_files: 0,
+            rows: 0,
+            bytes: 0,
+            last_updated_ms: 0,
+            load_error: Some(error.to_string()),
         }
     }
 }
 
+/// Whether loading a table failed for a reason no other table would escape (credentials the
+/// catalog refuses, no such warehouse): then a listing fails; otherwise it reports that table.
+pub fn fails_every_table(error: &CatalogError) -> bool {
+    matches!(
+        error,
+        CatalogError::Unauthorized { .. } | CatalogError::WarehouseNotFound { .. }
+    )
+}
+
 impl RestCatalog {
-    /// Loads and summarizes every table under `root`.
+    /// Loads and summarizes every table under `root`; a table that cannot be loaded is listed
+    /// with its reason ([`TableSummary::load_error`]): a table whose metadata nothing can read
+    /// (or that the catalog fails to serve) never hides the others. Only credentials the
+    /// catalog refuses fail the whole listing.
     pub async fn summarize_tables_under(
         &self,
         root: Option<&NamespaceIdent>,
@@ -98,7 +130,8 @@ impl RestCatalog {
                 Ok(loaded) => summaries.push(TableSummary::of(&ident, &loaded)),
                 // Dropped since the listing.
                 Err(CatalogError::TableNotFound { .. }) => {}
-                Err(e) => return Err(e),
+                Err(e) if fails_every_table(&e) => return Err(e),
+                Err(e) => summaries.push(TableSummary::unloadable(&ident, &e)),
             }
         }
         Ok(summaries)
@@ -159,7 +192,20 @@ mod tests {
                 rows: 30,
                 bytes: 345,
                 last_updated_ms: 1_795_549_004_379,
+                load_error: None,
             }
         );
+        let serialized = serde_json::to_value(&summary).unwrap();
+        assert!(serialized.get("load_error").is_none(), "{serialized}");
+        let error = CatalogError::InvalidResponse {
+            uri: "http://catalog".into(),
+            warehouse: "w".into(),
+            operation: "load table a.t".into(),
+            reason: "partition spec day(_loaded_at) of a string".into(),
+        };
+        assert!(!fails_every_table(&error));
+        let broken = TableSummary::unloadable(&TableIdent::from_strs(["a", "t"]).unwrap(), &error);
+        assert_eq!(broken.table, "a.t");
+        assert_eq!(broken.load_error, Some(error.to_string()));
     }
 }

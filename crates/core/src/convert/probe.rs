@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
 use iceberg::spec::Schema;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
-use parquet::arrow::{parquet_to_arrow_field_levels, ProjectionMask};
+use parquet::arrow::{parquet_to_arrow_field_levels, parquet_to_arrow_schema, ProjectionMask};
 use parquet::file::metadata::ParquetMetaData;
 
 use super::int96;
@@ -17,6 +17,7 @@ use crate::commit::outcome::ObjectFailure;
 use crate::raw::columns::check_reserved_columns;
 use crate::raw::error_record::FailureKind;
 use crate::raw::footer::LoadFooter;
+use crate::raw::limits::{check_schema, LimitError, MAX_COLUMNS};
 use crate::raw::object::RawObject;
 use crate::schema::{iceberg_schema_for, FieldIds, LOADED_AT_COLUMN, LOAD_ID_COLUMN};
 
@@ -58,6 +59,7 @@ pub async fn probe(object: RawObject) -> Result<ProbedObject, ObjectFailure> {
     let permanent = |reason: String| ObjectFailure::new(&object, FailureKind::Permanent, reason);
     let rows = check_footer(&footer)
         .map_err(|e| permanent(format!("rows in the file do not add up: {e}")))?;
+    check_limits(&footer).map_err(|e| permanent(e.to_string()))?;
     let reader_metadata = int96::reader_options(&footer)
         .and_then(|options| ArrowReaderMetadata::try_new(footer.clone(), options))
         .map_err(|e| permanent(unreadable_schema(&footer, &e)))?;
@@ -79,6 +81,16 @@ pub async fn probe(object: RawObject) -> Result<ProbedObject, ObjectFailure> {
         rows,
         load,
     })
+}
+
+/// The column and nesting limits the ingest applies too, checked on the Parquet schema itself:
+/// the Arrow schema a writer embeds cannot even be read back when nested ~60 levels deep. A
+/// layout with no Arrow reading passes here and is refused below, naming its column.
+fn check_limits(footer: &ParquetMetaData) -> Result<(), LimitError> {
+    match parquet_to_arrow_schema(footer.file_metadata().schema_descr(), None) {
+        Ok(schema) => check_schema(&schema, "the raw file", MAX_COLUMNS),
+        Err(_) => Ok(()),
+    }
 }
 
 /// Why the Parquet schema has no Arrow reading, naming the first top-level column that has none.

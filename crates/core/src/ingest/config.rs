@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use url::Url;
 
+use super::json_arrow::contract::SchemaContract;
 use super::jsonpath::JsonPath;
 use crate::raw::footer::WriteDisposition;
 use crate::raw::key::is_valid_name;
@@ -141,6 +142,9 @@ pub struct ResourceConfig {
     pub incremental: Option<Incremental>,
     pub write_disposition: WriteDisposition,
     pub nesting: Nesting,
+    /// What loads may do to the resource's recorded schema (`schema_contract`: `evolve`,
+    /// `freeze`, `discard_value`; see [`crate::ingest::json_arrow::contract`]).
+    pub schema_contract: SchemaContract,
     /// The resource's own paginator, else the source's, else single page.
     pub paginator: Paginator,
     /// Most pages one run fetches (the resource's `max_pages`, else the source's, else
@@ -573,6 +577,7 @@ fn parse_resource(
         "incremental",
         "write_disposition",
         "nesting",
+        "schema_contract",
         "paginator",
         "max_pages",
     ])?;
@@ -616,6 +621,15 @@ fn parse_resource(
             ],
             Nesting::ChildTables,
         )?,
+        schema_contract: node.choice(
+            "schema_contract",
+            &[
+                ("evolve", SchemaContract::Evolve),
+                ("freeze", SchemaContract::Freeze),
+                ("discard_value", SchemaContract::DiscardValue),
+            ],
+            SchemaContract::Evolve,
+        )?,
         paginator,
         max_pages: parse_max_pages(node)?.unwrap_or(default_max_pages),
     })
@@ -645,6 +659,33 @@ mod tests {
         assert_eq!(
             source.resources["users"].write_disposition,
             WriteDisposition::Replace
+        );
+        assert_eq!(posts.schema_contract, SchemaContract::Evolve);
+    }
+
+    #[test]
+    fn schema_contracts_parse_and_default_to_evolve() {
+        let base = "[sources.api_x]\nbase_url = \"https://api.example.com\"\n";
+        for (text, contract) in [
+            ("freeze", SchemaContract::Freeze),
+            ("discard_value", SchemaContract::DiscardValue),
+            ("evolve", SchemaContract::Evolve),
+        ] {
+            let config = IngestConfig::parse(&format!(
+                "{base}[sources.api_x.resources.r]\nschema_contract = \"{text}\"\n"
+            ))
+            .unwrap();
+            assert_eq!(
+                config.sources["api_x"].resources["r"].schema_contract,
+                contract
+            );
+        }
+        let e = error_of(&format!(
+            "{base}[sources.api_x.resources.r]\nschema_contract = \"discard_row\"\n"
+        ));
+        assert!(
+            e.starts_with("sources.api_x.resources.r.schema_contract:"),
+            "{e}"
         );
     }
 

@@ -21,6 +21,7 @@ use url::Url;
 use super::config::{Paginator, ResourceConfig, SourceConfig};
 use super::cursor;
 use super::error::ExtractError;
+use super::exact_json::parse_exact;
 use super::jsonpath::JsonPath;
 use super::request::{origin_of, resource_url, same_origin, set_params, WireAuth};
 use crate::clock::Clock;
@@ -163,12 +164,11 @@ impl<'a> Pager<'a> {
             });
         }
         self.previous_body = Some(body_digest);
-        let body: Value =
-            serde_json::from_slice(&response.body).map_err(|e| ExtractError::BadJson {
-                url: self.auth.redact(&url),
-                reason: e.to_string(),
-                snippet: response.body_snippet(),
-            })?;
+        let body: Value = parse_exact(&response.body).map_err(|e| ExtractError::BadJson {
+            url: self.auth.redact(&url),
+            reason: e.to_string(),
+            snippet: response.body_snippet(),
+        })?;
         let records = self.select(&body, &url)?;
         self.pages += 1;
         self.next = self

@@ -10,10 +10,32 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 use super::config::Nesting;
-use super::json_arrow::{Normalizer, SystemColumns};
+use super::json_arrow::contract::{ResourceSchema, SchemaContract};
+use super::json_arrow::{Normalizer, RecordRefused, SystemColumns};
 use super::parquet_out::{PartError, PartWriter};
+use super::state::{StateError, StateStore, Versioned};
 use crate::raw::footer::WriteDisposition;
+use crate::raw::limits::MAX_COLUMNS;
+use crate::raw::reserved::schema_key;
 use crate::storage::ObjectStore;
+
+/// How much one load buffers and how wide its tables may grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadLimits {
+    /// Estimated buffered bytes at which a part is written.
+    pub part_bytes: usize,
+    /// Most columns a table may reach ([`MAX_COLUMNS`] unless lowered).
+    pub max_columns: usize,
+}
+
+impl LoadLimits {
+    pub fn with_part_bytes(part_bytes: usize) -> Self {
+        Self {
+            part_bytes,
+            max_columns: MAX_COLUMNS,
+        }
+    }
+}
 
 /// Which stream a load belongs to and how its records are shaped.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +45,21 @@ pub struct LoadTarget<'a> {
     pub nesting: Nesting,
     pub primary_key: &'a [String],
     pub disposition: WriteDisposition,
+    pub contract: SchemaContract,
+}
+
+/// The resource's recorded schema as read at the start of a load, with its version.
+pub type SchemaSnapshot = Versioned<ResourceSchema>;
+
+/// Reads the resource's recorded schema (none yet: empty).
+pub async fn load_schema(
+    store: Arc<dyn ObjectStore>,
+    source: &str,
+    resource: &str,
+) -> Result<SchemaSnapshot, StateError> {
+    StateStore::new(store)
+        .load_json(&schema_key(source, resource))
+        .await
 }
 
 /// The buffered tables of one load and the parts written so far.
@@ -31,16 +68,22 @@ pub struct LoadWriter {
     normalizer: Normalizer,
     parts: PartWriter,
     part_bytes: usize,
+    states: StateStore,
+    schema_key: String,
+    /// The resource's schema as last read or stored by this load.
+    schema: SchemaSnapshot,
 }
 
 impl LoadWriter {
-    /// A load `load_id` that started at `now` (its rows' `_loaded_at`, its files' date folder).
+    /// A load `load_id` that started at `now` (its rows' `_loaded_at`, its files' date folder),
+    /// from the resource's recorded `schema`.
     pub fn new(
         store: Arc<dyn ObjectStore>,
         target: LoadTarget<'_>,
         load_id: &str,
         now: DateTime<Utc>,
-        part_bytes: usize,
+        limits: LoadLimits,
+        schema: SchemaSnapshot,
     ) -> Self {
         let loaded_at = now.to_rfc3339_opts(SecondsFormat::Micros, true);
         Self {
@@ -49,7 +92,12 @@ impl LoadWriter {
                 target.nesting,
                 target.primary_key.to_vec(),
                 SystemColumns::new(load_id, &loaded_at),
-            ),
+                limits.max_columns,
+            )
+            .with_schema(schema.state.clone().unwrap_or_default(), target.contract),
+            states: StateStore::new(store.clone()),
+            schema_key: schema_key(target.source, target.resource),
+            schema,
             parts: PartWriter::new(
                 store,
                 target.source,
@@ -58,12 +106,13 @@ impl LoadWriter {
                 now,
                 target.disposition,
             ),
-            part_bytes,
+            part_bytes: limits.part_bytes,
         }
     }
 
-    pub fn push(&mut self, record: Value) {
-        self.normalizer.push(record);
+    /// Buffers one record, or refuses it (nothing of it buffered) past a limit or the contract.
+    pub fn push(&mut self, record: Value) -> Result<(), RecordRefused> {
+        self.normalizer.push(record)
     }
 
     /// Writes the buffered tables as parts once they reach `part_bytes`.
@@ -74,12 +123,51 @@ impl LoadWriter {
         Ok(())
     }
 
-    /// Writes whatever is buffered.
+    /// Writes whatever is buffered: first the resource's schema with the columns the parts
+    /// bring (compare-and-swap: a concurrent load that changed it first makes this one fail,
+    /// transient, before any part), then the parts.
     pub async fn flush(&mut self) -> Result<(), PartError> {
-        for table in self.normalizer.tables_mut() {
-            self.parts.flush(table).await?;
+        let batches = self
+            .normalizer
+            .tables_mut()
+            .map(|table| Ok((table.name.clone(), PartWriter::take(table)?)))
+            .collect::<Result<Vec<_>, PartError>>()?;
+        if batches.is_empty() {
+            return Ok(());
+        }
+        self.record_schema().await?;
+        for (table, batch) in batches {
+            self.parts.write(&table, batch).await?;
         }
         Ok(())
+    }
+
+    /// Stores the resource's schema if this load changed it, and reads back the version stored.
+    async fn record_schema(&mut self) -> Result<(), StateError> {
+        let schema = self.normalizer.schema();
+        if self.schema.state.as_ref() == Some(&schema) {
+            return Ok(());
+        }
+        self.states
+            .save_json(&self.schema_key, &self.schema, &schema)
+            .await?;
+        let stored: SchemaSnapshot = self.states.load_json(&self.schema_key).await?;
+        if stored.state.as_ref() != Some(&schema) {
+            return Err(StateError::Conflict {
+                key: self.schema_key.clone(),
+            });
+        }
+        self.schema = stored;
+        Ok(())
+    }
+
+    /// What this load did to the resource's schema beyond adding columns (for its report).
+    pub fn schema_changes(&self) -> Vec<String> {
+        self.normalizer
+            .changes()
+            .into_iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     /// Raw keys written so far, in order.

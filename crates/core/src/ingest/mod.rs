@@ -7,7 +7,8 @@
 //! - [`config`]: the TOML source definitions, validated with errors naming the key.
 //! - [`extract`]: pagination, retries, same-host redirects, record selection ([`request`]: URLs,
 //!   auth and the same-host rule).
-//! - [`json_arrow`]: JSON records to Arrow (inference, widening, naming, child tables).
+//! - [`json_arrow`]: JSON records to Arrow (inference, widening, naming, child tables);
+//!   [`exact_json`]: parsing that keeps integers beyond `u64` exact.
 //! - [`load`]: one load's records to Parquet parts ([`parquet_out`]) in the raw layout;
 //!   [`accounting`]: records received = rows landed.
 //! - [`state`]: incremental cursors; [`incremental`]: which records an incremental run keeps;
@@ -17,6 +18,7 @@ pub mod accounting;
 pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod exact_json;
 pub mod extract;
 pub mod idempotency;
 pub mod incremental;

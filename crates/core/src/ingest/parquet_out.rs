@@ -13,6 +13,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use super::json_arrow::table::TableBuffer;
+use super::state::StateError;
 use crate::raw::footer::{LoadFooter, WriteDisposition};
 use crate::raw::key::RawKey;
 use crate::raw::limits;
@@ -31,6 +32,9 @@ pub enum PartError {
     },
     #[error(transparent)]
     Store(#[from] StorageError),
+    /// The resource's schema could not be recorded before the part: nothing was written.
+    #[error("the resource's schema was not recorded, so no part was written: {0}")]
+    Schema(#[from] StateError),
 }
 
 impl PartError {
@@ -38,6 +42,7 @@ impl PartError {
     pub fn is_transient(&self) -> bool {
         match self {
             PartError::Store(e) => e.is_transient(),
+            PartError::Schema(e) => e.is_transient(),
             PartError::Build { .. } | PartError::Encode { .. } => false,
         }
     }
@@ -80,31 +85,26 @@ impl PartWriter {
         }
     }
 
-    /// Writes the table's buffered rows as the next part of that table; nothing if it is empty.
-    pub async fn flush(&mut self, table: &mut TableBuffer) -> Result<(), PartError> {
-        if table.row_count() == 0 {
-            return Ok(());
-        }
-        let batch = table.take_batch().map_err(|e| PartError::Build {
+    /// The table's buffered rows as one batch (its columns recorded from then on).
+    pub fn take(table: &mut TableBuffer) -> Result<RecordBatch, PartError> {
+        table.take_batch().map_err(|e| PartError::Build {
             table: table.name.clone(),
             reason: e.to_string(),
-        })?;
-        let part = self.parts.entry(table.name.clone()).or_insert(0);
+        })
+    }
+
+    /// Writes `batch` as the next part of `table`.
+    pub async fn write(&mut self, table: &str, batch: RecordBatch) -> Result<(), PartError> {
+        let part = self.parts.entry(table.to_string()).or_insert(0);
         *part += 1;
-        let key = RawKey::load_part(
-            &self.source,
-            &table.name,
-            self.loaded_at,
-            &self.load_id,
-            *part,
-        )
-        .to_string();
+        let key = RawKey::load_part(&self.source, table, self.loaded_at, &self.load_id, *part)
+            .to_string();
         let (body, rows) = self.encode(&batch).map_err(|source| PartError::Encode {
             key: key.clone(),
             source,
         })?;
         self.store.put(&key, body).await?;
-        *self.rows.entry(table.name.clone()).or_insert(0) += rows;
+        *self.rows.entry(table.to_string()).or_insert(0) += rows;
         self.files.push(key);
         Ok(())
     }

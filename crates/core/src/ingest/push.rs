@@ -15,13 +15,17 @@ use serde_json::Value;
 
 use super::accounting::{check_landed, AccountingError};
 use super::config::{IngestConfig, Nesting};
+use super::exact_json::parse_exact;
 use super::idempotency::{
     body_digest, claim, complete, release, BadIdempotencyKey, Claim, IdempotencyError,
     IdempotencyKey,
 };
-use super::load::{LoadTarget, LoadWriter};
+use super::json_arrow::contract::SchemaContract;
+use super::json_arrow::RecordRefused;
+use super::load::{load_schema, LoadLimits, LoadTarget, LoadWriter};
 use super::parquet_out::PartError;
 use super::run::{new_load_id, now_utc, IngestContext, ResourceReport, RunError};
+use super::state::StateError;
 use crate::raw::footer::WriteDisposition;
 use crate::raw::key::is_valid_name;
 use crate::storage::ObjectStore;
@@ -51,6 +55,7 @@ pub struct EventStream {
     pub resource: String,
     pub nesting: Nesting,
     pub primary_key: Vec<String>,
+    pub contract: SchemaContract,
 }
 
 impl EventStream {
@@ -77,6 +82,7 @@ impl EventStream {
             resource: resource.to_string(),
             nesting: declared.map_or(Nesting::ChildTables, |r| r.nesting),
             primary_key: declared.map_or_else(Vec::new, |r| r.primary_key.clone()),
+            contract: declared.map_or(SchemaContract::Evolve, |r| r.schema_contract),
         })
     }
 }
@@ -90,16 +96,22 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<Value>, EventsError> {
     })?;
     let trimmed = text.trim_start();
     let events = if trimmed.starts_with('[') {
-        let values: Vec<Value> =
-            serde_json::from_str(trimmed).map_err(|e| EventsError::BadArray {
-                message: e.to_string(),
-            })?;
-        values
+        let values = parse_exact(trimmed.as_bytes()).map_err(|e| EventsError::BadArray {
+            message: e.to_string(),
+        })?;
+        match values {
+            Value::Array(values) => values,
+            other => {
+                return Err(EventsError::BadArray {
+                    message: format!("not an array but {}", json_kind(&other)),
+                })
+            }
+        }
     } else {
         match parse_ndjson(text) {
             Ok(values) => values,
             // `{` spread over several lines: one object, not NDJSON.
-            Err(ndjson_error) => match serde_json::from_str::<Value>(text) {
+            Err(ndjson_error) => match parse_exact(text.as_bytes()) {
                 Ok(value @ Value::Object(_)) => vec![value],
                 _ => return Err(ndjson_error),
             },
@@ -122,7 +134,7 @@ fn parse_ndjson(text: &str) -> Result<Vec<Value>, EventsError> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| EventsError::BadLine {
+            parse_exact(line.as_bytes()).map_err(|e| EventsError::BadLine {
                 line: i + 1,
                 message: e.to_string(),
             })
@@ -180,6 +192,10 @@ pub struct PushAnswer {
     pub rows: u64,
     pub tables: BTreeMap<String, u64>,
     pub files: Vec<String>,
+    /// What the push did to the resource's schema beyond adding columns (renamed, widened,
+    /// varied, discarded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema_changes: Vec<String>,
     pub raw_bucket: String,
     /// Size of the body.
     pub bytes: usize,
@@ -209,6 +225,13 @@ pub enum PushError {
     BadStream(EventsError),
     #[error("events for {stream}: {error}")]
     BadEvents { stream: String, error: EventsError },
+    /// An event past the column or nesting limit, or refused by the resource's `freeze`
+    /// contract: nothing of the push is stored.
+    #[error("events for {stream} not stored: {error}")]
+    Refused {
+        stream: String,
+        error: RecordRefused,
+    },
     #[error(transparent)]
     BadIdempotencyKey(#[from] BadIdempotencyKey),
     #[error("a request with this Idempotency-Key is still landing its events: retry later")]
@@ -234,7 +257,8 @@ pub enum PushError {
 }
 
 impl PushError {
-    /// 413 too large; 400 a body, name or key the client must fix; 409 the same key still
+    /// 413 too large; 400 a body (one past the column or nesting limit too), name or key the
+    /// client must fix; 409 the same key still
     /// landing; 422 the key reused with another body; 502 the raw bucket failed.
     pub fn status(&self) -> u16 {
         match self {
@@ -242,6 +266,7 @@ impl PushError {
             PushError::UnreadableBody { .. }
             | PushError::BadStream(_)
             | PushError::BadEvents { .. }
+            | PushError::Refused { .. }
             | PushError::BadIdempotencyKey(_) => 400,
             PushError::InProgress => 409,
             PushError::KeyReused { .. } => 422,
@@ -328,7 +353,7 @@ pub async fn push_events(
             Err(e) => return Err(PushError::IdempotencyUnavailable(e)),
         }
     }
-    let landed = land_events(ctx.store.clone(), &target, events, now, ctx.part_bytes).await;
+    let landed = land_with_schema_retries(ctx, &target, events, body, now).await;
     let (load_id, report) = match landed {
         Ok(landed) => landed,
         Err(error) => {
@@ -349,6 +374,7 @@ pub async fn push_events(
         rows: report.rows,
         tables: report.tables,
         files: report.files,
+        schema_changes: report.schema_changes,
         raw_bucket: settings.raw_bucket.to_string(),
         bytes: body.len(),
         duplicate: false,
@@ -367,15 +393,48 @@ pub async fn push_events(
     })
 }
 
-/// Writes `events` as one load of `stream` (parts of at most ~`part_bytes` buffered bytes) and
-/// reports it like a pulled resource: events received, rows, rows per table (checked against the
-/// rows the events normalize into), raw keys.
+/// Attempts at a push whose resource's schema another load changed meanwhile (each starts again
+/// from the schema stored then; nothing was written by the attempt that lost).
+const SCHEMA_ATTEMPTS: u32 = 3;
+
+async fn land_with_schema_retries(
+    ctx: &IngestContext,
+    target: &EventStream,
+    events: Vec<Value>,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(String, ResourceReport), PushError> {
+    let mut events = Some(events);
+    let mut attempt = 1;
+    loop {
+        // The first attempt takes the parsed events; a later one parses the body again.
+        let events = match events.take() {
+            Some(events) => events,
+            None => parse_events(body).map_err(|error| PushError::BadEvents {
+                stream: format!("{}/{}", target.source, target.resource),
+                error,
+            })?,
+        };
+        match land_events(ctx.store.clone(), target, events, now, ctx.limits).await {
+            Err(PushError::NotStored {
+                error: PartError::Schema(StateError::Conflict { .. }),
+                ..
+            }) if attempt < SCHEMA_ATTEMPTS => attempt += 1,
+            landed => return landed,
+        }
+    }
+}
+
+/// Writes `events` as one load of `stream` and reports it like a pulled resource: events
+/// received, rows, rows per table (checked against the rows the events normalize into), raw keys.
+/// All or nothing for the limits: every event is normalized (and checked against the column and
+/// nesting limits) before any part is written; the body's size limit bounds what is buffered.
 pub async fn land_events(
     store: Arc<dyn ObjectStore>,
     stream: &EventStream,
     events: Vec<Value>,
     now: DateTime<Utc>,
-    part_bytes: usize,
+    limits: LoadLimits,
 ) -> Result<(String, ResourceReport), PushError> {
     let name = || format!("{}/{}", stream.source, stream.resource);
     let not_stored = |error| PushError::NotStored {
@@ -383,6 +442,9 @@ pub async fn land_events(
         error,
     };
     let load_id = new_load_id(now);
+    let schema = load_schema(store.clone(), &stream.source, &stream.resource)
+        .await
+        .map_err(|e| not_stored(PartError::Schema(e)))?;
     let mut load = LoadWriter::new(
         store,
         LoadTarget {
@@ -391,10 +453,12 @@ pub async fn land_events(
             nesting: stream.nesting,
             primary_key: &stream.primary_key,
             disposition: WriteDisposition::Append,
+            contract: stream.contract,
         },
         &load_id,
         now,
-        part_bytes,
+        limits,
+        schema,
     );
     let mut report = ResourceReport {
         resource: stream.resource.clone(),
@@ -404,12 +468,15 @@ pub async fn land_events(
         ..Default::default()
     };
     for event in events {
-        load.push(event);
-        load.flush_if_full().await.map_err(not_stored)?;
+        load.push(event).map_err(|error| PushError::Refused {
+            stream: name(),
+            error,
+        })?;
     }
     let flushed = load.flush().await;
     report.files = load.files().to_vec();
     report.tables = load.rows().clone();
+    report.schema_changes = load.schema_changes();
     flushed.map_err(not_stored)?;
     check_landed(&report, load.normalized()).map_err(|error| PushError::Unaccounted {
         stream: name(),
@@ -500,6 +567,7 @@ mod tests {
             resource: "clicks".into(),
             nesting: Nesting::ChildTables,
             primary_key: vec![],
+            contract: SchemaContract::Evolve,
         };
         let events = parse_events(
             b"{\"id\":1,\"items\":[{\"sku\":\"a\"},{\"sku\":\"b\"}]}\n{\"id\":2,\"items\":[]}\n",
@@ -508,9 +576,15 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let (load_id, report) = land_events(store.clone(), &stream, events, now, 1 << 20)
-            .await
-            .unwrap();
+        let (load_id, report) = land_events(
+            store.clone(),
+            &stream,
+            events,
+            now,
+            LoadLimits::with_part_bytes(1 << 20),
+        )
+        .await
+        .unwrap();
         assert_eq!(report.rows, 2);
         assert_eq!(report.tables.get("clicks"), Some(&2));
         assert_eq!(report.tables.get("clicks__items"), Some(&2));

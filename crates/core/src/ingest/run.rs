@@ -14,7 +14,8 @@ use super::config::{ConfigError, IngestConfig, ResourceConfig, SourceConfig};
 use super::error::ExtractError;
 use super::extract::{Fetcher, Pager};
 use super::incremental::IncrementalFilter;
-use super::load::{LoadTarget, LoadWriter};
+use super::json_arrow::RecordRefused;
+use super::load::{load_schema, LoadLimits, LoadTarget, LoadWriter};
 use super::parquet_out::PartError;
 use super::request::{MissingSecret, WireAuth};
 use super::secrets::Secrets;
@@ -32,7 +33,7 @@ pub struct IngestContext {
     /// The raw bucket.
     pub store: Arc<dyn ObjectStore>,
     pub secrets: Arc<dyn Secrets>,
-    pub part_bytes: usize,
+    pub limits: LoadLimits,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,6 +61,10 @@ pub struct ResourceReport {
     pub tables: BTreeMap<String, u64>,
     /// Raw object keys written.
     pub files: Vec<String>,
+    /// What the load did to the resource's schema beyond adding columns: keys renamed because
+    /// their name was taken, new columns widened, values sent to variant columns or discarded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema_changes: Vec<String>,
     /// The incremental cursor stored after this run, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<Value>,
@@ -129,12 +134,17 @@ pub enum ResourceError {
     State(#[from] StateError),
     #[error(transparent)]
     Accounting(#[from] AccountingError),
+    /// A record past the column or nesting limit, or refused by `freeze`: the resource fails
+    /// naming it.
+    #[error(transparent)]
+    Refused(#[from] RecordRefused),
 }
 
 impl ResourceError {
     pub fn is_transient(&self) -> bool {
         match self {
             ResourceError::Auth { .. } | ResourceError::Accounting(_) => false,
+            ResourceError::Refused(e) => e.is_transient(),
             ResourceError::Extract(e) => e.is_transient(),
             ResourceError::Write(e) => e.is_transient(),
             ResourceError::State(e) => e.is_transient(),
@@ -238,6 +248,7 @@ async fn run_resource(
         }
     })?;
     let mut pager = Pager::new(&ctx.fetcher, source, resource, auth, start)?;
+    let schema = load_schema(ctx.store.clone(), &source.name, &resource.name).await?;
     let mut load = LoadWriter::new(
         ctx.store.clone(),
         LoadTarget {
@@ -246,10 +257,12 @@ async fn run_resource(
             nesting: resource.nesting,
             primary_key: &resource.primary_key,
             disposition: resource.write_disposition,
+            contract: resource.schema_contract,
         },
         load_id,
         now,
-        ctx.part_bytes,
+        ctx.limits,
+        schema,
     );
 
     // Write what was buffered even when a page fails, so the report lists every stored file;
@@ -261,7 +274,7 @@ async fn run_resource(
             for record in records {
                 if filter.as_mut().is_none_or(|f| f.keep(&record)) {
                     report.rows += 1;
-                    load.push(record);
+                    load.push(record)?;
                 }
             }
             load.flush_if_full().await?;
@@ -272,6 +285,7 @@ async fn run_resource(
     let flushed = load.flush().await;
     report.files = load.files().to_vec();
     report.tables = load.rows().clone();
+    report.schema_changes = load.schema_changes();
     report.skipped = filter.as_ref().map_or(0, |f| f.skipped);
     extracted?;
     flushed?;

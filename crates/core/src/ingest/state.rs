@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -31,12 +32,24 @@ pub struct ResourceState {
     pub updated_at: String,
 }
 
-/// The state as read at the start of a run, with the version to compare against at the end.
-#[derive(Debug, Clone, Default)]
-pub struct StateSnapshot {
-    pub state: Option<ResourceState>,
+/// A JSON state object as read, with the version to compare against when writing it back.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    pub state: Option<T>,
     etag: Option<String>,
 }
+
+impl<T> Default for Versioned<T> {
+    fn default() -> Self {
+        Self {
+            state: None,
+            etag: None,
+        }
+    }
+}
+
+/// The cursor state as read at the start of a run.
+pub type StateSnapshot = Versioned<ResourceState>;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StateError {
@@ -71,23 +84,7 @@ impl StateStore {
     }
 
     pub async fn load(&self, source: &str, resource: &str) -> Result<StateSnapshot, StateError> {
-        let key = state_key(source, resource);
-        // HEAD before GET: if the object changes in between, the ETag is the older one and the
-        // final compare-and-swap fails, which is the safe direction.
-        let meta = match self.store.head(&key).await {
-            Ok(meta) => meta,
-            Err(StorageError::NotFound { .. }) => return Ok(StateSnapshot::default()),
-            Err(e) => return Err(e.into()),
-        };
-        let body = self.store.get(&key).await?;
-        let state = serde_json::from_slice(&body).map_err(|e| StateError::Corrupt {
-            key,
-            reason: e.to_string(),
-        })?;
-        Ok(StateSnapshot {
-            state: Some(state),
-            etag: Some(meta.etag),
-        })
+        self.load_json(&state_key(source, resource)).await
     }
 
     /// Stores `state` only if the object is still what `read` saw.
@@ -98,16 +95,51 @@ impl StateStore {
         read: &StateSnapshot,
         state: &ResourceState,
     ) -> Result<(), StateError> {
-        let key = state_key(source, resource);
+        self.save_json(&state_key(source, resource), read, state)
+            .await
+    }
+
+    /// Any JSON state object under `_state/` (absent: `state` is `None`).
+    pub async fn load_json<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Versioned<T>, StateError> {
+        // HEAD before GET: if the object changes in between, the ETag is the older one and the
+        // final compare-and-swap fails, which is the safe direction.
+        let meta = match self.store.head(key).await {
+            Ok(meta) => meta,
+            Err(StorageError::NotFound { .. }) => return Ok(Versioned::default()),
+            Err(e) => return Err(e.into()),
+        };
+        let body = self.store.get(key).await?;
+        let state = serde_json::from_slice(&body).map_err(|e| StateError::Corrupt {
+            key: key.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Versioned {
+            state: Some(state),
+            etag: Some(meta.etag),
+        })
+    }
+
+    /// Stores `state` at `key` only if the object is still what `read` saw.
+    pub async fn save_json<T: Serialize>(
+        &self,
+        key: &str,
+        read: &Versioned<T>,
+        state: &T,
+    ) -> Result<(), StateError> {
         let body = Bytes::from(serde_json::to_vec_pretty(state).expect("state serializes"));
         let result = match &read.etag {
-            None => self.store.put_if_absent(&key, body).await,
-            Some(etag) => self.store.put_if_match(&key, body, etag).await,
+            None => self.store.put_if_absent(key, body).await,
+            Some(etag) => self.store.put_if_match(key, body, etag).await,
         };
         match result {
             Ok(()) => Ok(()),
             Err(StorageError::AlreadyExists { .. } | StorageError::NotFound { .. }) => {
-                Err(StateError::Conflict { key })
+                Err(StateError::Conflict {
+                    key: key.to_string(),
+                })
             }
             Err(e) => Err(e.into()),
         }

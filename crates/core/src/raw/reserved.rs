@@ -2,6 +2,8 @@
 //! only keys under [`super::key::SOURCES_PREFIX`] are.
 //!
 //! - `_state/<source>/<resource>.json`: an ingested resource's incremental cursor.
+//! - `_state/<source>/<resource>.schema.json`: an ingested resource's recorded schema (its
+//!   tables' columns: which source key each holds and its type), kept across loads.
 //! - `_state/events/<source>/<resource>/<digest>.json`: the claim of a pushed request's
 //!   `Idempotency-Key` (the digest hides the client's key).
 //! - `_state/_reconcile/cursor.json`: where the reconciliation sweep resumes.
@@ -20,6 +22,11 @@ pub const ERRORS_PREFIX: &str = "_errors/";
 /// `_state/<source>/<resource>.json`
 pub fn state_key(source: &str, resource: &str) -> String {
     format!("{STATE_PREFIX}{source}/{resource}.json")
+}
+
+/// `_state/<source>/<resource>.schema.json` (resource names have no `.`: it cannot meet a cursor)
+pub fn schema_key(source: &str, resource: &str) -> String {
+    format!("{STATE_PREFIX}{source}/{resource}.schema.json")
 }
 
 /// `_state/events/<source>/<resource>/<digest>.json`

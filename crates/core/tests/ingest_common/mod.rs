@@ -12,6 +12,7 @@ use arrow_array::{Array, RecordBatch};
 use icepipe_core::clock::ManualClock;
 use icepipe_core::http::retry::RetryPolicy;
 use icepipe_core::http::ReqwestHttpClient;
+use icepipe_core::ingest::load::LoadLimits;
 use icepipe_core::ingest::{
     run_source, Fetcher, IngestConfig, IngestContext, RunReport, StaticSecrets,
 };
@@ -52,6 +53,7 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
     pub secrets: StaticSecrets,
     pub part_bytes: usize,
+    pub max_columns: usize,
 }
 
 impl Harness {
@@ -61,6 +63,7 @@ impl Harness {
             clock: Arc::new(ManualClock::new(START_MS)),
             secrets: StaticSecrets::default(),
             part_bytes: icepipe_core::ingest::DEFAULT_PART_BYTES,
+            max_columns: icepipe_core::raw::limits::MAX_COLUMNS,
         }
     }
 
@@ -74,7 +77,10 @@ impl Harness {
             },
             store: Arc::new(self.store.clone()),
             secrets: Arc::new(self.secrets.clone()),
-            part_bytes: self.part_bytes,
+            limits: LoadLimits {
+                part_bytes: self.part_bytes,
+                max_columns: self.max_columns,
+            },
         }
     }
 

@@ -73,6 +73,12 @@ impl NameRegistry {
         }
         &self.by_source[source]
     }
+
+    /// Gives `source` the column `name` (recorded by an earlier load).
+    pub fn assign(&mut self, source: &str, name: &str) {
+        self.taken.insert(name.to_string());
+        self.by_source.insert(source.to_string(), name.to_string());
+    }
 }
 
 #[cfg(test)]

@@ -142,6 +142,32 @@ fn normalize_keys(value: Value) -> Value {
     }
 }
 
+/// A cell's source as people write it: `address.geo.lat` (icepipe's own columns: `_load_id`).
+pub fn display_source(source: &str) -> String {
+    source
+        .trim_start_matches(['\0', PATH_SEP])
+        .replace(PATH_SEP, ".")
+        .replace('\u{2}', " as ")
+}
+
+/// The record's field nested deepest and its depth (a JSON array or object is one level, the
+/// record itself none), or `None` for a record without fields.
+pub fn deepest_field(record: &Value) -> Option<(&str, usize)> {
+    record
+        .as_object()?
+        .iter()
+        .map(|(key, value)| (key.as_str(), depth(value)))
+        .max_by_key(|(_, depth)| *depth)
+}
+
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// The digest of `prefix` and the record's primary key values, or `None` when there is no
 /// primary key or the record lacks (or nulls) part of it.
 pub fn key_digest(prefix: &str, primary_key: &[String], record: &Value) -> Option<String> {
@@ -284,6 +310,14 @@ mod tests {
         let rows = n.record("t", json!({"items": [{"skuId": 1}]}), "r".into());
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].cells[3].value, json!([{"sku_id": 1}]));
+    }
+
+    #[test]
+    fn depth_counts_arrays_and_objects_inside_the_record() {
+        let record = json!({"flat": 1, "list": [[1], [[[2]]]], "obj": {"a": {"b": [1]}}});
+        assert_eq!(deepest_field(&record), Some(("list", 4)));
+        assert_eq!(deepest_field(&json!({"a": 1})), Some(("a", 0)));
+        assert_eq!(deepest_field(&json!({})), None);
     }
 
     #[test]
