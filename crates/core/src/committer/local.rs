@@ -14,13 +14,16 @@ use iceberg::TableIdent;
 use super::budget::BudgetLimits;
 use super::error::CommitterError;
 use super::gate::{LocalGate, WriteGate};
-use super::handoff::{HandoffObject, ObjectReport, Submitted};
+use super::handoff::{HandoffObject, MergeOutcome, ObjectReport, Submitted};
 use super::store::MemoryCommitterStore;
-use super::table::{CommitContext, CommitterSettings, RoundOutcome, RoundReport, TableCommitter};
+use super::table::{
+    ChangeOutcome, CommitContext, CommitterSettings, RoundOutcome, RoundReport, TableCommitter,
+};
 use super::Committer;
 use crate::catalog::{CreateTable, RestCatalog};
 use crate::clock::Clock;
-use crate::raw::object::RawObjectId;
+use crate::raw::footer::MergeKeys;
+use crate::raw::object::{RawObject, RawObjectId};
 
 /// Called with every round that did something worth telling (a commit, a wait, a lost race).
 pub type RoundObserver = Arc<dyn Fn(&RoundReport) + Send + Sync>;
@@ -132,19 +135,19 @@ impl LocalCommitter {
     /// Runs a table preparation (create, schema change), waiting out the catalog's `429`s and the
     /// committer's deferrals (with a note) until `max_wait`: one process has nowhere to hand the
     /// work on to, so it waits as the catalog asks.
-    async fn waiting_out_limits<F, Fut>(
+    async fn waiting_out_limits<F, Fut, T>(
         &self,
         table: &TableIdent,
         prepare: F,
-    ) -> Result<(), CommitterError>
+    ) -> Result<T, CommitterError>
     where
         F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<(), CommitterError>>,
+        Fut: std::future::Future<Output = Result<T, CommitterError>>,
     {
         let deadline = self.clock.now_ms() + self.max_wait.as_millis() as i64;
         loop {
             let error = match prepare().await {
-                Ok(()) => return Ok(()),
+                Ok(done) => return Ok(done),
                 Err(e) => e,
             };
             let Some(seconds) = error.retry_after_seconds() else {
@@ -257,6 +260,41 @@ impl Committer for LocalCommitter {
             objects: reports,
             snapshots,
             attempts,
+        })
+    }
+
+    async fn merge(
+        &self,
+        table: &TableIdent,
+        object: &RawObject,
+        keys: &MergeKeys,
+    ) -> Result<MergeOutcome, CommitterError> {
+        let probed = crate::convert::probe::probe(object.clone())
+            .await
+            .map_err(|failure| match failure.kind {
+                crate::raw::error_record::FailureKind::Transient => CommitterError::Unavailable {
+                    table: table.to_string(),
+                    reason: failure.to_string(),
+                },
+                crate::raw::error_record::FailureKind::Permanent => CommitterError::Refused {
+                    table: table.to_string(),
+                    reason: failure.to_string(),
+                },
+            })?;
+        let committer = self.committer(table);
+        let change = crate::merge::MergeChange::new(self.context(), &probed, keys);
+        let outcome = self
+            .waiting_out_limits(table, || committer.commit_change(self.context(), &change))
+            .await?;
+        Ok(match outcome {
+            ChangeOutcome::NothingToDo { .. } => MergeOutcome::Held,
+            ChangeOutcome::Applied {
+                after, attempts, ..
+            } => MergeOutcome::Applied {
+                snapshot_id: after.metadata.current_snapshot_id().unwrap_or_default(),
+                stats: change.stats(),
+                attempts,
+            },
         })
     }
 

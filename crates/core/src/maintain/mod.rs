@@ -476,7 +476,10 @@ fn metadata_error(base: &TableMetadata, source: iceberg::Error) -> CommitterErro
 }
 
 /// The updates that add a maintenance snapshot and move main to it.
-fn snapshot_updates(snapshot: iceberg::spec::Snapshot, ledger: &LedgerUpdate) -> Vec<TableUpdate> {
+pub(crate) fn snapshot_updates(
+    snapshot: iceberg::spec::Snapshot,
+    ledger: &LedgerUpdate,
+) -> Vec<TableUpdate> {
     let snapshot_id = snapshot.snapshot_id();
     vec![
         TableUpdate::AddSnapshot { snapshot },
