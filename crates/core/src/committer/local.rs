@@ -16,9 +16,7 @@ use super::error::CommitterError;
 use super::gate::{LocalGate, WriteGate};
 use super::handoff::{HandoffObject, MergeOutcome, ObjectReport, Submitted};
 use super::store::MemoryCommitterStore;
-use super::table::{
-    ChangeOutcome, CommitContext, CommitterSettings, RoundOutcome, RoundReport, TableCommitter,
-};
+use super::table::{CommitContext, CommitterSettings, RoundOutcome, RoundReport, TableCommitter};
 use super::Committer;
 use crate::catalog::{CreateTable, RestCatalog};
 use crate::clock::Clock;
@@ -269,33 +267,11 @@ impl Committer for LocalCommitter {
         object: &RawObject,
         keys: &MergeKeys,
     ) -> Result<MergeOutcome, CommitterError> {
-        let probed = crate::convert::probe::probe(object.clone())
-            .await
-            .map_err(|failure| match failure.kind {
-                crate::raw::error_record::FailureKind::Transient => CommitterError::Unavailable {
-                    table: table.to_string(),
-                    reason: failure.to_string(),
-                },
-                crate::raw::error_record::FailureKind::Permanent => CommitterError::Refused {
-                    table: table.to_string(),
-                    reason: failure.to_string(),
-                },
-            })?;
         let committer = self.committer(table);
-        let change = crate::merge::MergeChange::new(self.context(), &probed, keys);
-        let outcome = self
-            .waiting_out_limits(table, || committer.commit_change(self.context(), &change))
-            .await?;
-        Ok(match outcome {
-            ChangeOutcome::NothingToDo { .. } => MergeOutcome::Held,
-            ChangeOutcome::Applied {
-                after, attempts, ..
-            } => MergeOutcome::Applied {
-                snapshot_id: after.metadata.current_snapshot_id().unwrap_or_default(),
-                stats: change.stats(),
-                attempts,
-            },
+        self.waiting_out_limits(table, || {
+            crate::merge::apply(&committer, self.context(), object, keys)
         })
+        .await
     }
 
     async fn fail(

@@ -84,13 +84,7 @@ pub trait Committer: Send + Sync + std::fmt::Debug {
         table: &TableIdent,
         object: &RawObject,
         keys: &MergeKeys,
-    ) -> Result<MergeOutcome, CommitterError> {
-        let _ = (object, keys);
-        Err(CommitterError::Refused {
-            table: table.to_string(),
-            reason: "this committer does not apply merge objects (the convert Worker's coordinator does not yet; convert them with `icepipe convert`)".into(),
-        })
-    }
+    ) -> Result<MergeOutcome, CommitterError>;
 
     /// A slice of `id` failed for good: nothing of the object may be committed.
     async fn fail(

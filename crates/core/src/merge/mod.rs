@@ -30,12 +30,17 @@ use crate::commit::ledger::{Ledger, LedgerError};
 use crate::commit::snapshot::{parent_manifests, write_manifest, write_snapshot, SnapshotPlan};
 use crate::commit::{new_snapshot_id, overwrite, CommitError};
 pub use crate::committer::handoff::{MergeOutcome, MergeStats};
-use crate::committer::table::{CommitContext, MaintenanceChange, PreparedChange};
+use crate::committer::store::CommitterStore;
+use crate::committer::table::{
+    ChangeOutcome, CommitContext, MaintenanceChange, PreparedChange, TableCommitter,
+};
 use crate::committer::CommitterError;
 use crate::convert::probe::ProbedObject;
 use crate::convert::writer::TableWriter;
 use crate::maintain::inventory::Inventory;
+use crate::raw::error_record::FailureKind;
 use crate::raw::footer::MergeKeys;
+use crate::raw::object::RawObject;
 use incoming::Incoming;
 use scan::{candidates, rewrite, Scan};
 
@@ -117,6 +122,42 @@ impl MergeError {
             },
         }
     }
+}
+
+/// Applies `object` (a merge file) to the table of `committer`: one commit through it, prepared
+/// again after a lost race; `Held` when the table's ledger already holds the object. The CLI's
+/// committer and the convert Worker's coordinator both run this.
+pub async fn apply<S: CommitterStore>(
+    committer: &TableCommitter<S>,
+    ctx: CommitContext<'_>,
+    object: &RawObject,
+    keys: &MergeKeys,
+) -> Result<MergeOutcome, CommitterError> {
+    let table = committer.table().to_string();
+    let probed =
+        crate::convert::probe::probe(object.clone())
+            .await
+            .map_err(|failure| match failure.kind {
+                FailureKind::Transient => CommitterError::Unavailable {
+                    table: table.clone(),
+                    reason: failure.to_string(),
+                },
+                FailureKind::Permanent => CommitterError::Refused {
+                    table: table.clone(),
+                    reason: failure.to_string(),
+                },
+            })?;
+    let change = MergeChange::new(ctx, &probed, keys);
+    Ok(match committer.commit_change(ctx, &change).await? {
+        ChangeOutcome::NothingToDo { .. } => MergeOutcome::Held,
+        ChangeOutcome::Applied {
+            after, attempts, ..
+        } => MergeOutcome::Applied {
+            snapshot_id: after.metadata.current_snapshot_id().unwrap_or_default(),
+            stats: change.stats(),
+            attempts,
+        },
+    })
 }
 
 /// Summary keys of a merge snapshot (besides the standard added/deleted counts).

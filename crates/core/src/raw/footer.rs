@@ -69,7 +69,7 @@ pub enum FooterError {
 }
 
 /// What a merge file is merged on: set for `merge` files only.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MergeKeys {
     /// Column names; at least one.
     pub primary_key: Vec<String>,
