@@ -21,8 +21,6 @@ use icepipe_core::raw::key::TableName;
 use icepipe_core::raw::object::RawObject;
 use icepipe_core::storage::ObjectStore;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
 use support::*;
 
 /// One row of a merge file: (id, version, deleted).
@@ -62,15 +60,7 @@ fn batch(rows: &[Row]) -> RecordBatch {
 /// Parquet as the ingest writes a merge load.
 fn merge_parquet(rows: &[Row], load: &str) -> Bytes {
     let footer = LoadFooter::of_merge_load(load, "src", "items", keys());
-    let properties = WriterProperties::builder()
-        .set_key_value_metadata(Some(footer.key_values()))
-        .build();
-    let batch = batch(rows);
-    let mut buf = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(properties)).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
-    Bytes::from(buf)
+    parquet_with_footer(&batch(rows), footer.key_values())
 }
 
 struct Raw {

@@ -29,9 +29,7 @@ use icepipe_core::raw::object::RawObject;
 use icepipe_core::raw::summary::REPLACE_LOAD_PROPERTY;
 use icepipe_core::storage::ObjectStore;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 use support::*;
 
 /// Load ids sort by time: A < B < C.
@@ -54,14 +52,7 @@ fn ingest_parquet(batch: &RecordBatch, load_id: &str, disposition: &str) -> Byte
         KeyValue::new(LOAD_ID_KEY.to_string(), load_id.to_string()),
         KeyValue::new(WRITE_DISPOSITION_KEY.to_string(), disposition.to_string()),
     ];
-    let properties = WriterProperties::builder()
-        .set_key_value_metadata(Some(footer))
-        .build();
-    let mut buf = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(properties)).unwrap();
-    writer.write(batch).unwrap();
-    writer.close().unwrap();
-    Bytes::from(buf)
+    parquet_with_footer(batch, footer)
 }
 
 /// Raw objects of one test, at the raw layout's keys.

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::catalog::LoadedTable;
 use crate::commit::ledger::{Ledger, LedgerError};
-use crate::commit::snapshot::{parent_manifests, write_manifest, write_snapshot, SnapshotPlan};
+use crate::commit::snapshot::{write_manifest, write_snapshot, SnapshotPlan};
 use crate::commit::{new_snapshot_id, overwrite, CommitError};
 pub use crate::committer::handoff::{MergeOutcome, MergeStats};
 use crate::committer::store::CommitterStore;
@@ -257,28 +257,12 @@ impl<'a> MergeChange<'a> {
         added.extend(new_files);
 
         let rewritten: HashSet<&str> = scan.affected.iter().map(|(f, _, _)| f.path()).collect();
-        let manifests = parent_manifests(file_io, meta)
+        let removal = overwrite::remove_paths(file_io, meta, snapshot_id, &rewritten)
             .await
-            .map_err(MergeError::Table)?;
-        let removal = overwrite::remove_matching(
-            file_io,
-            meta,
-            manifests,
-            snapshot_id,
-            |_| false,
-            |e| rewritten.contains(e.file_path()),
-        )
-        .await
-        .map_err(MergeError::Table)?;
-        if removal.removed.len() != rewritten.len() {
-            return Err(MergeError::Internal {
-                reason: format!(
-                    "{} of {} files to rewrite are not in the snapshot they were read from",
-                    rewritten.len() - removal.removed.len(),
-                    rewritten.len()
-                ),
-            });
-        }
+            .map_err(MergeError::Table)?
+            .ok_or_else(|| MergeError::Internal {
+                reason: "files to rewrite are not in the snapshot they were read from".into(),
+            })?;
         let spec = meta.default_partition_spec().clone();
         let manifest = write_manifest(
             file_io,

@@ -152,8 +152,21 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub fn parquet_bytes(batch: &RecordBatch) -> Bytes {
+    parquet_with_footer(batch, Vec::new())
+}
+
+/// Parquet with `footer` in its key-value metadata (as the ingest writes a load's files).
+pub fn parquet_with_footer(
+    batch: &RecordBatch,
+    footer: Vec<parquet::file::metadata::KeyValue>,
+) -> Bytes {
+    let properties = (!footer.is_empty()).then(|| {
+        parquet::file::properties::WriterProperties::builder()
+            .set_key_value_metadata(Some(footer))
+            .build()
+    });
     let mut buf = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), properties).unwrap();
     writer.write(batch).unwrap();
     writer.close().unwrap();
     Bytes::from(buf)
