@@ -126,7 +126,8 @@ def test_two_merges_and_an_append_racing_in_separate_processes_all_land(icepipe,
     results = [r.wait().ok().for_table(ident) for r in running]
     assert [len(r["objects"]) for r in results] == [1, 1, 1], results
     state = {i: 1 for i in range(300)} | {i: 2 for i in range(120)}
-    # 100..120 are in both merges: version 3 wins whichever committed first.
+    # 100..120 are in both merges: version 3 wins whichever committed first, and 100 and 110,
+    # deleted at 3, stay deleted even when the version-2 merge commits after (tombstones).
     state |= {i: 3 for i in range(100, 200)}
     for i in range(100, 200, 10):
         del state[i]

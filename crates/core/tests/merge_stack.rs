@@ -378,3 +378,50 @@ async fn a_merge_that_loses_its_race_prepares_again_on_the_new_parent() {
         .collect();
     assert_eq!(live_rows(&metadata(&table).await).await, expected(&want));
 }
+
+#[tokio::test]
+async fn a_deleted_key_stays_deleted_for_older_upserts_and_returns_with_a_newer_one() {
+    let converter = converter_over(http()).await;
+    let table = table("tombstones");
+    let raw = Raw::new();
+    convert(
+        &converter,
+        &table,
+        vec![raw.merge("L1", &[(1, 1, false), (2, 1, false)]).await],
+    )
+    .await;
+    convert(
+        &converter,
+        &table,
+        vec![raw.merge("L9", &[(1, 9, true)]).await],
+    )
+    .await;
+    // A late file from before the delete: key 1 must not come back; key 2 is updated.
+    let outcome = convert(
+        &converter,
+        &table,
+        vec![raw.merge("L3", &[(1, 3, false), (2, 3, false)]).await],
+    )
+    .await;
+    assert_eq!(merged_stats(&outcome).stale, 1);
+    let meta = metadata(&table).await;
+    assert_eq!(live_rows(&meta).await, expected(&[(2, 3)]));
+    assert!(meta.properties().contains_key("icepipe.merge.tombstones"));
+    // A newer upsert brings it back; the late file replayed under another name still cannot.
+    convert(
+        &converter,
+        &table,
+        vec![raw.merge("L10", &[(1, 10, false)]).await],
+    )
+    .await;
+    convert(
+        &converter,
+        &table,
+        vec![raw.merge("L3-again", &[(1, 3, false)]).await],
+    )
+    .await;
+    assert_eq!(
+        live_rows(&metadata(&table).await).await,
+        expected(&[(1, 10), (2, 3)])
+    );
+}

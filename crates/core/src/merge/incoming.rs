@@ -112,6 +112,11 @@ impl Incoming {
         self.winners.get(key)
     }
 
+    /// Every key's winning row.
+    pub fn winners(&self) -> impl Iterator<Item = (&Vec<Scalar>, &Winner)> {
+        self.winners.iter()
+    }
+
     pub fn keys(&self) -> usize {
         self.winners.len()
     }

@@ -10,7 +10,9 @@ use iceberg::spec::{Datum, PrimitiveLiteral};
 
 /// One column value, ordered within its kind (`Null` sorts first, so a missing version is the
 /// oldest). Floats are kept as their IEEE total-order key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Scalar {
     Null,
     Bool(bool),

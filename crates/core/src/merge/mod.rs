@@ -18,6 +18,7 @@
 pub mod incoming;
 pub mod keys;
 pub mod scan;
+pub mod tombstones;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -43,6 +44,7 @@ use crate::raw::footer::MergeKeys;
 use crate::raw::object::RawObject;
 use incoming::Incoming;
 use scan::{candidates, rewrite, Scan};
+use tombstones::{Tombstones, TOMBSTONES_PROPERTY};
 
 /// Why a merge could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -227,6 +229,21 @@ impl<'a> MergeChange<'a> {
             scan.check(file_io, &schema, file, self.keys, &incoming)
                 .await?;
         }
+        // Keys deleted at a newer-or-equal version than their incoming upsert stay deleted.
+        let mut tombstones = Tombstones::load(file_io, meta).await?;
+        for (key, winner) in incoming.winners() {
+            if tombstones.get(key).is_some_and(|v| *v >= winner.version) {
+                scan.stale.insert(key.clone());
+            }
+        }
+        let tombstones_before = tombstones.clone();
+        for (key, winner) in incoming.winners() {
+            match (winner.deletes, scan.stale.contains(key)) {
+                (true, false) => tombstones.delete(key.clone(), winner.version.clone()),
+                (false, false) => tombstones.revive(key),
+                (_, true) => {}
+            }
+        }
         let snapshot_id = new_snapshot_id(meta);
         let prefix = format!("icepipe-merge-{}", Uuid::new_v4().simple());
         let mut added: Vec<DataFile> = Vec::new();
@@ -311,9 +328,16 @@ impl<'a> MergeChange<'a> {
             files_rewritten: scan.affected.len(),
             files_added: added.len(),
         };
+        let mut updates = crate::maintain::snapshot_updates(snapshot, &ledger_update);
+        if tombstones != tombstones_before {
+            let path = tombstones.write(file_io, meta, snapshot_id).await?;
+            updates.push(iceberg::TableUpdate::SetProperties {
+                updates: [(TOMBSTONES_PROPERTY.to_string(), path)].into(),
+            });
+        }
         Ok(Some(PreparedChange {
             requirements: Vec::new(),
-            updates: crate::maintain::snapshot_updates(snapshot, &ledger_update),
+            updates,
         }))
     }
 }
