@@ -13,14 +13,13 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{BooleanArray, Int64Array, RecordBatch, StringArray};
 use bytes::Bytes;
-use iceberg::spec::{ManifestContentType, ManifestList, Operation, TableMetadata};
+use iceberg::spec::{Operation, TableMetadata};
 use icepipe_core::commit::outcome::{MergeStats, TableOutcome};
 use icepipe_core::convert::Converter;
 use icepipe_core::raw::footer::{LoadFooter, MergeKeys};
 use icepipe_core::raw::key::TableName;
 use icepipe_core::raw::object::RawObject;
 use icepipe_core::storage::ObjectStore;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use support::*;
 
 /// One row of a merge file: (id, version, deleted).
@@ -108,53 +107,21 @@ async fn convert(
 /// Every live row of the current snapshot: id -> (version, name), read from the data files;
 /// panics on a key held twice.
 async fn live_rows(meta: &TableMetadata) -> BTreeMap<i64, (i64, String)> {
-    let file_io = table_file_io();
-    let snapshot = meta.current_snapshot().unwrap();
-    let bytes = file_io
-        .new_input(snapshot.manifest_list())
-        .unwrap()
-        .read()
-        .await
-        .unwrap();
-    let list = ManifestList::parse_with_version(&bytes, meta.format_version()).unwrap();
     let mut rows = BTreeMap::new();
-    for manifest in list.entries() {
-        assert_eq!(
-            manifest.content,
-            ManifestContentType::Data,
-            "no delete files"
-        );
-        let loaded = manifest.load_manifest(&file_io).await.unwrap();
-        for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
-            let bytes = file_io
-                .new_input(entry.file_path())
-                .unwrap()
-                .read()
-                .await
-                .unwrap();
-            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .unwrap()
-                .build()
-                .unwrap();
-            for batch in reader {
-                let batch = batch.unwrap();
-                let ids = batch
-                    .column_by_name("id")
-                    .unwrap()
-                    .as_primitive::<Int64Type>();
-                let versions = batch
-                    .column_by_name("version")
-                    .unwrap()
-                    .as_primitive::<Int64Type>();
-                let names = batch.column_by_name("name").unwrap().as_string::<i32>();
-                for i in 0..batch.num_rows() {
-                    let old = rows.insert(
-                        ids.value(i),
-                        (versions.value(i), names.value(i).to_string()),
-                    );
-                    assert!(old.is_none(), "id {} is held twice", ids.value(i));
-                }
-            }
+    for batch in live_batches(&table_file_io(), meta).await {
+        let ids = batch
+            .column_by_name("id")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let versions = batch
+            .column_by_name("version")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let names = batch.column_by_name("name").unwrap().as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            let row = (versions.value(i), names.value(i).to_string());
+            let old = rows.insert(ids.value(i), row);
+            assert!(old.is_none(), "id {} is held twice", ids.value(i));
         }
     }
     rows

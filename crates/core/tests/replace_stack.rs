@@ -16,9 +16,7 @@ use std::sync::Arc;
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use bytes::Bytes;
 use iceberg::io::FileIO;
-use iceberg::spec::{
-    ManifestContentType, ManifestList, ManifestStatus, Operation, Snapshot, TableMetadata,
-};
+use iceberg::spec::{ManifestContentType, ManifestStatus, Operation, Snapshot, TableMetadata};
 use icepipe_core::batch::{run_batch, BatchSettings, Incoming, Note, RedeliveryDelay};
 use icepipe_core::commit::outcome::TableOutcome;
 use icepipe_core::convert::Converter;
@@ -115,15 +113,8 @@ async fn manifest_counts(
     meta: &TableMetadata,
     snapshot: &Snapshot,
 ) -> ManifestCounts {
-    let bytes = file_io
-        .new_input(snapshot.manifest_list())
-        .unwrap()
-        .read()
-        .await
-        .unwrap();
-    let list = ManifestList::parse_with_version(&bytes, meta.format_version()).unwrap();
     let mut counts = ManifestCounts::default();
-    for manifest in list.entries() {
+    for manifest in manifest_list(file_io, meta, snapshot).await {
         assert_eq!(manifest.content, ManifestContentType::Data);
         let loaded = manifest.load_manifest(file_io).await.unwrap();
         for entry in loaded.entries() {

@@ -172,6 +172,55 @@ pub fn parquet_with_footer(
     Bytes::from(buf)
 }
 
+/// The manifests `snapshot`'s manifest list names.
+pub async fn manifest_list(
+    file_io: &FileIO,
+    meta: &TableMetadata,
+    snapshot: &iceberg::spec::Snapshot,
+) -> Vec<iceberg::spec::ManifestFile> {
+    let bytes = file_io
+        .new_input(snapshot.manifest_list())
+        .unwrap()
+        .read()
+        .await
+        .unwrap();
+    iceberg::spec::ManifestList::parse_with_version(&bytes, meta.format_version())
+        .unwrap()
+        .consume_entries()
+        .into_iter()
+        .collect()
+}
+
+/// The rows of every live data file of the current snapshot (data manifests only: a delete
+/// manifest fails the test).
+pub async fn live_batches(file_io: &FileIO, meta: &TableMetadata) -> Vec<RecordBatch> {
+    let snapshot = meta.current_snapshot().unwrap();
+    let mut batches = Vec::new();
+    for manifest in manifest_list(file_io, meta, snapshot).await {
+        assert_eq!(
+            manifest.content,
+            iceberg::spec::ManifestContentType::Data,
+            "no delete files"
+        );
+        let loaded = manifest.load_manifest(file_io).await.unwrap();
+        for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
+            let bytes = file_io
+                .new_input(entry.file_path())
+                .unwrap()
+                .read()
+                .await
+                .unwrap();
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            batches.extend(reader.map(Result::unwrap));
+        }
+    }
+    batches
+}
+
 /// Puts `body` into `store` and describes it as a raw object.
 pub async fn raw_object(store: Arc<dyn ObjectStore>, key: &str, body: Bytes) -> RawObject {
     store.put(key, body).await.unwrap();
