@@ -3,7 +3,10 @@
   gen_parquet.py < spec.json
 
 spec: a JSON list of {"out": path, "rows": n, "id_start": k, "seed": s (optional), "kind": "events"|"wide"|
-"poisoned", "columns": c (wide only), "row_group_rows": r (optional)}. "wide": `id` and c-1 columns cycling int64/string/float64 (a
+"poisoned"|"merge", "columns": c (wide only), "row_group_rows": r (optional)}. "merge": "rows" is a list of
+[id, version, deleted] (columns id, name, version, deleted), written with a merge footer (primary key id,
+version column version, hard delete deleted, "load_id") unless "footer" is false (then a plain file: the
+expected state for the readers). "wide": `id` and c-1 columns cycling int64/string/float64 (a
 wide CRM export); "poisoned": events with a string `_loaded_at` (icepipe's own column, wrong type).
 Each file has a unique `int64 id` column (id_start .. id_start+rows-1), so rows of many files can be
 told apart by the readers' checksums. One process writes them all (100 files in well under a second).
@@ -74,7 +77,34 @@ def wide(rows: int, id_start: int, columns: int) -> pa.Table:
     return pa.table(cols)
 
 
+def merge_rows(item: dict) -> pa.Table:
+    rows = item["rows"]
+    schema = pa.schema([pa.field("id", pa.int64(), nullable=False), ("name", pa.string()), ("version", pa.int64()), ("deleted", pa.bool_())])
+    table = pa.table(
+        {
+            "id": [r[0] for r in rows],
+            "name": [f"row {r[0]} v{r[1]}" for r in rows],
+            "version": [r[1] for r in rows],
+            "deleted": [bool(r[2]) for r in rows],
+        },
+        schema=schema,
+    )
+    if not item.get("footer", True):
+        return table
+    return table.replace_schema_metadata(
+        {
+            "icepipe.load_id": item["load_id"],
+            "icepipe.write_disposition": "merge",
+            "icepipe.primary_key": '["id"]',
+            "icepipe.version_column": "version",
+            "icepipe.hard_delete_column": "deleted",
+        }
+    )
+
+
 def table_for(item: dict, i: int) -> pa.Table:
+    if item.get("kind") == "merge":
+        return merge_rows(item)
     rows, id_start, seed = int(item["rows"]), int(item.get("id_start", 0)), int(item.get("seed", i))
     kind = item.get("kind", "events")
     if kind == "wide":

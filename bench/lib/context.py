@@ -33,6 +33,9 @@ class Sizes:
     wide_rows: int
     sustained_files: int  # the sustained case: files (of small_file_rows rows) into one table
     sustained_seconds: int  # spread evenly over this many seconds
+    merge_rows: int  # the merge case: rows of the base table
+    merge_files: int  # its data files ("days")
+    merge_changes: int  # changed keys in the merge file (1% of them deletes)
 
 
 # icepipe generate writes about 64 bytes per row (12 columns, zstd): 1M rows is about 64 MB, so
@@ -57,6 +60,9 @@ FULL = Sizes(
     wide_rows=2000,
     sustained_files=1200,
     sustained_seconds=240,
+    merge_rows=1_000_000,
+    merge_files=25,
+    merge_changes=10_000,
 )
 
 # Small enough for scripts/test: every case runs end to end, the numbers mean nothing.
@@ -79,6 +85,9 @@ QUICK = Sizes(
     wide_rows=100,
     sustained_files=12,
     sustained_seconds=6,
+    merge_rows=10_000,
+    merge_files=5,
+    merge_changes=200,
 )
 
 

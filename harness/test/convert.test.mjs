@@ -214,6 +214,46 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
+  test("merge files: updates and deletes by key through the table coordinator; an older file after a newer one and redeliveries change nothing", { timeout: 240_000 }, async (t) => {
+    await withWorker(t, {}, async (w, n) => {
+      const rowsOf = (ids, version, deleted = false) => ids.map((id) => [id, version, deleted]);
+      const range = (a, b) => Array.from({ length: b - a }, (_, i) => a + i);
+      const [base, newer, older, expected] = await genParquet([
+        { out: path.join(dir("merge"), "base.parquet"), kind: "merge", load_id: "L1", rows: rowsOf(range(0, 100), 1) },
+        { out: path.join(dir("merge"), "newer.parquet"), kind: "merge", load_id: "L3", rows: [...rowsOf(range(10, 20), 3), ...rowsOf(range(30, 35), 3, true), [200, 3, false]] },
+        // Includes 30..35, deleted at 3 by the newer file: they stay deleted (tombstones).
+        { out: path.join(dir("merge"), "older.parquet"), kind: "merge", load_id: "L2", rows: [...rowsOf(range(0, 40), 2), [300, 2, false]] },
+        {
+          out: path.join(dir("merge"), "expected.parquet"),
+          kind: "merge",
+          footer: false,
+          // 0..10, 20..30 and 35..40 at 2 (the older file, newer than the base), 10..20 at 3 (the
+          // older file's version 2 loses), 30..35 deleted, 40..100 at 1, 200 at 3, 300 at 2.
+          rows: [...rowsOf(range(0, 10), 2), ...rowsOf(range(10, 20), 3), ...rowsOf(range(20, 30), 2), ...rowsOf(range(35, 40), 2), ...rowsOf(range(40, 100), 1), [200, 3, false], [300, 2, false]],
+        },
+      ]);
+      const ident = `${w.namespaceRoot}.shop.accounts`;
+      const notes = [];
+      notes.push(await n.putRaw(rawKey("shop", "accounts", "L1-0001"), { file: base.out }));
+      await waitAcked(w, 1);
+      await waitRows(ident, 100);
+      notes.push(await n.putRaw(rawKey("shop", "accounts", "L3-0001"), { file: newer.out }));
+      await waitAcked(w, 2);
+      notes.push(await n.putRaw(rawKey("shop", "accounts", "L2-0001"), { file: older.out }));
+      await waitAcked(w, 3);
+      const before = await catalog.tableSummary(ident);
+      // Every merge notification delivered again: held by the ledger, nothing committed.
+      await n.send(notes);
+      await waitAcked(w, 6);
+      const after = await catalog.tableSummary(ident);
+      assert.equal(after.snapshotCount, before.snapshotCount, "redelivered merge files committed nothing");
+      assert.equal(after.snapshotCount, 3, "one snapshot per merge file");
+      const checked = await checkTable(ident, { expect: [expected.out] });
+      assertChecked(checked, ident);
+      assert.equal(w.deadLettered().length, 0);
+    });
+  });
+
   test("100 files in one batch for two tables: exactly one new snapshot per table", { timeout: 240_000 }, async (t) => {
     await withWorker(t, {}, async (w, n) => {
       // Both tables exist first (one file each), so "new" is measured on existing tables.

@@ -16,6 +16,8 @@
 //! - [`convert`]: raw Parquet objects to data files of one table, committed in one snapshot.
 //! - [`maintain`]: table maintenance through the table's committer (expire snapshots, merge
 //!   manifests, compact small files, remove orphans) and table health.
+//! - [`merge`]: the `merge` write disposition (primary-key upserts and deletes), copy-on-write,
+//!   one overwrite snapshot per merge object through the table's committer.
 //! - [`batch`]: the queue side of the convert Worker (a batch of notifications becomes commits,
 //!   error records and retries; replay), runtime-agnostic.
 //! - Every raw object accounted for: [`standing`] (where a raw object stands with its table:
@@ -40,6 +42,7 @@ pub mod schema;
 
 pub mod convert;
 pub mod maintain;
+pub mod merge;
 
 pub mod batch;
 

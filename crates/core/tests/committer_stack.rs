@@ -130,6 +130,22 @@ impl Committer for HandOverOnly {
         })
     }
 
+    async fn merge(
+        &self,
+        _: &TableIdent,
+        object: &icepipe_core::raw::object::RawObject,
+        keys: &icepipe_core::raw::footer::MergeKeys,
+    ) -> Result<icepipe_core::committer::MergeOutcome, CommitterError> {
+        let catalog = self.rig.healthy.clone();
+        icepipe_core::merge::apply(
+            &self.rig.committer(),
+            self.rig.context(&catalog),
+            object,
+            keys,
+        )
+        .await
+    }
+
     async fn fail(
         &self,
         _: &TableIdent,

@@ -301,6 +301,7 @@ async fn of_two_loads_that_change_the_schema_at_once_the_second_writes_nothing()
                 primary_key: &[],
                 disposition: WriteDisposition::Append,
                 contract: SchemaContract::Evolve,
+                merge: None,
             },
             &format!("load-{n}"),
             at(n),

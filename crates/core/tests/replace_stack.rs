@@ -16,9 +16,7 @@ use std::sync::Arc;
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use bytes::Bytes;
 use iceberg::io::FileIO;
-use iceberg::spec::{
-    ManifestContentType, ManifestList, ManifestStatus, Operation, Snapshot, TableMetadata,
-};
+use iceberg::spec::{ManifestContentType, ManifestStatus, Operation, Snapshot, TableMetadata};
 use icepipe_core::batch::{run_batch, BatchSettings, Incoming, Note, RedeliveryDelay};
 use icepipe_core::commit::outcome::TableOutcome;
 use icepipe_core::convert::Converter;
@@ -29,9 +27,7 @@ use icepipe_core::raw::object::RawObject;
 use icepipe_core::raw::summary::REPLACE_LOAD_PROPERTY;
 use icepipe_core::storage::ObjectStore;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 use support::*;
 
 /// Load ids sort by time: A < B < C.
@@ -54,14 +50,7 @@ fn ingest_parquet(batch: &RecordBatch, load_id: &str, disposition: &str) -> Byte
         KeyValue::new(LOAD_ID_KEY.to_string(), load_id.to_string()),
         KeyValue::new(WRITE_DISPOSITION_KEY.to_string(), disposition.to_string()),
     ];
-    let properties = WriterProperties::builder()
-        .set_key_value_metadata(Some(footer))
-        .build();
-    let mut buf = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(properties)).unwrap();
-    writer.write(batch).unwrap();
-    writer.close().unwrap();
-    Bytes::from(buf)
+    parquet_with_footer(batch, footer)
 }
 
 /// Raw objects of one test, at the raw layout's keys.
@@ -124,15 +113,8 @@ async fn manifest_counts(
     meta: &TableMetadata,
     snapshot: &Snapshot,
 ) -> ManifestCounts {
-    let bytes = file_io
-        .new_input(snapshot.manifest_list())
-        .unwrap()
-        .read()
-        .await
-        .unwrap();
-    let list = ManifestList::parse_with_version(&bytes, meta.format_version()).unwrap();
     let mut counts = ManifestCounts::default();
-    for manifest in list.entries() {
+    for manifest in manifest_list(file_io, meta, snapshot).await {
         assert_eq!(manifest.content, ManifestContentType::Data);
         let loaded = manifest.load_manifest(file_io).await.unwrap();
         for entry in loaded.entries() {

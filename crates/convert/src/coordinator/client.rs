@@ -12,11 +12,12 @@ use icepipe_core::committer::budget::WriteKind;
 use icepipe_core::committer::gate::WriteGate;
 use icepipe_core::committer::handoff::{HandoffObject, ObjectReport, Submitted};
 use icepipe_core::committer::protocol::{
-    CommitterRequest, ReserveReply, ReserveRequest, WireError,
+    CommitterRequest, MergeObject, ReserveReply, ReserveRequest, WireError,
 };
 use icepipe_core::committer::status::CommitterStatus;
-use icepipe_core::committer::{Committer, CommitterError};
-use icepipe_core::raw::object::RawObjectId;
+use icepipe_core::committer::{Committer, CommitterError, MergeOutcome};
+use icepipe_core::raw::footer::MergeKeys;
+use icepipe_core::raw::object::{RawObject, RawObjectId};
 use serde::de::DeserializeOwned;
 use worker::send::{SendFuture, SendWrapper};
 use worker::{Env, Method, ObjectNamespace, Request, RequestInit};
@@ -131,6 +132,25 @@ impl Committer for DurableCommitter {
             })
             .await?;
         Ok(())
+    }
+
+    async fn merge(
+        &self,
+        table: &TableIdent,
+        object: &RawObject,
+        keys: &MergeKeys,
+    ) -> Result<MergeOutcome, CommitterError> {
+        self.call(CommitterRequest::Merge {
+            table: table.clone(),
+            object: MergeObject {
+                key: object.key.clone(),
+                etag: object.etag.clone(),
+                size: object.size,
+                created_ms: object.created_ms,
+            },
+            keys: keys.clone(),
+        })
+        .await
     }
 
     async fn evolve_schema(

@@ -23,7 +23,7 @@ use icepipe_core::committer::protocol::{CommitterRequest, WireError};
 use icepipe_core::committer::table::{CommitContext, RoundOutcome, RoundReport, TableCommitter};
 use icepipe_core::committer::CommitterError;
 use icepipe_core::maintain::Maintainer;
-use icepipe_core::raw::object::RawObjectId;
+use icepipe_core::raw::object::{RawObject, RawObjectId};
 use icepipe_core::storage::iceberg_io;
 use icepipe_edge::log::{emit, to_line};
 use serde::Serialize;
@@ -174,6 +174,28 @@ impl TableCommitterObject {
                     emit(&to_line(&json!({ "event": "maintenance", "step": step })));
                 }
                 to_json(&step)
+            }
+            CommitterRequest::Merge { object, keys, .. } => {
+                let wiring = self.wiring(&table)?;
+                let (catalog, file_io) = self.open_catalog(&wiring).await?;
+                let gate = DurableGate::new(&self.env, &wiring.settings.catalog.warehouse);
+                let ctx = context(&catalog, &file_io, &wiring, &gate);
+                let raw = RawObject {
+                    store: wiring.raw.clone(),
+                    key: object.key,
+                    size: object.size,
+                    etag: object.etag,
+                    created_ms: object.created_ms,
+                    slice: None,
+                };
+                let outcome = icepipe_core::merge::apply(&committer, ctx, &raw, &keys).await?;
+                emit(&to_line(&json!({
+                    "event": "merge",
+                    "table": table.to_string(),
+                    "object": raw.location(),
+                    "outcome": outcome,
+                })));
+                to_json(&outcome)
             }
         };
         Ok(value)

@@ -40,7 +40,18 @@ pub struct TableOutcome {
     pub created_table: bool,
     pub schema_changes: Vec<String>,
     pub commit_attempts: u32,
+    /// Merge objects applied, one overwrite snapshot each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<MergedObject>,
     pub timings_ms: Timings,
+}
+
+/// A merge object the call applied, and what it did to the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct MergedObject {
+    pub object: String,
+    pub snapshot_id: i64,
+    pub stats: MergeStats,
 }
 
 /// An object handed to the committer whose commit is still to come (the pace, the catalog's
@@ -167,4 +178,38 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = e.source();
     }
     text
+}
+
+/// What one merge did to the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct MergeStats {
+    /// Rows in the merge object, and the distinct keys they collapse to.
+    pub rows_read: u64,
+    pub keys: usize,
+    /// Keys the object deletes.
+    pub deletes: usize,
+    /// Incoming keys the table already held a newer version of (left as they are).
+    pub stale: usize,
+    /// Rows added (new and updated keys).
+    pub rows_added: u64,
+    /// Table rows replaced or deleted.
+    pub rows_removed: u64,
+    /// Live data files of the table, those chosen by their bounds and read, and those rewritten.
+    pub files_live: usize,
+    pub files_read: usize,
+    pub files_rewritten: usize,
+    pub files_added: usize,
+}
+
+/// How a merge object ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum MergeOutcome {
+    /// The table already holds the object (its ledger says so): nothing changed.
+    Held,
+    Applied {
+        snapshot_id: i64,
+        stats: MergeStats,
+        attempts: u32,
+    },
 }

@@ -113,6 +113,28 @@ pub async fn remove_matching(
     Ok(removal)
 }
 
+/// Removes exactly the live data files at `paths` from `base`'s current snapshot (a compaction's
+/// inputs, a merge's rewritten files); `None` when some of them are no longer live there (another
+/// writer removed them: plan again on the new parent).
+pub async fn remove_paths(
+    file_io: &FileIO,
+    base: &TableMetadata,
+    snapshot_id: i64,
+    paths: &HashSet<&str>,
+) -> iceberg::Result<Option<Removal>> {
+    let manifests = super::snapshot::parent_manifests(file_io, base).await?;
+    let removal = remove_matching(
+        file_io,
+        base,
+        manifests,
+        snapshot_id,
+        |_| false,
+        |e| paths.contains(e.file_path()),
+    )
+    .await?;
+    Ok((removal.removed.len() == paths.len()).then_some(removal))
+}
+
 /// A manifest whose every live entry was added by the snapshot that wrote it (no EXISTING ones)
 /// is kept whole, unread, when that snapshot is kept.
 fn all_kept(manifest: &ManifestFile, keep: &HashSet<i64>) -> bool {

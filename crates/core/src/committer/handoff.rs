@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::commit::outcome::{MergeOutcome, MergeStats};
 use crate::raw::object::RawObjectId;
 use crate::raw::slice::ObjectSlice;
 

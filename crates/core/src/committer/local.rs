@@ -14,13 +14,14 @@ use iceberg::TableIdent;
 use super::budget::BudgetLimits;
 use super::error::CommitterError;
 use super::gate::{LocalGate, WriteGate};
-use super::handoff::{HandoffObject, ObjectReport, Submitted};
+use super::handoff::{HandoffObject, MergeOutcome, ObjectReport, Submitted};
 use super::store::MemoryCommitterStore;
 use super::table::{CommitContext, CommitterSettings, RoundOutcome, RoundReport, TableCommitter};
 use super::Committer;
 use crate::catalog::{CreateTable, RestCatalog};
 use crate::clock::Clock;
-use crate::raw::object::RawObjectId;
+use crate::raw::footer::MergeKeys;
+use crate::raw::object::{RawObject, RawObjectId};
 
 /// Called with every round that did something worth telling (a commit, a wait, a lost race).
 pub type RoundObserver = Arc<dyn Fn(&RoundReport) + Send + Sync>;
@@ -132,19 +133,19 @@ impl LocalCommitter {
     /// Runs a table preparation (create, schema change), waiting out the catalog's `429`s and the
     /// committer's deferrals (with a note) until `max_wait`: one process has nowhere to hand the
     /// work on to, so it waits as the catalog asks.
-    async fn waiting_out_limits<F, Fut>(
+    async fn waiting_out_limits<F, Fut, T>(
         &self,
         table: &TableIdent,
         prepare: F,
-    ) -> Result<(), CommitterError>
+    ) -> Result<T, CommitterError>
     where
         F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<(), CommitterError>>,
+        Fut: std::future::Future<Output = Result<T, CommitterError>>,
     {
         let deadline = self.clock.now_ms() + self.max_wait.as_millis() as i64;
         loop {
             let error = match prepare().await {
-                Ok(()) => return Ok(()),
+                Ok(done) => return Ok(done),
                 Err(e) => e,
             };
             let Some(seconds) = error.retry_after_seconds() else {
@@ -258,6 +259,19 @@ impl Committer for LocalCommitter {
             snapshots,
             attempts,
         })
+    }
+
+    async fn merge(
+        &self,
+        table: &TableIdent,
+        object: &RawObject,
+        keys: &MergeKeys,
+    ) -> Result<MergeOutcome, CommitterError> {
+        let committer = self.committer(table);
+        self.waiting_out_limits(table, || {
+            crate::merge::apply(&committer, self.context(), object, keys)
+        })
+        .await
     }
 
     async fn fail(

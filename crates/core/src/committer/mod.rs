@@ -28,9 +28,10 @@ use iceberg::spec::Schema;
 use iceberg::TableIdent;
 
 use crate::catalog::CreateTable;
-use crate::raw::object::RawObjectId;
+use crate::raw::footer::MergeKeys;
+use crate::raw::object::{RawObject, RawObjectId};
 pub use error::CommitterError;
-pub use handoff::{HandoffObject, ObjectReport, ObjectState, Slice, Submitted};
+pub use handoff::{HandoffObject, MergeOutcome, ObjectReport, ObjectState, Slice, Submitted};
 
 /// What a converter asks of the committer of the tables it writes to.
 #[async_trait]
@@ -75,6 +76,15 @@ pub trait Committer: Send + Sync + std::fmt::Debug {
     ) -> Result<Submitted, CommitterError> {
         self.submit(table, Vec::new(), ids).await
     }
+
+    /// Applies one `merge` object to the table (one overwrite snapshot, prepared on the table
+    /// as it is at each attempt; see [`crate::merge`]), or answers that the table holds it.
+    async fn merge(
+        &self,
+        table: &TableIdent,
+        object: &RawObject,
+        keys: &MergeKeys,
+    ) -> Result<MergeOutcome, CommitterError>;
 
     /// A slice of `id` failed for good: nothing of the object may be committed.
     async fn fail(

@@ -10,6 +10,7 @@ use super::budget::WriteKind;
 use super::error::CommitterError;
 use super::handoff::HandoffObject;
 use crate::catalog::CreateTable;
+use crate::raw::footer::MergeKeys;
 use crate::raw::object::RawObjectId;
 
 /// One request to a table's coordinator.
@@ -50,6 +51,23 @@ pub enum CommitterRequest {
         #[serde(default)]
         dry_run: bool,
     },
+    /// Applies one merge object of the raw bucket (see [`crate::merge`]); answers its
+    /// [`super::MergeOutcome`].
+    Merge {
+        table: TableIdent,
+        object: MergeObject,
+        keys: MergeKeys,
+    },
+}
+
+/// The raw object a [`CommitterRequest::Merge`] applies (the coordinator reads it from the raw
+/// bucket).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeObject {
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+    pub created_ms: i64,
 }
 
 impl CommitterRequest {
@@ -61,7 +79,8 @@ impl CommitterRequest {
             | CommitterRequest::Submit { table, .. }
             | CommitterRequest::Fail { table, .. }
             | CommitterRequest::Status { table }
-            | CommitterRequest::Maintain { table, .. } => table,
+            | CommitterRequest::Maintain { table, .. }
+            | CommitterRequest::Merge { table, .. } => table,
         }
     }
 }

@@ -24,12 +24,15 @@ use crate::catalog::{CatalogError, CreateTable, LoadedTable, RestCatalog};
 use crate::clock::Clock;
 use crate::commit::ledger::{Ledger, TableHoldings};
 pub use crate::commit::outcome::HandedOn;
-use crate::commit::outcome::{ObjectFailure, PendingObjectOutcome, SupersededObject, TableOutcome};
+use crate::commit::outcome::{
+    MergedObject, ObjectFailure, PendingObjectOutcome, SupersededObject, TableOutcome,
+};
 use crate::commit::replace::{triage, Offered};
 use crate::committer::handoff::SnapshotSummary;
 use crate::committer::local::{LocalCommitter, LocalSettings};
 use crate::committer::{
-    Committer, CommitterError, HandoffObject, ObjectReport, ObjectState, Slice, Submitted,
+    Committer, CommitterError, HandoffObject, MergeOutcome, ObjectReport, ObjectState, Slice,
+    Submitted,
 };
 use crate::raw::error_record::FailureKind;
 use crate::raw::key::TableName;
@@ -38,6 +41,7 @@ use crate::schema::{evolve, ColumnAliases, LOADED_AT_COLUMN};
 use async_trait::async_trait;
 use iceberg::io::FileIO;
 use iceberg::spec::{serialize_data_file_to_json, Schema, Transform, UnboundPartitionSpec};
+use iceberg::TableIdent;
 use probe::{probe, ProbedObject};
 use slicing::{plan_slices, row_group_bytes, ObjectSlice};
 use writer::TableWriter;
@@ -416,9 +420,13 @@ impl Converter {
                 self.committer.evolve_schema(&ident, &schema).await?;
                 base = self.catalog.load_table(&ident).await?;
             }
+            let (merges, accepted): (Vec<ProbedObject>, Vec<ProbedObject>) =
+                accepted.into_iter().partition(|p| p.load.merge.is_some());
             let started = self.clock.now_ms();
             slices = self.write(table, &base, &accepted, outcome).await?;
             outcome.timings_ms.write = self.clock.now_ms() - started;
+            self.abort_if_rejected(outcome)?;
+            self.merge(&ident, &merges, outcome).await;
             self.abort_if_rejected(outcome)?;
         }
         for failure in &round.outcome.failed {
@@ -446,6 +454,47 @@ impl Converter {
         round.outcome.add_snapshots(&submitted.snapshots);
         round.settle(&slices, submitted.objects);
         Ok(round)
+    }
+
+    /// Applies each merge object through the table's committer, one snapshot each (the order
+    /// does not matter: versions decide). A failure is the object's, as for any conversion.
+    async fn merge(&self, ident: &TableIdent, merges: &[ProbedObject], outcome: &mut TableOutcome) {
+        let started = self.clock.now_ms();
+        for p in merges {
+            let Some(keys) = &p.load.merge else { continue };
+            match self.committer.merge(ident, &p.object, keys).await {
+                Ok(MergeOutcome::Held) => outcome.skipped.push(p.object.location()),
+                Ok(MergeOutcome::Applied {
+                    snapshot_id,
+                    stats,
+                    attempts,
+                }) => {
+                    outcome.snapshot_id = Some(snapshot_id);
+                    outcome.commit_attempts += attempts;
+                    outcome.objects.push(p.object.location());
+                    outcome.removed_rows += stats.rows_removed;
+                    outcome.removed_files += stats.files_rewritten;
+                    outcome.data_files += stats.files_added;
+                    outcome.rows += stats.rows_added;
+                    outcome.merged.push(MergedObject {
+                        object: p.object.location(),
+                        snapshot_id,
+                        stats,
+                    });
+                }
+                Err(e) => {
+                    let kind = if e.is_transient() {
+                        FailureKind::Transient
+                    } else {
+                        FailureKind::Permanent
+                    };
+                    outcome
+                        .failed
+                        .push(ObjectFailure::new(&p.object, kind, format!("merge: {e}")));
+                }
+            }
+        }
+        outcome.timings_ms.commit += self.clock.now_ms() - started;
     }
 
     /// Writes each accepted object's rows as data files, as slices ready to hand over.

@@ -130,10 +130,10 @@ impl TableWriter {
         ))
     }
 
-    /// Streams the object row group by row group into data files.
-    pub async fn write(&self, probed: &ProbedObject) -> Result<Vec<DataFile>, ObjectFailure> {
+    /// The values of icepipe's columns for rows of `probed` that lack them.
+    pub fn constants_for(probed: &ProbedObject) -> ConstantColumns {
         let object = &probed.object;
-        let constants = ConstantColumns {
+        ConstantColumns {
             loaded_at_us: object.created_ms * 1000,
             // For files that lack the column: the footer's load id, else one per object.
             load_id: probed
@@ -141,7 +141,24 @@ impl TableWriter {
                 .load_id
                 .clone()
                 .unwrap_or_else(|| format!("raw-{}", object.digest())),
-        };
+        }
+    }
+
+    /// A raw batch as the table's rows: columns under earlier names land in their field,
+    /// every column converted to the table's type.
+    pub fn conform(
+        &self,
+        batch: &arrow_array::RecordBatch,
+        constants: &ConstantColumns,
+    ) -> Result<arrow_array::RecordBatch, crate::schema::SchemaError> {
+        let batch = self.aliases.rename_batch(batch);
+        conform_batch(&batch, &self.arrow_schema, constants, self.sub_micros)
+    }
+
+    /// Streams the object row group by row group into data files.
+    pub async fn write(&self, probed: &ProbedObject) -> Result<Vec<DataFile>, ObjectFailure> {
+        let object = &probed.object;
+        let constants = Self::constants_for(probed);
         let fail_io = |context: &str, e: &(dyn std::error::Error + 'static)| {
             ObjectFailure::from_error(object, context, e)
         };
@@ -174,15 +191,13 @@ impl TableWriter {
             for batch in batches {
                 let batch = batch.map_err(|e| fail_io("cannot read the Parquet file", &e))?;
                 tally.count(batch.num_rows());
-                let batch = self.aliases.rename_batch(&batch);
-                let batch = conform_batch(&batch, &self.arrow_schema, &constants, self.sub_micros)
-                    .map_err(|e| {
-                        ObjectFailure::new(
-                            object,
-                            FailureKind::Permanent,
-                            format!("rows do not fit the table schema: {e}"),
-                        )
-                    })?;
+                let batch = self.conform(&batch, &constants).map_err(|e| {
+                    ObjectFailure::new(
+                        object,
+                        FailureKind::Permanent,
+                        format!("rows do not fit the table schema: {e}"),
+                    )
+                })?;
                 sink.write(batch)
                     .await
                     .map_err(|e| fail_io("cannot write data files", &e))?;

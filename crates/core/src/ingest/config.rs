@@ -10,8 +10,10 @@ use serde_json::Value;
 use url::Url;
 
 use super::json_arrow::contract::SchemaContract;
+use super::json_arrow::naming::normalize;
 use super::jsonpath::JsonPath;
-use crate::raw::footer::WriteDisposition;
+use crate::raw::columns::LOADED_AT_COLUMN;
+use crate::raw::footer::{MergeKeys, WriteDisposition};
 use crate::raw::key::is_valid_name;
 
 /// Every source in a config file, by name.
@@ -141,6 +143,8 @@ pub struct ResourceConfig {
     pub primary_key: Vec<String>,
     pub incremental: Option<Incremental>,
     pub write_disposition: WriteDisposition,
+    /// What a `merge` resource merges on (`Some` exactly for merge), as raw-file column names.
+    pub merge: Option<MergeKeys>,
     pub nesting: Nesting,
     /// What loads may do to the resource's recorded schema (`schema_contract`: `evolve`,
     /// `freeze`, `discard_value`; see [`crate::ingest::json_arrow::contract`]).
@@ -576,6 +580,8 @@ fn parse_resource(
         "primary_key",
         "incremental",
         "write_disposition",
+        "version_column",
+        "hard_delete",
         "nesting",
         "schema_contract",
         "paginator",
@@ -595,32 +601,44 @@ fn parse_resource(
         Some(n) => parse_paginator(&n)?,
         None => default.cloned().unwrap_or(Paginator::SinglePage),
     };
+    let incremental = node
+        .table("incremental")?
+        .map(|n| parse_incremental(&n))
+        .transpose()?;
+    let write_disposition = node.choice(
+        "write_disposition",
+        &[
+            ("append", WriteDisposition::Append),
+            ("replace", WriteDisposition::Replace),
+            ("merge", WriteDisposition::Merge),
+        ],
+        WriteDisposition::Append,
+    )?;
+    let nesting = node.choice(
+        "nesting",
+        &[
+            ("child_tables", Nesting::ChildTables),
+            ("nested", Nesting::Nested),
+        ],
+        Nesting::ChildTables,
+    )?;
+    let merge = parse_merge(
+        node,
+        write_disposition,
+        nesting,
+        &primary_key,
+        incremental.as_ref(),
+    )?;
     Ok(ResourceConfig {
         name: name.to_string(),
         path: node.opt_str("path")?.unwrap_or_else(|| name.to_string()),
         params: node.string_map("params")?,
         data_selector: node.opt_path("data_selector")?,
         primary_key,
-        incremental: node
-            .table("incremental")?
-            .map(|n| parse_incremental(&n))
-            .transpose()?,
-        write_disposition: node.choice(
-            "write_disposition",
-            &[
-                ("append", WriteDisposition::Append),
-                ("replace", WriteDisposition::Replace),
-            ],
-            WriteDisposition::Append,
-        )?,
-        nesting: node.choice(
-            "nesting",
-            &[
-                ("child_tables", Nesting::ChildTables),
-                ("nested", Nesting::Nested),
-            ],
-            Nesting::ChildTables,
-        )?,
+        incremental,
+        write_disposition,
+        merge,
+        nesting,
         schema_contract: node.choice(
             "schema_contract",
             &[
@@ -633,6 +651,57 @@ fn parse_resource(
         paginator,
         max_pages: parse_max_pages(node)?.unwrap_or(default_max_pages),
     })
+}
+
+/// A merge resource's keys, as the raw file's column names: `primary_key` is required;
+/// `version_column` defaults to the incremental cursor when it is a top-level field, else
+/// `_loaded_at`; `hard_delete` names the delete marker. Merge needs `nesting = "nested"`: child
+/// tables have no key of their own to merge on.
+fn parse_merge(
+    node: &Node,
+    disposition: WriteDisposition,
+    nesting: Nesting,
+    primary_key: &[String],
+    incremental: Option<&Incremental>,
+) -> Result<Option<MergeKeys>, ConfigError> {
+    let version_column = node.opt_str("version_column")?;
+    let hard_delete = node.opt_str("hard_delete")?;
+    if disposition != WriteDisposition::Merge {
+        for (field, set) in [
+            ("version_column", version_column.is_some()),
+            ("hard_delete", hard_delete.is_some()),
+        ] {
+            if set {
+                return Err(node.err(field, "only applies to write_disposition = \"merge\""));
+            }
+        }
+        return Ok(None);
+    }
+    if primary_key.is_empty() {
+        return Err(node.err(
+            "primary_key",
+            "write_disposition = \"merge\" needs a primary_key (a column or a list of columns)",
+        ));
+    }
+    if nesting != Nesting::Nested {
+        return Err(node.err(
+            "nesting",
+            "write_disposition = \"merge\" needs nesting = \"nested\" (child tables have no key to merge on)",
+        ));
+    }
+    let column = |name: &str| normalize(name);
+    let version_column = match (version_column, incremental) {
+        (Some(name), _) => column(&name),
+        (None, Some(inc)) if inc.cursor_path.segments().len() == 1 => {
+            column(&inc.cursor_path.segments()[0])
+        }
+        (None, _) => LOADED_AT_COLUMN.to_string(),
+    };
+    Ok(Some(MergeKeys {
+        primary_key: primary_key.iter().map(|k| column(k)).collect(),
+        version_column,
+        hard_delete_column: hard_delete.as_deref().map(column),
+    }))
 }
 
 #[cfg(test)]
@@ -716,6 +785,62 @@ mod tests {
     }
 
     #[test]
+    fn merge_resources_name_their_keys_as_columns() {
+        let base = "[sources.api_x]\nbase_url = \"https://api.example.com\"\n[sources.api_x.resources.posts]\n";
+        let config = IngestConfig::parse(&format!(
+            "{base}write_disposition = \"merge\"\nnesting = \"nested\"\nprimary_key = [\"tenantId\", \"id\"]\nhard_delete = \"isDeleted\"\nincremental = {{ cursor_path = \"updatedAt\", param = \"since\" }}\n"
+        ))
+        .unwrap();
+        let posts = &config.source("api_x").unwrap().resources["posts"];
+        assert_eq!(
+            posts.merge,
+            Some(MergeKeys {
+                primary_key: vec!["tenant_id".into(), "id".into()],
+                version_column: "updated_at".into(),
+                hard_delete_column: Some("is_deleted".into()),
+            })
+        );
+        // No cursor (or a nested one): the load time decides; or the configured column.
+        let config = IngestConfig::parse(&format!(
+            "{base}write_disposition = \"merge\"\nnesting = \"nested\"\nprimary_key = \"id\"\n"
+        ))
+        .unwrap();
+        let merge = config.source("api_x").unwrap().resources["posts"]
+            .merge
+            .clone();
+        assert_eq!(merge.unwrap().version_column, "_loaded_at");
+        let config = IngestConfig::parse(&format!(
+            "{base}write_disposition = \"merge\"\nnesting = \"nested\"\nprimary_key = \"id\"\nversion_column = \"rev\"\n"
+        ))
+        .unwrap();
+        let merge = config.source("api_x").unwrap().resources["posts"]
+            .merge
+            .clone();
+        assert_eq!(merge.unwrap().version_column, "rev");
+    }
+
+    #[test]
+    fn merge_needs_a_primary_key_and_nested_rows() {
+        let base = "[sources.api_x]\nbase_url = \"https://api.example.com\"\n[sources.api_x.resources.posts]\n";
+        let e = error_of(&format!(
+            "{base}write_disposition = \"merge\"\nnesting = \"nested\"\n"
+        ));
+        assert!(e.starts_with("sources.api_x.resources.posts.primary_key: write_disposition = \"merge\" needs a primary_key"), "{e}");
+        let e = error_of(&format!(
+            "{base}write_disposition = \"merge\"\nprimary_key = \"id\"\n"
+        ));
+        assert!(
+            e.starts_with("sources.api_x.resources.posts.nesting:"),
+            "{e}"
+        );
+        let e = error_of(&format!("{base}hard_delete = \"deleted\"\n"));
+        assert!(
+            e.starts_with("sources.api_x.resources.posts.hard_delete: only applies"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn errors_name_the_offending_key() {
         let base = "[sources.api_x]\nbase_url = \"https://api.example.com\"\n";
         let e = error_of(&format!(
@@ -723,11 +848,11 @@ mod tests {
         ));
         assert!(e.starts_with("sources.api_x.resources.posts.paginator.type: unknown paginator \"pages\"; expected one of single_page"), "{e}");
         let e = error_of(&format!(
-            "{base}[sources.api_x.resources.posts]\nwrite_disposition = \"merge\"\n"
+            "{base}[sources.api_x.resources.posts]\nwrite_disposition = \"upsert\"\n"
         ));
         assert!(
             e.starts_with(
-                "sources.api_x.resources.posts.write_disposition: unknown value \"merge\""
+                "sources.api_x.resources.posts.write_disposition: unknown value \"upsert\""
             ),
             "{e}"
         );

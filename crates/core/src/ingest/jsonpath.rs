@@ -59,6 +59,11 @@ impl JsonPath {
     }
 
     /// The value at this path, if every step exists.
+    /// The keys (or indexes) the path walks through, in order.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
     pub fn find<'a>(&self, root: &'a Value) -> Option<&'a Value> {
         self.segments
             .iter()

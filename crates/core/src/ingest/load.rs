@@ -14,7 +14,7 @@ use super::json_arrow::contract::{ResourceSchema, SchemaContract};
 use super::json_arrow::{Normalizer, RecordRefused, SystemColumns};
 use super::parquet_out::{PartError, PartWriter};
 use super::state::{StateError, StateStore, Versioned};
-use crate::raw::footer::WriteDisposition;
+use crate::raw::footer::{MergeKeys, WriteDisposition};
 use crate::raw::limits::MAX_COLUMNS;
 use crate::raw::reserved::schema_key;
 use crate::storage::ObjectStore;
@@ -46,6 +46,8 @@ pub struct LoadTarget<'a> {
     pub primary_key: &'a [String],
     pub disposition: WriteDisposition,
     pub contract: SchemaContract,
+    /// What a `merge` load merges on (written into every file's footer).
+    pub merge: Option<&'a MergeKeys>,
 }
 
 /// The resource's recorded schema as read at the start of a load, with its version.
@@ -105,6 +107,7 @@ impl LoadWriter {
                 load_id,
                 now,
                 target.disposition,
+                target.merge.cloned(),
             ),
             part_bytes: limits.part_bytes,
         }

@@ -14,7 +14,7 @@ use parquet::file::properties::WriterProperties;
 
 use super::json_arrow::table::TableBuffer;
 use super::state::StateError;
-use crate::raw::footer::{LoadFooter, WriteDisposition};
+use crate::raw::footer::{LoadFooter, MergeKeys, WriteDisposition};
 use crate::raw::key::RawKey;
 use crate::raw::limits;
 use crate::storage::{ObjectStore, StorageError};
@@ -72,13 +72,18 @@ impl PartWriter {
         load_id: &str,
         loaded_at: DateTime<Utc>,
         disposition: WriteDisposition,
+        merge: Option<MergeKeys>,
     ) -> Self {
+        let footer = match merge {
+            Some(keys) => LoadFooter::of_merge_load(load_id, source, resource, keys),
+            None => LoadFooter::of_load(load_id, disposition, source, resource),
+        };
         Self {
             store,
             source: source.to_string(),
             load_id: load_id.to_string(),
             loaded_at,
-            footer: LoadFooter::of_load(load_id, disposition, source, resource),
+            footer,
             parts: BTreeMap::new(),
             files: Vec::new(),
             rows: BTreeMap::new(),

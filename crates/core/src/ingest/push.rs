@@ -454,6 +454,7 @@ pub async fn land_events(
             primary_key: &stream.primary_key,
             disposition: WriteDisposition::Append,
             contract: stream.contract,
+            merge: None,
         },
         &load_id,
         now,

@@ -258,6 +258,7 @@ async fn run_resource(
             primary_key: &resource.primary_key,
             disposition: resource.write_disposition,
             contract: resource.schema_contract,
+            merge: resource.merge.as_ref(),
         },
         load_id,
         now,

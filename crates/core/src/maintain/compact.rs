@@ -121,7 +121,7 @@ pub async fn rewrite(
 }
 
 /// Top-level columns renamed to what the current schema calls their field id.
-fn by_current_names(batch: &RecordBatch, schema: &Schema) -> RecordBatch {
+pub(crate) fn by_current_names(batch: &RecordBatch, schema: &Schema) -> RecordBatch {
     let names: HashMap<i32, &str> = schema
         .as_struct()
         .fields()

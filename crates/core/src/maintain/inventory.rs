@@ -141,5 +141,12 @@ pub async fn referenced_files(
     }
     files.extend(manifests);
     files.extend(ledger::referenced_files(file_io, metadata).await?);
+    // A merge table's tombstones (crate::merge::tombstones).
+    files.extend(
+        metadata
+            .properties()
+            .get(crate::raw::summary::TOMBSTONES_PROPERTY)
+            .cloned(),
+    );
     Ok(files)
 }

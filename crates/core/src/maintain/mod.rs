@@ -13,7 +13,7 @@ pub mod manifests;
 pub mod orphans;
 pub mod settings;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use iceberg::spec::{Operation, SnapshotReference, SnapshotRetention, TableMetadata};
@@ -476,7 +476,10 @@ fn metadata_error(base: &TableMetadata, source: iceberg::Error) -> CommitterErro
 }
 
 /// The updates that add a maintenance snapshot and move main to it.
-fn snapshot_updates(snapshot: iceberg::spec::Snapshot, ledger: &LedgerUpdate) -> Vec<TableUpdate> {
+pub(crate) fn snapshot_updates(
+    snapshot: iceberg::spec::Snapshot,
+    ledger: &LedgerUpdate,
+) -> Vec<TableUpdate> {
     let snapshot_id = snapshot.snapshot_id();
     vec![
         TableUpdate::AddSnapshot { snapshot },
@@ -644,22 +647,14 @@ impl MaintenanceChange for CompactChange<'_> {
         let snapshot_id = new_snapshot_id(meta);
         let prefix = format!("icepipe-compacted-{}", Uuid::new_v4().simple());
         let written = rewrite(file_io, meta, &group, &prefix).await.map_err(err)?;
-        let inputs: BTreeSet<&str> = group.files.iter().map(|f| f.path()).collect();
-        let manifests = parent_manifests(file_io, meta).await.map_err(err)?;
-        let removal = overwrite::remove_matching(
-            file_io,
-            meta,
-            manifests,
-            snapshot_id,
-            |_| false,
-            |e| inputs.contains(e.file_path()),
-        )
-        .await
-        .map_err(err)?;
-        if removal.removed.len() != group.files.len() {
+        let inputs: HashSet<&str> = group.files.iter().map(|f| f.path()).collect();
+        let Some(removal) = overwrite::remove_paths(file_io, meta, snapshot_id, &inputs)
+            .await
+            .map_err(err)?
+        else {
             // The files are not all in the current snapshot any more: plan again next time.
             return Ok(None);
-        }
+        };
         let manifest = write_manifest(
             file_io,
             meta,

@@ -1,6 +1,7 @@
 //! The load a raw object belongs to and how it is written, in the Parquet footer's key-value
 //! metadata: the ingest writes it ([`LoadFooter::key_values`]), the converter reads it
-//! ([`LoadFooter::read`]). Files without it (not written by our ingest) are appended.
+//! ([`LoadFooter::read`]). Files without it (not written by our ingest) are appended. A `merge`
+//! file also names its primary key, version column and hard-delete column ([`MergeKeys`]).
 
 use parquet::file::metadata::KeyValue;
 
@@ -11,6 +12,12 @@ pub const WRITE_DISPOSITION_KEY: &str = "icepipe.write_disposition";
 /// Footer keys naming the source and resource that wrote the file (informative).
 pub const SOURCE_KEY: &str = "icepipe.source";
 pub const RESOURCE_KEY: &str = "icepipe.resource";
+/// Merge files: the primary key columns (a JSON array of column names, compound keys allowed).
+pub const PRIMARY_KEY_KEY: &str = "icepipe.primary_key";
+/// Merge files: the column whose larger value is the newer version of a key.
+pub const VERSION_COLUMN_KEY: &str = "icepipe.version_column";
+/// Merge files: the column whose `true` (or, for other types, non-null) value deletes the key.
+pub const HARD_DELETE_KEY: &str = "icepipe.hard_delete_column";
 
 /// How a load's rows go into the table: the config's `write_disposition`, the footer's value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -20,15 +27,22 @@ pub enum WriteDisposition {
     Append,
     /// The load's rows replace the table's (one overwrite snapshot per load).
     Replace,
+    /// The newest version of each primary key wins; hard-deleted keys are removed.
+    Merge,
 }
 
 impl WriteDisposition {
-    pub const ALL: [WriteDisposition; 2] = [WriteDisposition::Append, WriteDisposition::Replace];
+    pub const ALL: [WriteDisposition; 3] = [
+        WriteDisposition::Append,
+        WriteDisposition::Replace,
+        WriteDisposition::Merge,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             WriteDisposition::Append => "append",
             WriteDisposition::Replace => "replace",
+            WriteDisposition::Merge => "merge",
         }
     }
 
@@ -40,10 +54,29 @@ impl WriteDisposition {
 /// Why a footer cannot be trusted: appending such a file would silently do the wrong thing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FooterError {
-    #[error("unsupported {WRITE_DISPOSITION_KEY} {0:?} (append or replace)")]
+    #[error("unsupported {WRITE_DISPOSITION_KEY} {0:?} (append, replace or merge)")]
     UnknownDisposition(String),
     #[error("{WRITE_DISPOSITION_KEY} is replace but the footer has no {LOAD_ID_KEY}")]
     ReplaceWithoutLoad,
+    #[error("{WRITE_DISPOSITION_KEY} is merge but the footer has no {PRIMARY_KEY_KEY}")]
+    MergeWithoutPrimaryKey,
+    #[error("{key} {value:?} is not {expected}")]
+    MalformedMergeKey {
+        key: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// What a merge file is merged on: set for `merge` files only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MergeKeys {
+    /// Column names; at least one.
+    pub primary_key: Vec<String>,
+    /// The column deciding which version of a key is newer (`_loaded_at` unless configured).
+    pub version_column: String,
+    /// The column marking deletes, if the resource has one.
+    pub hard_delete_column: Option<String>,
 }
 
 /// What the footer says about the object's load.
@@ -53,6 +86,8 @@ pub struct LoadFooter {
     pub disposition: WriteDisposition,
     pub source: Option<String>,
     pub resource: Option<String>,
+    /// `Some` exactly when the disposition is `merge`.
+    pub merge: Option<MergeKeys>,
 }
 
 impl LoadFooter {
@@ -68,16 +103,33 @@ impl LoadFooter {
             disposition,
             source: Some(source.to_string()),
             resource: Some(resource.to_string()),
+            merge: None,
+        }
+    }
+
+    /// The footer of a merge load's files.
+    pub fn of_merge_load(load_id: &str, source: &str, resource: &str, keys: MergeKeys) -> Self {
+        Self {
+            merge: Some(keys),
+            ..Self::of_load(load_id, WriteDisposition::Merge, source, resource)
         }
     }
 
     /// The key-value metadata to write (absent fields are left out).
     pub fn key_values(&self) -> Vec<KeyValue> {
+        let merge = self.merge.as_ref();
+        let primary_key = merge.map(|m| serde_json::json!(m.primary_key).to_string());
         [
             (LOAD_ID_KEY, self.load_id.as_deref()),
             (WRITE_DISPOSITION_KEY, Some(self.disposition.as_str())),
             (SOURCE_KEY, self.source.as_deref()),
             (RESOURCE_KEY, self.resource.as_deref()),
+            (PRIMARY_KEY_KEY, primary_key.as_deref()),
+            (VERSION_COLUMN_KEY, merge.map(|m| m.version_column.as_str())),
+            (
+                HARD_DELETE_KEY,
+                merge.and_then(|m| m.hard_delete_column.as_deref()),
+            ),
         ]
         .into_iter()
         .filter_map(|(key, value)| Some(KeyValue::new(key.to_string(), value?.to_string())))
@@ -100,11 +152,16 @@ impl LoadFooter {
                 WriteDisposition::parse(&text).ok_or(FooterError::UnknownDisposition(text))?
             }
         };
+        let merge = match disposition {
+            WriteDisposition::Merge => Some(read_merge_keys(value)?),
+            _ => None,
+        };
         let footer = Self {
             load_id: value(LOAD_ID_KEY),
             disposition,
             source: value(SOURCE_KEY),
             resource: value(RESOURCE_KEY),
+            merge,
         };
         if footer.disposition == WriteDisposition::Replace && footer.load_id.is_none() {
             return Err(FooterError::ReplaceWithoutLoad);
@@ -120,6 +177,31 @@ impl LoadFooter {
     }
 }
 
+/// A merge footer's keys: the primary key is required (a JSON array of non-empty names, or one
+/// bare name); the version column defaults to `_loaded_at`.
+fn read_merge_keys(value: impl Fn(&str) -> Option<String>) -> Result<MergeKeys, FooterError> {
+    let text = value(PRIMARY_KEY_KEY).ok_or(FooterError::MergeWithoutPrimaryKey)?;
+    let malformed = || FooterError::MalformedMergeKey {
+        key: PRIMARY_KEY_KEY,
+        value: text.clone(),
+        expected: "a JSON array of column names",
+    };
+    let primary_key: Vec<String> = if text.starts_with('[') {
+        serde_json::from_str(&text).map_err(|_| malformed())?
+    } else {
+        vec![text.clone()]
+    };
+    if primary_key.is_empty() || primary_key.iter().any(String::is_empty) {
+        return Err(malformed());
+    }
+    Ok(MergeKeys {
+        primary_key,
+        version_column: value(VERSION_COLUMN_KEY)
+            .unwrap_or_else(|| super::columns::LOADED_AT_COLUMN.to_string()),
+        hard_delete_column: value(HARD_DELETE_KEY),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,7 +215,7 @@ mod tests {
 
     #[test]
     fn what_the_ingest_writes_the_converter_reads() {
-        for disposition in WriteDisposition::ALL {
+        for disposition in [WriteDisposition::Append, WriteDisposition::Replace] {
             let written = LoadFooter::of_load("L1", disposition, "shop", "orders");
             let read = LoadFooter::read(Some(&written.key_values())).unwrap();
             assert_eq!(read, written);
@@ -167,12 +249,54 @@ mod tests {
     }
 
     #[test]
-    fn unknown_dispositions_and_anonymous_replaces_are_rejected() {
+    fn merge_footers_carry_their_keys() {
+        let keys = MergeKeys {
+            primary_key: vec!["tenant".into(), "id".into()],
+            version_column: "updated_at".into(),
+            hard_delete_column: Some("deleted".into()),
+        };
+        let written = LoadFooter::of_merge_load("L1", "s", "r", keys.clone());
+        let read = LoadFooter::read(Some(&written.key_values())).unwrap();
+        assert_eq!(read, written);
+        assert_eq!(read.merge, Some(keys));
+        // Only the primary key is required; a bare name is a one-column key.
+        let kv = footer(&[(WRITE_DISPOSITION_KEY, "merge"), (PRIMARY_KEY_KEY, "id")]);
+        assert_eq!(
+            LoadFooter::read(Some(&kv)).unwrap().merge,
+            Some(MergeKeys {
+                primary_key: vec!["id".into()],
+                version_column: "_loaded_at".into(),
+                hard_delete_column: None,
+            })
+        );
+    }
+
+    #[test]
+    fn merges_without_a_usable_primary_key_are_rejected() {
         let kv = footer(&[(LOAD_ID_KEY, "L1"), (WRITE_DISPOSITION_KEY, "merge")]);
+        assert_eq!(
+            LoadFooter::read(Some(&kv)),
+            Err(FooterError::MergeWithoutPrimaryKey)
+        );
+        for bad in ["[]", "[\"\"]", "[1]", "[\"id\""] {
+            let kv = footer(&[(WRITE_DISPOSITION_KEY, "merge"), (PRIMARY_KEY_KEY, bad)]);
+            assert!(
+                matches!(
+                    LoadFooter::read(Some(&kv)),
+                    Err(FooterError::MalformedMergeKey { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_dispositions_and_anonymous_replaces_are_rejected() {
+        let kv = footer(&[(LOAD_ID_KEY, "L1"), (WRITE_DISPOSITION_KEY, "upsert")]);
         assert!(LoadFooter::read(Some(&kv))
             .unwrap_err()
             .to_string()
-            .contains("merge"));
+            .contains("upsert"));
         let kv = footer(&[(WRITE_DISPOSITION_KEY, "replace")]);
         assert!(LoadFooter::read(Some(&kv))
             .unwrap_err()

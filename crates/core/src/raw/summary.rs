@@ -14,3 +14,7 @@ pub const RAW_OBJECTS_PROPERTY: &str = "icepipe.raw-objects";
 /// The replace load the table's rows come from after the snapshot (see
 /// [`crate::commit::replace`]).
 pub const REPLACE_LOAD_PROPERTY: &str = "icepipe.replace-load-id";
+
+/// Table property naming a merge table's tombstone file (keys deleted, with their versions), so
+/// that an older upsert arriving after a delete does not bring the key back.
+pub const TOMBSTONES_PROPERTY: &str = "icepipe.merge.tombstones";

@@ -152,11 +152,73 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub fn parquet_bytes(batch: &RecordBatch) -> Bytes {
+    parquet_with_footer(batch, Vec::new())
+}
+
+/// Parquet with `footer` in its key-value metadata (as the ingest writes a load's files).
+pub fn parquet_with_footer(
+    batch: &RecordBatch,
+    footer: Vec<parquet::file::metadata::KeyValue>,
+) -> Bytes {
+    let properties = (!footer.is_empty()).then(|| {
+        parquet::file::properties::WriterProperties::builder()
+            .set_key_value_metadata(Some(footer))
+            .build()
+    });
     let mut buf = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), properties).unwrap();
     writer.write(batch).unwrap();
     writer.close().unwrap();
     Bytes::from(buf)
+}
+
+/// The manifests `snapshot`'s manifest list names.
+pub async fn manifest_list(
+    file_io: &FileIO,
+    meta: &TableMetadata,
+    snapshot: &iceberg::spec::Snapshot,
+) -> Vec<iceberg::spec::ManifestFile> {
+    let bytes = file_io
+        .new_input(snapshot.manifest_list())
+        .unwrap()
+        .read()
+        .await
+        .unwrap();
+    iceberg::spec::ManifestList::parse_with_version(&bytes, meta.format_version())
+        .unwrap()
+        .consume_entries()
+        .into_iter()
+        .collect()
+}
+
+/// The rows of every live data file of the current snapshot (data manifests only: a delete
+/// manifest fails the test).
+pub async fn live_batches(file_io: &FileIO, meta: &TableMetadata) -> Vec<RecordBatch> {
+    let snapshot = meta.current_snapshot().unwrap();
+    let mut batches = Vec::new();
+    for manifest in manifest_list(file_io, meta, snapshot).await {
+        assert_eq!(
+            manifest.content,
+            iceberg::spec::ManifestContentType::Data,
+            "no delete files"
+        );
+        let loaded = manifest.load_manifest(file_io).await.unwrap();
+        for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
+            let bytes = file_io
+                .new_input(entry.file_path())
+                .unwrap()
+                .read()
+                .await
+                .unwrap();
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            batches.extend(reader.map(Result::unwrap));
+        }
+    }
+    batches
 }
 
 /// Puts `body` into `store` and describes it as a raw object.

@@ -16,6 +16,8 @@ const SCHEMA: &str = r#"{"type": "record", "name": "icepipe_ledger_file", "field
 pub enum Kind {
     Index,
     Segment,
+    /// A merge table's deleted keys (crate::merge::tombstones).
+    Tombstones,
 }
 
 impl Kind {
@@ -23,6 +25,7 @@ impl Kind {
         match self {
             Kind::Index => "index",
             Kind::Segment => "segment",
+            Kind::Tombstones => "tombstones",
         }
     }
 }

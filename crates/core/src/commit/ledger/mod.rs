@@ -10,7 +10,7 @@
 //! The one API for everyone who asks "does table T hold X" (the committer, the converter's early
 //! skip, replace triage, audits and sweeps) is [`Ledger::load`] then [`Ledger::holdings`].
 
-mod container;
+pub(crate) mod container;
 mod index;
 mod legacy;
 mod segment;

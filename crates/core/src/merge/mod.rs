@@ -1,0 +1,352 @@
+//! The `merge` write disposition, copy-on-write: one merge object becomes one `overwrite`
+//! snapshot that deletes the data files holding replaced rows and adds them again without those
+//! rows, plus the object's surviving rows. Every reader (PyIceberg, DuckDB, polars, R2 SQL) reads
+//! the result as plain data files; no delete files are written. See docs/merge.md.
+//!
+//! - The newest version of each key wins, by the version column, never by arrival: incoming
+//!   duplicates collapse ([`incoming`]); a table row with a newer version than the incoming one
+//!   stays and the incoming row is dropped; older-or-equal table rows are replaced.
+//! - A hard-deleted key removes the table's rows of that key with an older-or-equal version.
+//! - Files are chosen by manifest bounds of the leading key column and read key-columns first
+//!   ([`scan`]); only files that lose rows are rewritten, one at a time.
+//! - The snapshot records the object in the ledger, atomically: a redelivered or replayed merge
+//!   object is held and changes nothing. It is prepared on the table as loaded and committed
+//!   through the table's committer (pace, budget, parent assertion); a lost race prepares it
+//!   again on the new parent, so files rewritten meanwhile by another merge or a compaction
+//!   are never applied twice.
+
+pub mod incoming;
+pub mod keys;
+pub mod scan;
+pub mod tombstones;
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use iceberg::spec::{DataFile, Operation};
+use uuid::Uuid;
+
+use crate::catalog::LoadedTable;
+use crate::commit::ledger::{Ledger, LedgerError};
+use crate::commit::snapshot::{write_manifest, write_snapshot, SnapshotPlan};
+use crate::commit::{new_snapshot_id, overwrite, CommitError};
+pub use crate::committer::handoff::{MergeOutcome, MergeStats};
+use crate::committer::store::CommitterStore;
+use crate::committer::table::{
+    ChangeOutcome, CommitContext, MaintenanceChange, PreparedChange, TableCommitter,
+};
+use crate::committer::CommitterError;
+use crate::convert::probe::ProbedObject;
+use crate::convert::writer::TableWriter;
+use crate::maintain::inventory::Inventory;
+use crate::raw::error_record::FailureKind;
+use crate::raw::footer::MergeKeys;
+use crate::raw::object::RawObject;
+use incoming::Incoming;
+use scan::{candidates, rewrite, Scan};
+use tombstones::{Tombstones, TOMBSTONES_PROPERTY};
+
+/// Why a merge could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// The merge object cannot be read (storage trouble: may pass later).
+    #[error("cannot read merge object {object}: {reason}")]
+    Unreadable { object: String, reason: String },
+    /// The merge object's rows cannot be merged (a key column missing or null, rows that do
+    /// not fit the table): the same object never will.
+    #[error("merge object {object}: {reason}")]
+    Rows { object: String, reason: String },
+    /// A data file of the table cannot be read as the manifests describe it.
+    #[error("data file {path}: {reason}")]
+    DataFile { path: String, reason: String },
+    /// Table files cannot be read or written (storage).
+    #[error("table files: {0}")]
+    Table(iceberg::Error),
+    /// The table has delete files (another writer's merge-on-read): copy-on-write would bring
+    /// their deleted rows back.
+    #[error("table {table} has {count} delete file(s); merge rewrites data files and cannot apply them (compact the table with a tool that applies deletes first)")]
+    DeleteFiles { table: String, count: usize },
+    /// Boxed: ledger errors carry storage errors.
+    #[error(transparent)]
+    Ledger(Box<LedgerError>),
+    #[error("{reason}")]
+    Internal { reason: String },
+}
+
+impl From<LedgerError> for MergeError {
+    fn from(err: LedgerError) -> Self {
+        MergeError::Ledger(Box::new(err))
+    }
+}
+
+impl MergeError {
+    pub fn rows(object: &str, reason: impl std::fmt::Display) -> Self {
+        MergeError::Rows {
+            object: object.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    pub fn data_file(path: &str, reason: impl std::fmt::Display) -> Self {
+        MergeError::DataFile {
+            path: path.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        match self {
+            MergeError::Unreadable { .. } | MergeError::Table(_) => true,
+            MergeError::Ledger(e) => e.is_transient(),
+            MergeError::Rows { .. }
+            | MergeError::DataFile { .. }
+            | MergeError::DeleteFiles { .. }
+            | MergeError::Internal { .. } => false,
+        }
+    }
+
+    /// As the table's committer reports it.
+    pub fn into_committer_error(self, table: &str) -> CommitterError {
+        let reason = self.to_string();
+        match self {
+            MergeError::Ledger(source) => CommitError::Ledger {
+                table: table.to_string(),
+                source: *source,
+            }
+            .into(),
+            e if e.is_transient() => CommitterError::Unavailable {
+                table: table.to_string(),
+                reason,
+            },
+            _ => CommitterError::Refused {
+                table: table.to_string(),
+                reason,
+            },
+        }
+    }
+}
+
+/// Applies `object` (a merge file) to the table of `committer`: one commit through it, prepared
+/// again after a lost race; `Held` when the table's ledger already holds the object. The CLI's
+/// committer and the convert Worker's coordinator both run this.
+pub async fn apply<S: CommitterStore>(
+    committer: &TableCommitter<S>,
+    ctx: CommitContext<'_>,
+    object: &RawObject,
+    keys: &MergeKeys,
+) -> Result<MergeOutcome, CommitterError> {
+    let table = committer.table().to_string();
+    let probed =
+        crate::convert::probe::probe(object.clone())
+            .await
+            .map_err(|failure| match failure.kind {
+                FailureKind::Transient => CommitterError::Unavailable {
+                    table: table.clone(),
+                    reason: failure.to_string(),
+                },
+                FailureKind::Permanent => CommitterError::Refused {
+                    table: table.clone(),
+                    reason: failure.to_string(),
+                },
+            })?;
+    let change = MergeChange::new(ctx, &probed, keys);
+    Ok(match committer.commit_change(ctx, &change).await? {
+        ChangeOutcome::NothingToDo { .. } => MergeOutcome::Held,
+        ChangeOutcome::Applied {
+            after, attempts, ..
+        } => MergeOutcome::Applied {
+            snapshot_id: after.metadata.current_snapshot_id().unwrap_or_default(),
+            stats: change.stats(),
+            attempts,
+        },
+    })
+}
+
+/// Summary keys of a merge snapshot (besides the standard added/deleted counts).
+pub const SUMMARY_STALE_KEYS: &str = "icepipe.merge.stale-keys";
+pub const SUMMARY_FILES_READ: &str = "icepipe.merge.files-read";
+
+/// One merge object as a change for the table's committer ([`MaintenanceChange`]): prepared on
+/// every attempt from the table as loaded.
+pub struct MergeChange<'a> {
+    pub ctx: CommitContext<'a>,
+    pub object: &'a ProbedObject,
+    pub keys: &'a MergeKeys,
+    /// What the last prepared attempt does (read once the commit applied).
+    pub stats: Mutex<MergeStats>,
+}
+
+impl<'a> MergeChange<'a> {
+    pub fn new(ctx: CommitContext<'a>, object: &'a ProbedObject, keys: &'a MergeKeys) -> Self {
+        Self {
+            ctx,
+            object,
+            keys,
+            stats: Mutex::new(MergeStats::default()),
+        }
+    }
+
+    pub fn stats(&self) -> MergeStats {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    async fn plan(&self, base: &LoadedTable) -> Result<Option<PreparedChange>, MergeError> {
+        let meta = &base.metadata;
+        let file_io = self.ctx.file_io;
+        let id = self.object.object.id();
+        let ledger = Ledger::load(file_io, meta).await?;
+        if ledger
+            .holdings(file_io, std::slice::from_ref(&id))
+            .await?
+            .contains(&id)
+        {
+            return Ok(None);
+        }
+        let schema = meta.current_schema().clone();
+        let writer =
+            TableWriter::new(file_io.clone(), meta, schema.clone()).map_err(MergeError::Table)?;
+        let incoming = Incoming::read(&writer, self.object, self.keys).await?;
+        let inventory =
+            Inventory::of_current(file_io, meta)
+                .await
+                .map_err(|e| MergeError::Internal {
+                    reason: format!("cannot list the table's files: {e}"),
+                })?;
+        if inventory.delete_files > 0 {
+            return Err(MergeError::DeleteFiles {
+                table: meta.location().to_string(),
+                count: inventory.delete_files,
+            });
+        }
+        let chosen = candidates(
+            &inventory.data_files,
+            &schema,
+            self.keys,
+            &incoming.leading_values(),
+        );
+        let mut scan = Scan::default();
+        for file in chosen {
+            scan.check(file_io, &schema, file, self.keys, &incoming)
+                .await?;
+        }
+        // Keys deleted at a newer-or-equal version than their incoming upsert stay deleted.
+        let mut tombstones = Tombstones::load(file_io, meta).await?;
+        for (key, winner) in incoming.winners() {
+            if tombstones.get(key).is_some_and(|v| *v >= winner.version) {
+                scan.stale.insert(key.clone());
+            }
+        }
+        let tombstones_before = tombstones.clone();
+        for (key, winner) in incoming.winners() {
+            match (winner.deletes, scan.stale.contains(key)) {
+                (true, false) => tombstones.delete(key.clone(), winner.version.clone()),
+                (false, false) => tombstones.revive(key),
+                (_, true) => {}
+            }
+        }
+        let snapshot_id = new_snapshot_id(meta);
+        let prefix = format!("icepipe-merge-{}", Uuid::new_v4().simple());
+        let mut added: Vec<DataFile> = Vec::new();
+        let mut rows_removed = 0;
+        for (n, (file, masks, dropped)) in scan.affected.iter().enumerate() {
+            let files = rewrite(file_io, &writer, file, masks, &format!("{prefix}-r{n}")).await?;
+            let kept: u64 = files.iter().map(DataFile::record_count).sum();
+            if kept + dropped != file.rows() {
+                return Err(MergeError::data_file(
+                    file.path(),
+                    format!(
+                        "rewriting kept {kept} and dropped {dropped} rows of {}: nothing committed",
+                        file.rows()
+                    ),
+                ));
+            }
+            rows_removed += dropped;
+            added.extend(files);
+        }
+        let survivors = incoming.survivors(&scan.stale)?;
+        let mut sink = crate::convert::writer::BatchSink::new(&writer, &format!("{prefix}-new"))
+            .map_err(MergeError::Table)?;
+        for batch in survivors {
+            sink.write(batch).await.map_err(MergeError::Table)?;
+        }
+        let new_files = sink.close().await.map_err(MergeError::Table)?;
+        let rows_added = new_files.iter().map(DataFile::record_count).sum();
+        added.extend(new_files);
+
+        let rewritten: HashSet<&str> = scan.affected.iter().map(|(f, _, _)| f.path()).collect();
+        let removal = overwrite::remove_paths(file_io, meta, snapshot_id, &rewritten)
+            .await
+            .map_err(MergeError::Table)?
+            .ok_or_else(|| MergeError::Internal {
+                reason: "files to rewrite are not in the snapshot they were read from".into(),
+            })?;
+        let spec = meta.default_partition_spec().clone();
+        let manifest = write_manifest(
+            file_io,
+            meta,
+            schema.clone(),
+            spec.clone(),
+            snapshot_id,
+            &added,
+        )
+        .await
+        .map_err(MergeError::Table)?;
+        let replace = ledger.replace_after(snapshot_id, None);
+        let ledger_update = ledger
+            .record(file_io, meta, &[id], snapshot_id, replace)
+            .await?;
+        let mut extra = ledger_update.summary.clone();
+        extra.extend([
+            (SUMMARY_STALE_KEYS.to_string(), scan.stale.len().to_string()),
+            (SUMMARY_FILES_READ.to_string(), scan.files_read.to_string()),
+        ]);
+        let plan = SnapshotPlan {
+            snapshot_id,
+            schema_id: meta.current_schema_id(),
+            timestamp_ms: self.ctx.clock.now_ms().max(meta.last_updated_ms() + 1),
+            schema,
+            spec,
+            operation: Operation::Overwrite,
+            data_files: &added,
+            removed: &removal.removed,
+            extra_summary: &extra,
+            replace_load: ledger.replace_load(),
+            attempt: 1,
+        };
+        let snapshot = write_snapshot(file_io, meta, removal.manifests, Some(&manifest), &plan)
+            .await
+            .map_err(MergeError::Table)?;
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = MergeStats {
+            rows_read: incoming.rows_read,
+            keys: incoming.keys(),
+            deletes: incoming.deletes(),
+            stale: scan.stale.len(),
+            rows_added,
+            rows_removed,
+            files_live: inventory.data_files.len(),
+            files_read: scan.files_read,
+            files_rewritten: scan.affected.len(),
+            files_added: added.len(),
+        };
+        let mut updates = crate::maintain::snapshot_updates(snapshot, &ledger_update);
+        if tombstones != tombstones_before {
+            let path = tombstones.write(file_io, meta, snapshot_id).await?;
+            updates.push(iceberg::TableUpdate::SetProperties {
+                updates: [(TOMBSTONES_PROPERTY.to_string(), path)].into(),
+            });
+        }
+        Ok(Some(PreparedChange {
+            requirements: Vec::new(),
+            updates,
+        }))
+    }
+}
+
+impl MaintenanceChange for MergeChange<'_> {
+    async fn prepare(&self, base: &LoadedTable) -> Result<Option<PreparedChange>, CommitterError> {
+        let table = base.metadata.location().to_string();
+        self.plan(base)
+            .await
+            .map_err(|e| e.into_committer_error(&table))
+    }
+}

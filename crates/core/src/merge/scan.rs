@@ -1,0 +1,220 @@
+//! Finds the table's rows an incoming merge replaces, reading as little as it can: files are
+//! chosen by the leading key column's lower/upper bounds in the manifests (a file whose range
+//! holds no incoming key is never opened), and a chosen file is first read for its key and
+//! version columns only. Only files that lose rows are read whole and written again, one at a
+//! time, without the rows an older-or-equal version of an incoming key had.
+
+use std::collections::{BTreeSet, HashSet};
+
+use arrow_array::{BooleanArray, RecordBatch};
+use arrow_select::filter::filter_record_batch;
+use bytes::Bytes;
+use iceberg::io::FileIO;
+use iceberg::spec::{DataFile, Schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ProjectionMask, PARQUET_FIELD_ID_META_KEY};
+
+use super::incoming::Incoming;
+use super::keys::{Column, KeyColumns, Scalar};
+use super::MergeError;
+use crate::convert::writer::{BatchSink, TableWriter};
+use crate::maintain::compact::by_current_names;
+use crate::maintain::inventory::LiveFile;
+use crate::raw::footer::MergeKeys;
+use crate::schema::{conform_batch, ConstantColumns, SubMicros};
+
+/// Rows per decoded batch; the same in both passes over a file, so masks line up.
+const BATCH_ROWS: usize = 8192;
+/// Iceberg truncates string bounds (16 characters by default): an upper bound that long may be
+/// below the real maximum, so it does not bound anything.
+const TRUNCATED_BOUND_CHARS: usize = 16;
+
+/// The live files whose leading-key range holds an incoming key (or that have no usable bounds).
+pub fn candidates<'a>(
+    files: &'a [LiveFile],
+    schema: &Schema,
+    keys: &MergeKeys,
+    leading: &BTreeSet<Scalar>,
+) -> Vec<&'a LiveFile> {
+    let Some(field_id) = schema.field_by_name(&keys.primary_key[0]).map(|f| f.id) else {
+        return files.iter().collect();
+    };
+    files
+        .iter()
+        .filter(|file| {
+            let data = file.entry.data_file();
+            let lower = data
+                .lower_bounds()
+                .get(&field_id)
+                .and_then(Scalar::of_bound);
+            let upper = data
+                .upper_bounds()
+                .get(&field_id)
+                .and_then(Scalar::of_bound)
+                .filter(
+                    |u| !matches!(u, Scalar::Str(s) if s.chars().count() >= TRUNCATED_BOUND_CHARS),
+                );
+            match (lower, upper) {
+                (Some(lower), Some(upper)) if lower <= upper => {
+                    leading.range(lower..=upper).next().is_some()
+                }
+                (Some(lower), None) => leading.range(lower..).next().is_some(),
+                (None, Some(upper)) => leading.range(..=upper).next().is_some(),
+                _ => true,
+            }
+        })
+        .collect()
+}
+
+/// What reading the chosen files found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Incoming keys the table holds a newer version of: their rows must not land.
+    pub stale: HashSet<Vec<Scalar>>,
+    pub files_read: usize,
+    /// Files that lose rows, with their keep masks (one per batch of [`BATCH_ROWS`]).
+    pub affected: Vec<(LiveFile, Vec<BooleanArray>, u64)>,
+}
+
+impl Scan {
+    /// Reads one file's key and version columns: which of its rows an incoming key replaces
+    /// (or deletes), and which incoming keys it holds newer versions of.
+    pub async fn check(
+        &mut self,
+        file_io: &FileIO,
+        schema: &Schema,
+        file: &LiveFile,
+        keys: &MergeKeys,
+        incoming: &Incoming,
+    ) -> Result<(), MergeError> {
+        self.files_read += 1;
+        let bytes = read(file_io, file.path()).await?;
+        let wanted: Vec<&str> = keys
+            .primary_key
+            .iter()
+            .map(String::as_str)
+            .chain([keys.version_column.as_str()])
+            .collect();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .map_err(|e| MergeError::data_file(file.path(), e))?;
+        let ids: HashSet<i32> = wanted
+            .iter()
+            .filter_map(|n| schema.field_by_name(n).map(|f| f.id))
+            .collect();
+        let roots: Vec<usize> = builder
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                f.metadata()
+                    .get(PARQUET_FIELD_ID_META_KEY)
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .is_some_and(|id| ids.contains(&id))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| MergeError::data_file(file.path(), e))?;
+        let mut masks = Vec::new();
+        let mut dropped = 0u64;
+        for batch in reader {
+            let batch = batch.map_err(|e| MergeError::data_file(file.path(), e))?;
+            let batch = by_current_names(&batch, schema);
+            let (keep, lost) = self.keep_mask(&batch, keys, incoming, file.path())?;
+            dropped += lost;
+            masks.push(keep);
+        }
+        if dropped > 0 {
+            self.affected.push((file.clone(), masks, dropped));
+        }
+        Ok(())
+    }
+
+    fn keep_mask(
+        &mut self,
+        batch: &RecordBatch,
+        keys: &MergeKeys,
+        incoming: &Incoming,
+        path: &str,
+    ) -> Result<(BooleanArray, u64), MergeError> {
+        let key_columns =
+            KeyColumns::of(batch, &keys.primary_key).map_err(|e| MergeError::data_file(path, e))?;
+        let version =
+            Column::of(batch, &keys.version_column).map_err(|e| MergeError::data_file(path, e))?;
+        let mut lost = 0;
+        let keep: Vec<bool> = (0..batch.num_rows())
+            .map(|row| {
+                // A row without a full key matches no incoming key: it stays.
+                let Ok(key) = key_columns.key(row) else {
+                    return true;
+                };
+                let Some(winner) = incoming.get(&key) else {
+                    return true;
+                };
+                if version.value(row) > winner.version {
+                    // Out of order: the table's row is newer than the incoming one.
+                    self.stale.insert(key);
+                    true
+                } else {
+                    lost += 1;
+                    false
+                }
+            })
+            .collect();
+        Ok((BooleanArray::from(keep), lost))
+    }
+}
+
+/// Writes `file` again without the rows its masks drop, as files named from `prefix`.
+pub async fn rewrite(
+    file_io: &FileIO,
+    writer: &TableWriter,
+    file: &LiveFile,
+    masks: &[BooleanArray],
+    prefix: &str,
+) -> Result<Vec<DataFile>, MergeError> {
+    let bytes = read(file_io, file.path()).await?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+        .map_err(|e| MergeError::data_file(file.path(), e))?;
+    let schema = writer.schema();
+    // Data files carry every column already: nothing to fill in, nothing finer than micros.
+    let constants = ConstantColumns {
+        loaded_at_us: 0,
+        load_id: String::new(),
+    };
+    let mut sink = BatchSink::new(writer, prefix).map_err(MergeError::Table)?;
+    let mut batches = 0;
+    for (batch, keep) in reader.zip(masks) {
+        let batch = batch.map_err(|e| MergeError::data_file(file.path(), e))?;
+        let batch =
+            filter_record_batch(&batch, keep).map_err(|e| MergeError::data_file(file.path(), e))?;
+        let batch = by_current_names(&batch, schema);
+        let batch = conform_batch(&batch, writer.arrow_schema(), &constants, SubMicros::Reject)
+            .map_err(|e| MergeError::data_file(file.path(), e))?;
+        if batch.num_rows() > 0 {
+            sink.write(batch).await.map_err(MergeError::Table)?;
+        }
+        batches += 1;
+    }
+    if batches != masks.len() {
+        return Err(MergeError::data_file(
+            file.path(),
+            format!(
+                "read {batches} batches where the first pass read {}",
+                masks.len()
+            ),
+        ));
+    }
+    sink.close().await.map_err(MergeError::Table)
+}
+
+async fn read(file_io: &FileIO, path: &str) -> Result<Bytes, MergeError> {
+    let input = file_io.new_input(path).map_err(MergeError::Table)?;
+    input.read().await.map_err(MergeError::Table)
+}

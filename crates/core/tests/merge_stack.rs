@@ -1,0 +1,394 @@
+//! The `merge` write disposition against the real SeaweedFS catalog behind the R2 rules layer:
+//! updates and deletes end as the current state, the newest version wins whatever the arrival
+//! order, redeliveries change nothing, merges racing each other and an append all land, and
+//! only the data files holding affected keys are read and rewritten.
+#![cfg(feature = "native")]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{BooleanArray, Int64Array, RecordBatch, StringArray};
+use bytes::Bytes;
+use iceberg::spec::{Operation, TableMetadata};
+use icepipe_core::commit::outcome::{MergeStats, TableOutcome};
+use icepipe_core::convert::Converter;
+use icepipe_core::raw::footer::{LoadFooter, MergeKeys};
+use icepipe_core::raw::key::TableName;
+use icepipe_core::raw::object::RawObject;
+use icepipe_core::storage::ObjectStore;
+use support::*;
+
+/// One row of a merge file: (id, version, deleted).
+type Row = (i64, i64, bool);
+
+fn keys() -> MergeKeys {
+    MergeKeys {
+        primary_key: vec!["id".into()],
+        version_column: "version".into(),
+        hard_delete_column: Some("deleted".into()),
+    }
+}
+
+fn batch(rows: &[Row]) -> RecordBatch {
+    let names: Vec<String> = rows
+        .iter()
+        .map(|(id, v, _)| format!("row {id} v{v}"))
+        .collect();
+    RecordBatch::try_from_iter([
+        (
+            "id",
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))) as _,
+        ),
+        ("name", Arc::new(StringArray::from(names)) as _),
+        (
+            "version",
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))) as _,
+        ),
+        (
+            "deleted",
+            Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.2)))) as _,
+        ),
+    ])
+    .unwrap()
+}
+
+/// Parquet as the ingest writes a merge load.
+fn merge_parquet(rows: &[Row], load: &str) -> Bytes {
+    let footer = LoadFooter::of_merge_load(load, "src", "items", keys());
+    parquet_with_footer(&batch(rows), footer.key_values())
+}
+
+struct Raw {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+}
+
+impl Raw {
+    fn new() -> Self {
+        Self {
+            store: raw_store(),
+            prefix: format!(
+                "sources/{}/items/year=2026/month=11/day=30",
+                unique("merge")
+            ),
+        }
+    }
+
+    async fn merge(&self, name: &str, rows: &[Row]) -> RawObject {
+        let key = format!("{}/{name}.parquet", self.prefix);
+        raw_object(self.store.clone(), &key, merge_parquet(rows, name)).await
+    }
+
+    /// A file without a footer disposition: appended as it is.
+    async fn append(&self, name: &str, rows: &[Row]) -> RawObject {
+        let key = format!("{}/{name}.parquet", self.prefix);
+        raw_object(self.store.clone(), &key, parquet_bytes(&batch(rows))).await
+    }
+}
+
+fn table(test: &str) -> TableName {
+    suite_table("merge", test)
+}
+
+async fn convert(
+    converter: &Converter,
+    table: &TableName,
+    objects: Vec<RawObject>,
+) -> TableOutcome {
+    let outcome = converter.convert(table, objects).await.unwrap();
+    assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
+    outcome
+}
+
+/// Every live row of the current snapshot: id -> (version, name), read from the data files;
+/// panics on a key held twice.
+async fn live_rows(meta: &TableMetadata) -> BTreeMap<i64, (i64, String)> {
+    let mut rows = BTreeMap::new();
+    for batch in live_batches(&table_file_io(), meta).await {
+        let ids = batch
+            .column_by_name("id")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let versions = batch
+            .column_by_name("version")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let names = batch.column_by_name("name").unwrap().as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            let row = (versions.value(i), names.value(i).to_string());
+            let old = rows.insert(ids.value(i), row);
+            assert!(old.is_none(), "id {} is held twice", ids.value(i));
+        }
+    }
+    rows
+}
+
+fn expected(rows: &[(i64, i64)]) -> BTreeMap<i64, (i64, String)> {
+    rows.iter()
+        .map(|&(id, v)| (id, (v, format!("row {id} v{v}"))))
+        .collect()
+}
+
+fn merged_stats(outcome: &TableOutcome) -> &MergeStats {
+    assert_eq!(outcome.merged.len(), 1, "{outcome:?}");
+    &outcome.merged[0].stats
+}
+
+#[tokio::test]
+async fn updates_and_deletes_end_as_the_current_state() {
+    let converter = converter_over(http()).await;
+    let table = table("current_state");
+    let raw = Raw::new();
+    let first: Vec<Row> = (0..100).map(|id| (id, 1, false)).collect();
+    let outcome = convert(&converter, &table, vec![raw.merge("L1", &first).await]).await;
+    assert_eq!(merged_stats(&outcome).rows_added, 100);
+
+    // Updates of 10..20, deletes of 30..35, a key updated twice in one file, a new key, and a
+    // delete of a key the table never held.
+    let mut second: Vec<Row> = (10..20).map(|id| (id, 2, false)).collect();
+    second.extend((30..35).map(|id| (id, 2, true)));
+    second.extend([
+        (50, 3, false),
+        (50, 2, false),
+        (100, 1, false),
+        (500, 1, true),
+    ]);
+    let outcome = convert(&converter, &table, vec![raw.merge("L2", &second).await]).await;
+    let stats = merged_stats(&outcome);
+    assert_eq!((stats.rows_read, stats.keys, stats.deletes), (19, 18, 6));
+    assert_eq!((stats.rows_added, stats.rows_removed), (12, 16));
+
+    let meta = metadata(&table).await;
+    let current = meta.current_snapshot().unwrap();
+    assert_eq!(current.summary().operation, Operation::Overwrite);
+    let mut want: Vec<(i64, i64)> = (0..100)
+        .filter(|id| !(30..35).contains(id))
+        .map(|id| (id, if (10..20).contains(&id) { 2 } else { 1 }))
+        .collect();
+    want.retain(|r| r.0 != 50);
+    want.extend([(50, 3), (100, 1)]);
+    assert_eq!(live_rows(&meta).await, expected(&want));
+    assert_eq!(total_records(&meta), want.len() as u64);
+}
+
+#[tokio::test]
+async fn the_newest_version_wins_whatever_the_order_and_redeliveries_change_nothing() {
+    let converter = converter_over(http()).await;
+    let table = table("out_of_order");
+    let raw = Raw::new();
+    let newer: Vec<Row> = (0..10)
+        .map(|id| (id, 5, false))
+        .chain([(20, 5, true)])
+        .collect();
+    let mut older: Vec<Row> = (0..10).map(|id| (id, 3, false)).collect();
+    older.extend([(11, 3, false), (5, 9, true)]);
+    let newer = raw.merge("L-newer", &newer).await;
+    let older = raw.merge("L-older", &older).await;
+    convert(&converter, &table, vec![newer.clone()]).await;
+    let outcome = convert(&converter, &table, vec![older.clone()]).await;
+    // 0..10 are newer in the table (but 5, deleted at version 9); 11 is new.
+    assert_eq!(merged_stats(&outcome).stale, 9);
+    let want: Vec<(i64, i64)> = (0..10)
+        .filter(|id| *id != 5)
+        .map(|id| (id, 5))
+        .chain([(11, 3)])
+        .collect();
+    let meta = metadata(&table).await;
+    assert_eq!(live_rows(&meta).await, expected(&want));
+
+    // Every file three more times, alone and together: the table holds them, nothing changes.
+    let snapshot = meta.current_snapshot_id();
+    for _ in 0..3 {
+        for objects in [
+            vec![older.clone()],
+            vec![newer.clone()],
+            vec![newer.clone(), older.clone()],
+        ] {
+            let outcome = convert(&converter, &table, objects.clone()).await;
+            assert_eq!(outcome.skipped.len(), objects.len(), "{outcome:?}");
+            assert!(outcome.merged.is_empty());
+        }
+        // A fresh converter (another process) knows nothing but the ledger.
+        let other = converter_over(http()).await;
+        convert(&other, &table, vec![older.clone()]).await;
+    }
+    let meta = metadata(&table).await;
+    assert_eq!(meta.current_snapshot_id(), snapshot);
+    assert_eq!(live_rows(&meta).await, expected(&want));
+}
+
+#[tokio::test]
+async fn merges_racing_each_other_and_an_append_all_land() {
+    let table = table("race");
+    let raw = Raw::new();
+    let setup = converter_over(http()).await;
+    let base: Vec<Row> = (0..300).map(|id| (id, 1, false)).collect();
+    convert(&setup, &table, vec![raw.merge("L0", &base).await]).await;
+
+    let a: Vec<Row> = (0..100).map(|id| (id, 2, false)).collect();
+    let b: Vec<Row> = (100..200).map(|id| (id, 2, id % 10 == 0)).collect();
+    let appended: Vec<Row> = (1000..1010).map(|id| (id, 1, false)).collect();
+    let (a, b, appended) = (
+        raw.merge("La", &a).await,
+        raw.merge("Lb", &b).await,
+        raw.append("plain", &appended).await,
+    );
+    // Three converters of their own (three processes): each commits through its own committer,
+    // so they race at the catalog and the losers prepare again on the new parent.
+    let (ca, cb, cc) = (
+        converter_over(http()).await,
+        converter_over(http()).await,
+        converter_over(http()).await,
+    );
+    let (oa, ob, oc) = tokio::join!(
+        convert(&ca, &table, vec![a]),
+        convert(&cb, &table, vec![b]),
+        convert(&cc, &table, vec![appended]),
+    );
+    assert_eq!(oa.merged.len() + ob.merged.len(), 2);
+    assert_eq!(oc.objects.len(), 1);
+    let want: Vec<(i64, i64)> = (0..300)
+        .filter(|id| !((100..200).contains(id) && id % 10 == 0))
+        .map(|id| (id, if id < 200 { 2 } else { 1 }))
+        .chain((1000..1010).map(|id| (id, 1)))
+        .collect();
+    assert_eq!(live_rows(&metadata(&table).await).await, expected(&want));
+}
+
+#[tokio::test]
+async fn only_files_holding_affected_keys_are_read_and_rewritten() {
+    let converter = converter_over(http()).await;
+    let table = table("affected_files");
+    let raw = Raw::new();
+    // Twenty objects of 500 keys each, appended in one snapshot: twenty data files with
+    // disjoint id ranges (as loads of new keys over twenty days would leave them).
+    let mut objects = Vec::new();
+    for load in 0..20i64 {
+        let rows: Vec<Row> = (load * 500..(load + 1) * 500)
+            .map(|id| (id, 1, false))
+            .collect();
+        objects.push(raw.append(&format!("day{load:02}"), &rows).await);
+    }
+    convert(&converter, &table, objects).await;
+    // Updates and a delete in the ranges of loads 3 and 17 only.
+    let rows: Vec<Row> = (1500..1510)
+        .map(|id| (id, 2, false))
+        .chain([(8600, 2, false), (8601, 2, true)])
+        .collect();
+    let outcome = convert(&converter, &table, vec![raw.merge("L-upd", &rows).await]).await;
+    let stats = merged_stats(&outcome);
+    assert_eq!(stats.files_live, 20);
+    assert_eq!(
+        (stats.files_read, stats.files_rewritten),
+        (2, 2),
+        "{stats:?}"
+    );
+    assert_eq!((stats.rows_added, stats.rows_removed), (11, 12));
+    let meta = metadata(&table).await;
+    let summary = &meta
+        .current_snapshot()
+        .unwrap()
+        .summary()
+        .additional_properties;
+    assert_eq!(summary["deleted-data-files"], "2");
+    let rows = live_rows(&meta).await;
+    assert_eq!(rows.len(), 9999);
+    assert_eq!(rows[&1505].0, 2);
+    assert_eq!(rows[&8600].0, 2);
+    assert!(!rows.contains_key(&8601));
+    assert_eq!(rows[&8602].0, 1);
+}
+
+#[tokio::test]
+async fn a_merge_that_loses_its_race_prepares_again_on_the_new_parent() {
+    let table = table("lost_race");
+    let raw = Raw::new();
+    let plain = converter_over(http()).await;
+    let base: Vec<Row> = (0..300).map(|id| (id, 1, false)).collect();
+    convert(&plain, &table, vec![raw.merge("L0", &base).await]).await;
+
+    // Between our merge's reading of the table and its commit, another process merges newer
+    // versions of overlapping keys and appends: the files our merge planned to rewrite are gone.
+    let ours: Vec<Row> = (0..150).map(|id| (id, 2, false)).collect();
+    let theirs: Vec<Row> = (100..200).map(|id| (id, 3, false)).collect();
+    let (theirs, appended) = (
+        raw.merge("L-theirs", &theirs).await,
+        raw.append("plain", &[(1000, 1, false)]).await,
+    );
+    let t = table.clone();
+    let faulty = FaultyHttp::new(Fault::RunFirst(Box::pin(async move {
+        let outcome = plain.convert(&t, vec![theirs, appended]).await.unwrap();
+        assert_eq!((outcome.merged.len(), outcome.objects.len()), (1, 2));
+    })));
+    let converter = converter_over(Arc::new(faulty.clone())).await;
+    let outcome = convert(&converter, &table, vec![raw.merge("L-ours", &ours).await]).await;
+    assert_eq!(outcome.commit_attempts, 2, "lost once, then the new parent");
+    assert_eq!(faulty.commit_requests(), 2);
+    // Prepared again: 100..150 are newer in the table now.
+    assert_eq!(merged_stats(&outcome).stale, 50);
+    let want: Vec<(i64, i64)> = (0..300)
+        .map(|id| {
+            (
+                id,
+                match id {
+                    0..100 => 2,
+                    100..200 => 3,
+                    _ => 1,
+                },
+            )
+        })
+        .chain([(1000, 1)])
+        .collect();
+    assert_eq!(live_rows(&metadata(&table).await).await, expected(&want));
+}
+
+#[tokio::test]
+async fn a_deleted_key_stays_deleted_for_older_upserts_and_returns_with_a_newer_one() {
+    let converter = converter_over(http()).await;
+    let table = table("tombstones");
+    let raw = Raw::new();
+    convert(
+        &converter,
+        &table,
+        vec![raw.merge("L1", &[(1, 1, false), (2, 1, false)]).await],
+    )
+    .await;
+    convert(
+        &converter,
+        &table,
+        vec![raw.merge("L9", &[(1, 9, true)]).await],
+    )
+    .await;
+    // A late file from before the delete: key 1 must not come back; key 2 is updated.
+    let outcome = convert(
+        &converter,
+        &table,
+        vec![raw.merge("L3", &[(1, 3, false), (2, 3, false)]).await],
+    )
+    .await;
+    assert_eq!(merged_stats(&outcome).stale, 1);
+    let meta = metadata(&table).await;
+    assert_eq!(live_rows(&meta).await, expected(&[(2, 3)]));
+    assert!(meta.properties().contains_key("icepipe.merge.tombstones"));
+    // A newer upsert brings it back; the late file replayed under another name still cannot.
+    convert(
+        &converter,
+        &table,
+        vec![raw.merge("L10", &[(1, 10, false)]).await],
+    )
+    .await;
+    convert(
+        &converter,
+        &table,
+        vec![raw.merge("L3-again", &[(1, 3, false)]).await],
+    )
+    .await;
+    assert_eq!(
+        live_rows(&metadata(&table).await).await,
+        expected(&[(1, 10), (2, 3)])
+    );
+}
