@@ -2,24 +2,114 @@
 //! column writer is independent: its values, dictionary, pages and compression), on wasm32 one
 //! after another (a Worker has one thread).
 //!
+//! Natively a batch is encoded in the background while the caller decodes the next one
+//! ([`RowGroupColumns::submit`]); at most one batch is in flight, so memory grows by one batch.
 //! Work is handed out a column at a time from a shared queue, so a heavy column (free text) and
 //! several light ones (ints) balance across threads without a cost model.
 
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn};
-use parquet::errors::Result;
+use parquet::errors::{ParquetError, Result};
+
+/// The column writers of the open row group.
+pub struct RowGroupColumns {
+    writers: Vec<ArrowColumnWriter>,
+    /// `writers.len()`, also while the writers are away encoding.
+    columns: usize,
+    #[cfg(not(target_arch = "wasm32"))]
+    in_flight: Option<std::thread::JoinHandle<(Vec<ArrowColumnWriter>, Result<()>)>>,
+    /// Encoded size of what is written so far, as of the last finished batch.
+    estimated_bytes: usize,
+}
+
+impl RowGroupColumns {
+    pub fn new(writers: Vec<ArrowColumnWriter>) -> Self {
+        Self {
+            columns: writers.len(),
+            writers,
+            #[cfg(not(target_arch = "wasm32"))]
+            in_flight: None,
+            estimated_bytes: 0,
+        }
+    }
+
+    /// Encodes one batch's leaves (`leaves[i]` to column `i`): natively in the background, after
+    /// the previous batch has finished (whose error, if any, is returned here).
+    pub fn submit(&mut self, leaves: Vec<ArrowLeafColumn>) -> Result<()> {
+        if leaves.len() != self.columns {
+            return Err(ParquetError::General(format!(
+                "batch has {} leaf columns, the file {}",
+                leaves.len(),
+                self.columns
+            )));
+        }
+        self.finish_in_flight()?;
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let mut writers = std::mem::take(&mut self.writers);
+            self.in_flight = Some(std::thread::spawn(move || {
+                let result = write_leaves(&mut writers, &leaves);
+                (writers, result)
+            }));
+            Ok(())
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            let result = write_leaves(&mut self.writers, &leaves);
+            self.estimated_bytes = estimate(&self.writers);
+            result
+        }
+    }
+
+    /// The encoded size of the row group once every submitted batch is encoded (waits for it).
+    pub fn settled_bytes(&mut self) -> Result<usize> {
+        self.finish_in_flight()?;
+        Ok(self.estimated_bytes)
+    }
+
+    /// The encoded size as of the last finished batch, without waiting.
+    pub fn last_known_bytes(&self) -> usize {
+        self.estimated_bytes
+    }
+
+    /// Closes every column (its last page and dictionary get encoded and compressed here).
+    pub fn close(mut self) -> Result<Vec<ArrowColumnChunk>> {
+        self.finish_in_flight()?;
+        for_each(self.writers, ArrowColumnWriter::close)
+            .into_iter()
+            .collect()
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn finish_in_flight(&mut self) -> Result<()> {
+        let Some(handle) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let (writers, result) = handle.join().map_err(|_| {
+            ParquetError::General("the column encoding thread panicked".into())
+        })?;
+        self.writers = writers;
+        self.estimated_bytes = estimate(&self.writers);
+        result
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn finish_in_flight(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn estimate(writers: &[ArrowColumnWriter]) -> usize {
+    writers
+        .iter()
+        .map(ArrowColumnWriter::get_estimated_total_bytes)
+        .sum()
+}
 
 /// Writes `leaves[i]` to `writers[i]`.
-pub fn write_leaves(writers: &mut [ArrowColumnWriter], leaves: &[ArrowLeafColumn]) -> Result<()> {
+fn write_leaves(writers: &mut [ArrowColumnWriter], leaves: &[ArrowLeafColumn]) -> Result<()> {
     debug_assert_eq!(writers.len(), leaves.len());
     let jobs: Vec<_> = writers.iter_mut().zip(leaves).collect();
     for_each(jobs, |(writer, leaf)| writer.write(leaf))
-        .into_iter()
-        .collect()
-}
-
-/// Closes every writer (its last page and dictionary get encoded and compressed here), in order.
-pub fn close_writers(writers: Vec<ArrowColumnWriter>) -> Result<Vec<ArrowColumnChunk>> {
-    for_each(writers, ArrowColumnWriter::close)
         .into_iter()
         .collect()
 }

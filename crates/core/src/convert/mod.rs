@@ -14,6 +14,7 @@ mod dictionary;
 mod file_metrics;
 mod int96;
 pub mod parallel_writer;
+mod partition_split;
 pub mod probe;
 pub mod reader;
 pub mod rows;

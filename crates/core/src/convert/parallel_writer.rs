@@ -17,12 +17,12 @@ use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder};
 use iceberg::writer::CurrentFileStatus;
 use iceberg::{Error, ErrorKind, Result};
 use parquet::arrow::arrow_writer::{
-    compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory, ArrowWriter,
+    compute_leaves, ArrowRowGroupWriterFactory, ArrowWriter,
 };
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 
-use super::column_encoding::{close_writers, write_leaves};
+use super::column_encoding::RowGroupColumns;
 use super::dictionary::near_unique_columns;
 use super::file_metrics::{data_file_builder, NanCounts};
 
@@ -84,17 +84,8 @@ struct OpenFile {
 
 /// The row group being encoded.
 struct RowGroup {
-    writers: Vec<ArrowColumnWriter>,
+    columns: RowGroupColumns,
     rows: usize,
-}
-
-impl RowGroup {
-    fn estimated_bytes(&self) -> usize {
-        self.writers
-            .iter()
-            .map(ArrowColumnWriter::get_estimated_total_bytes)
-            .sum()
-    }
 }
 
 fn parquet_error(context: &str) -> impl FnOnce(parquet::errors::ParquetError) -> Error + '_ {
@@ -131,9 +122,12 @@ impl OpenFile {
                     .columns
                     .create_column_writers(self.file.flushed_row_groups().len())
                     .map_err(parquet_error("Failed to build parquet column writers."))?;
-                self.row_group = Some(RowGroup { writers, rows: 0 });
+                self.row_group = Some(RowGroup {
+                    columns: RowGroupColumns::new(writers),
+                    rows: 0,
+                });
             }
-            let fits = self.rows_that_fit(self.row_group.as_ref().expect("opened above"));
+            let fits = self.rows_that_fit()?;
             if fits == 0 {
                 self.flush().await?;
                 continue;
@@ -144,9 +138,8 @@ impl OpenFile {
             let row_group = self.row_group.as_mut().expect("opened above");
             encode(row_group, schema, &part)?;
             row_group.rows += take;
-            let full = self.max_rows.is_some_and(|max| row_group.rows >= max)
-                || self.max_bytes.is_some_and(|max| row_group.estimated_bytes() >= max);
-            if full {
+            // The byte limit is checked before the next batch (once this one is encoded).
+            if self.max_rows.is_some_and(|max| row_group.rows >= max) {
                 self.flush().await?;
             }
         }
@@ -154,23 +147,28 @@ impl OpenFile {
     }
 
     /// Rows the open row group still takes: what is left under the row limit and, once the
-    /// group has rows, under the byte limit at its average encoded row size.
-    fn rows_that_fit(&self, row_group: &RowGroup) -> usize {
-        let mut fits = match self.max_rows {
+    /// group has rows, under the byte limit at its average encoded row size (0: it is full).
+    fn rows_that_fit(&mut self) -> Result<usize> {
+        let (max_rows, max_bytes) = (self.max_rows, self.max_bytes);
+        let row_group = self.row_group.as_mut().expect("opened by the caller");
+        let mut fits = match max_rows {
             Some(max) => max.saturating_sub(row_group.rows),
             None => usize::MAX,
         };
-        if let (Some(max), true) = (self.max_bytes, row_group.rows > 0) {
-            let bytes = row_group.estimated_bytes();
+        if let (Some(max), true) = (max_bytes, row_group.rows > 0) {
+            let bytes = row_group
+                .columns
+                .settled_bytes()
+                .map_err(parquet_error("Failed to write using parquet writer."))?;
             if bytes >= max {
-                return 0;
+                return Ok(0);
             }
             let per_row = bytes / row_group.rows;
             if per_row > 0 {
                 fits = fits.min((max - bytes) / per_row);
             }
         }
-        fits
+        Ok(fits)
     }
 
     /// Closes the open row group and moves the encoded bytes to the output.
@@ -178,7 +176,9 @@ impl OpenFile {
         let Some(row_group) = self.row_group.take() else {
             return Ok(());
         };
-        let chunks = close_writers(row_group.writers)
+        let chunks = row_group
+            .columns
+            .close()
             .map_err(parquet_error("Failed to write using parquet writer."))?;
         let mut appender = self
             .file
@@ -206,30 +206,28 @@ impl OpenFile {
         Ok(())
     }
 
+    /// Bytes written plus the open row group's estimate as of its last encoded batch (one
+    /// batch behind at most: good enough for rolling files at a target size).
     fn current_size(&self) -> usize {
-        self.file.bytes_written() + self.row_group.as_ref().map_or(0, RowGroup::estimated_bytes)
+        self.file.bytes_written()
+            + self
+                .row_group
+                .as_ref()
+                .map_or(0, |group| group.columns.last_known_bytes())
     }
 }
 
 fn encode(row_group: &mut RowGroup, schema: &ArrowSchemaRef, batch: &RecordBatch) -> Result<()> {
-    let mut leaves = Vec::with_capacity(row_group.writers.len());
+    let mut leaves = Vec::new();
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
         leaves.extend(
             compute_leaves(field, column)
                 .map_err(parquet_error("Failed to write using parquet writer."))?,
         );
     }
-    if leaves.len() != row_group.writers.len() {
-        return Err(Error::new(
-            ErrorKind::DataInvalid,
-            format!(
-                "batch has {} leaf columns, the file {}",
-                leaves.len(),
-                row_group.writers.len()
-            ),
-        ));
-    }
-    write_leaves(&mut row_group.writers, &leaves)
+    row_group
+        .columns
+        .submit(leaves)
         .map_err(parquet_error("Failed to write using parquet writer."))
 }
 

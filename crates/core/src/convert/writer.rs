@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef as ArrowSchemaRef;
-use iceberg::arrow::{schema_to_arrow_schema, RecordBatchPartitionSplitter};
+use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::io::FileIO;
 use iceberg::spec::{DataFile, DataFileFormat, PartitionSpecRef, SchemaRef, TableMetadata};
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
@@ -23,6 +23,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::compression::compression_for;
 use super::parallel_writer::ParallelParquetWriterBuilder;
+use super::partition_split::PartitionSplitter;
 use super::probe::ProbedObject;
 use super::rows::{check_written, columns_disagreeing, RowGroupTally, RowsError};
 use crate::commit::outcome::ObjectFailure;
@@ -218,7 +219,7 @@ enum PartitionSink {
     Unpartitioned(Box<UnpartitionedWriter<DataWriterBuilder>>),
     Partitioned(
         Box<(
-            RecordBatchPartitionSplitter,
+            PartitionSplitter,
             FanoutWriter<DataWriterBuilder>,
         )>,
     ),
@@ -252,10 +253,7 @@ impl PartitionSink {
                 builder,
             ))));
         }
-        let splitter = RecordBatchPartitionSplitter::try_new_with_computed_values(
-            table.schema.clone(),
-            table.spec.clone(),
-        )?;
+        let splitter = PartitionSplitter::try_new(table.schema.clone(), table.spec.clone())?;
         Ok(Self::Partitioned(Box::new((
             splitter,
             FanoutWriter::new(builder),
