@@ -3,9 +3,11 @@
 //! after another (a Worker has one thread).
 //!
 //! Natively a batch is encoded in the background while the caller decodes the next one
-//! ([`RowGroupColumns::submit`]); at most one batch is in flight, so memory grows by one batch.
-//! Work is handed out a column at a time from a shared queue, so a heavy column (free text) and
-//! several light ones (ints) balance across threads without a cost model.
+//! ([`RowGroupColumns::submit`]): the caller's thread keeps one core, the others encode (on 2
+//! cores: one decodes, one encodes). At most one batch is in flight. Closing a row group (last
+//! pages, dictionaries) uses every core. Work is handed out a column at a time from a shared
+//! queue, so a heavy column (free text) and several light ones (ints) balance across threads
+//! without a cost model.
 
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn};
 use parquet::errors::{ParquetError, Result};
@@ -32,8 +34,9 @@ impl RowGroupColumns {
         }
     }
 
-    /// Encodes one batch's leaves (`leaves[i]` to column `i`): natively in the background, after
-    /// the previous batch has finished (whose error, if any, is returned here).
+    /// Encodes one batch's leaves (`leaves[i]` to column `i`) once the previous batch is done
+    /// (its error, if any, is returned here): in the background natively, right away with one
+    /// thread (wasm32, or `ICEPIPE_ENCODE_THREADS=1`).
     pub fn submit(&mut self, leaves: Vec<ArrowLeafColumn>) -> Result<()> {
         if leaves.len() != self.columns {
             return Err(ParquetError::General(format!(
@@ -44,20 +47,17 @@ impl RowGroupColumns {
         }
         self.finish_in_flight()?;
         #[cfg(not(target_arch = "wasm32"))]
-        {
+        if threads() > 1 {
             let mut writers = std::mem::take(&mut self.writers);
             self.in_flight = Some(std::thread::spawn(move || {
-                let result = write_leaves(&mut writers, &leaves);
+                let result = write_leaves(&mut writers, &leaves, threads() - 1);
                 (writers, result)
             }));
-            Ok(())
+            return Ok(());
         }
-        #[cfg(target_arch = "wasm32")]
-        {
-            let result = write_leaves(&mut self.writers, &leaves);
-            self.estimated_bytes = estimate(&self.writers);
-            result
-        }
+        let result = write_leaves(&mut self.writers, &leaves, 1);
+        self.estimated_bytes = estimate(&self.writers);
+        result
     }
 
     /// The encoded size of the row group once every submitted batch is encoded (waits for it).
@@ -74,7 +74,7 @@ impl RowGroupColumns {
     /// Closes every column (its last page and dictionary get encoded and compressed here).
     pub fn close(mut self) -> Result<Vec<ArrowColumnChunk>> {
         self.finish_in_flight()?;
-        for_each(self.writers, ArrowColumnWriter::close)
+        for_each(self.writers, ArrowColumnWriter::close, threads())
             .into_iter()
             .collect()
     }
@@ -84,9 +84,9 @@ impl RowGroupColumns {
         let Some(handle) = self.in_flight.take() else {
             return Ok(());
         };
-        let (writers, result) = handle.join().map_err(|_| {
-            ParquetError::General("the column encoding thread panicked".into())
-        })?;
+        let (writers, result) = handle
+            .join()
+            .map_err(|_| ParquetError::General("the column encoding thread panicked".into()))?;
         self.writers = writers;
         self.estimated_bytes = estimate(&self.writers);
         result
@@ -105,21 +105,30 @@ fn estimate(writers: &[ArrowColumnWriter]) -> usize {
         .sum()
 }
 
-/// Writes `leaves[i]` to `writers[i]`.
-fn write_leaves(writers: &mut [ArrowColumnWriter], leaves: &[ArrowLeafColumn]) -> Result<()> {
+/// Writes `leaves[i]` to `writers[i]` on up to `threads` threads.
+fn write_leaves(
+    writers: &mut [ArrowColumnWriter],
+    leaves: &[ArrowLeafColumn],
+    threads: usize,
+) -> Result<()> {
     debug_assert_eq!(writers.len(), leaves.len());
     let jobs: Vec<_> = writers.iter_mut().zip(leaves).collect();
-    for_each(jobs, |(writer, leaf)| writer.write(leaf))
+    for_each(jobs, |(writer, leaf)| writer.write(leaf), threads)
         .into_iter()
         .collect()
 }
 
-/// `job` applied to every item, results in the items' order.
+/// `job` applied to every item on up to `threads` threads (the calling one included), results
+/// in the items' order.
 #[cfg(not(target_arch = "wasm32"))]
-fn for_each<T: Send, R: Send>(items: Vec<T>, job: impl Fn(T) -> R + Sync) -> Vec<R> {
+fn for_each<T: Send, R: Send>(
+    items: Vec<T>,
+    job: impl Fn(T) -> R + Sync,
+    threads: usize,
+) -> Vec<R> {
     use std::sync::Mutex;
 
-    let threads = threads().min(items.len());
+    let threads = threads.min(items.len());
     if threads <= 1 {
         return items.into_iter().map(job).collect();
     }
@@ -147,8 +156,14 @@ fn for_each<T: Send, R: Send>(items: Vec<T>, job: impl Fn(T) -> R + Sync) -> Vec
         .collect()
 }
 
+/// A Worker has one thread.
 #[cfg(target_arch = "wasm32")]
-fn for_each<T, R>(items: Vec<T>, job: impl Fn(T) -> R) -> Vec<R> {
+fn threads() -> usize {
+    1
+}
+
+#[cfg(target_arch = "wasm32")]
+fn for_each<T, R>(items: Vec<T>, job: impl Fn(T) -> R, _threads: usize) -> Vec<R> {
     items.into_iter().map(job).collect()
 }
 

@@ -46,8 +46,20 @@ fn is_near_unique(column: &ArrayRef) -> bool {
 fn distinct_in_sample(column: &ArrayRef) -> Option<(usize, usize)> {
     let column = column.slice(0, column.len().min(SAMPLE_VALUES));
     Some(match column.data_type() {
-        DataType::Utf8 => count(column.as_string::<i32>().iter().flatten().map(str::as_bytes)),
-        DataType::LargeUtf8 => count(column.as_string::<i64>().iter().flatten().map(str::as_bytes)),
+        DataType::Utf8 => count(
+            column
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .map(str::as_bytes),
+        ),
+        DataType::LargeUtf8 => count(
+            column
+                .as_string::<i64>()
+                .iter()
+                .flatten()
+                .map(str::as_bytes),
+        ),
         DataType::Utf8View => count(column.as_string_view().iter().flatten().map(str::as_bytes)),
         DataType::Binary => count(column.as_binary::<i32>().iter().flatten()),
         DataType::LargeBinary => count(column.as_binary::<i64>().iter().flatten()),
@@ -94,7 +106,9 @@ mod tests {
         let ids = Int64Array::from_iter_values(0..rows);
         let days = Int64Array::from_iter_values((0..rows).map(|i| i % 7));
         let names = StringArray::from_iter_values((0..rows).map(|i| format!("name-{i}")));
-        let kinds = StringArray::from_iter((0..rows).map(|i| (i % 3 != 0).then(|| ["a", "b"][i as usize % 2])));
+        let kinds = StringArray::from_iter(
+            (0..rows).map(|i| (i % 3 != 0).then(|| ["a", "b"][i as usize % 2])),
+        );
         let few = Int64Array::from_iter_values(0..100);
         let schema = Schema::new(vec![
             Field::new("id", DataType::Int64, false),
@@ -104,10 +118,18 @@ mod tests {
         ]);
         let batch = RecordBatch::try_new(
             Arc::new(schema),
-            vec![Arc::new(ids), Arc::new(days), Arc::new(names), Arc::new(kinds)],
+            vec![
+                Arc::new(ids),
+                Arc::new(days),
+                Arc::new(names),
+                Arc::new(kinds),
+            ],
         )
         .unwrap();
-        let plain: Vec<String> = near_unique_columns(&batch).iter().map(|p| p.string()).collect();
+        let plain: Vec<String> = near_unique_columns(&batch)
+            .iter()
+            .map(|p| p.string())
+            .collect();
         assert_eq!(plain, ["id", "name"]);
         // Too few values to judge: the default stays.
         assert!(!is_near_unique(&(Arc::new(few) as ArrayRef)));

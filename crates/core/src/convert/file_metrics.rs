@@ -10,15 +10,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Float64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::DataType;
 use iceberg::spec::{
     DataContentType, DataFileBuilder, DataFileFormat, Datum, NestedFieldRef, PrimitiveType,
     SchemaRef, Struct, Type,
 };
 use iceberg::{Error, ErrorKind, Result};
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Float32Type, Float64Type};
-use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::DataType;
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::statistics::Statistics;
 
@@ -53,7 +53,10 @@ pub fn data_file_builder(
                 let Type::Primitive(ty) = field.field_type.as_ref() else {
                     return Err(Error::new(
                         ErrorKind::Unexpected,
-                        format!("Composed type {} is not supported for min max aggregation.", field.field_type),
+                        format!(
+                            "Composed type {} is not supported for min max aggregation.",
+                            field.field_type
+                        ),
                     ));
                 };
                 bounds.update(field_id, ty, statistics)?;
@@ -148,12 +151,10 @@ fn stat_as_datum(ty: &PrimitiveType, stats: &Statistics, end: End) -> Result<Opt
         (PrimitiveType::Long, Statistics::Int64(s)) => {
             pick(end, s.min_opt(), s.max_opt()).map(|v| Datum::long(*v))
         }
-        (PrimitiveType::Time, Statistics::Int64(s)) => {
-            match pick(end, s.min_opt(), s.max_opt()) {
-                Some(v) => Some(Datum::time_micros(*v)?),
-                None => None,
-            }
-        }
+        (PrimitiveType::Time, Statistics::Int64(s)) => match pick(end, s.min_opt(), s.max_opt()) {
+            Some(v) => Some(Datum::time_micros(*v)?),
+            None => None,
+        },
         (PrimitiveType::Timestamp, Statistics::Int64(s)) => {
             pick(end, s.min_opt(), s.max_opt()).map(|v| Datum::timestamp_micros(*v))
         }
@@ -185,8 +186,11 @@ fn stat_as_datum(ty: &PrimitiveType, stats: &Statistics, end: End) -> Result<Opt
             match pick(end, s.min_bytes_opt(), s.max_bytes_opt()) {
                 Some(bytes) => {
                     let bytes: [u8; 16] = bytes.try_into().map_err(|e| {
-                        Error::new(ErrorKind::DataInvalid, "decimal statistics are not 16 bytes")
-                            .with_source(e)
+                        Error::new(
+                            ErrorKind::DataInvalid,
+                            "decimal statistics are not 16 bytes",
+                        )
+                        .with_source(e)
                     })?;
                     Some(decimal(i128::from_be_bytes(bytes))?)
                 }
@@ -200,10 +204,14 @@ fn stat_as_datum(ty: &PrimitiveType, stats: &Statistics, end: End) -> Result<Opt
             }
         }
         (PrimitiveType::Decimal { .. }, Statistics::Int32(s)) => {
-            pick(end, s.min_opt(), s.max_opt()).map(|v| decimal(i128::from(*v))).transpose()?
+            pick(end, s.min_opt(), s.max_opt())
+                .map(|v| decimal(i128::from(*v)))
+                .transpose()?
         }
         (PrimitiveType::Decimal { .. }, Statistics::Int64(s)) => {
-            pick(end, s.min_opt(), s.max_opt()).map(|v| decimal(i128::from(*v))).transpose()?
+            pick(end, s.min_opt(), s.max_opt())
+                .map(|v| decimal(i128::from(*v)))
+                .transpose()?
         }
         (PrimitiveType::Uuid, Statistics::FixedLenByteArray(s)) => {
             match pick(end, s.min_bytes_opt(), s.max_bytes_opt()) {
@@ -252,10 +260,20 @@ impl NanCounts {
     fn add_field(&mut self, field: &NestedFieldRef, array: &ArrayRef) {
         let nans = match array.data_type() {
             DataType::Float32 => Some(
-                array.as_primitive::<Float32Type>().iter().flatten().filter(|v| v.is_nan()).count(),
+                array
+                    .as_primitive::<Float32Type>()
+                    .iter()
+                    .flatten()
+                    .filter(|v| v.is_nan())
+                    .count(),
             ),
             DataType::Float64 => Some(
-                array.as_primitive::<Float64Type>().iter().flatten().filter(|v| v.is_nan()).count(),
+                array
+                    .as_primitive::<Float64Type>()
+                    .iter()
+                    .flatten()
+                    .filter(|v| v.is_nan())
+                    .count(),
             ),
             _ => None,
         };

@@ -16,9 +16,7 @@ use iceberg::spec::{DataFileBuilder, SchemaRef};
 use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder};
 use iceberg::writer::CurrentFileStatus;
 use iceberg::{Error, ErrorKind, Result};
-use parquet::arrow::arrow_writer::{
-    compute_leaves, ArrowRowGroupWriterFactory, ArrowWriter,
-};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory, ArrowWriter};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 
@@ -39,7 +37,11 @@ pub struct ParallelParquetWriterBuilder {
 
 impl ParallelParquetWriterBuilder {
     /// `arrow_schema` is `schema` converted (with field ids), as the batches come.
-    pub fn new(properties: WriterProperties, schema: SchemaRef, arrow_schema: ArrowSchemaRef) -> Self {
+    pub fn new(
+        properties: WriterProperties,
+        schema: SchemaRef,
+        arrow_schema: ArrowSchemaRef,
+    ) -> Self {
         Self {
             properties,
             schema,
@@ -88,20 +90,28 @@ struct RowGroup {
     rows: usize,
 }
 
+/// The `iceberg` crate's writer's words, so errors read the same as before.
+const WRITE_FAILED: &str = "Failed to write using parquet writer.";
+
 fn parquet_error(context: &str) -> impl FnOnce(parquet::errors::ParquetError) -> Error + '_ {
     move |e| Error::new(ErrorKind::Unexpected, context.to_string()).with_source(e)
 }
 
 impl OpenFile {
-    async fn create(builder: &ParallelParquetWriterBuilder, output_file: &OutputFile, first: &RecordBatch) -> Result<Self> {
+    async fn create(
+        builder: &ParallelParquetWriterBuilder,
+        output_file: &OutputFile,
+        first: &RecordBatch,
+    ) -> Result<Self> {
         let properties = plain_where_near_unique(&builder.properties, first);
         let max_rows = properties.max_row_group_row_count();
         let max_bytes = properties.max_row_group_bytes();
         // `ArrowWriter` does the schema conversion and stores the Arrow schema in the footer
         // exactly as the iceberg crate's writer does; we keep its lower-level parts.
-        let (file, columns) = ArrowWriter::try_new(Vec::new(), builder.arrow_schema.clone(), Some(properties))
-            .and_then(ArrowWriter::into_serialized_writer)
-            .map_err(parquet_error("Failed to build parquet writer."))?;
+        let (file, columns) =
+            ArrowWriter::try_new(Vec::new(), builder.arrow_schema.clone(), Some(properties))
+                .and_then(ArrowWriter::into_serialized_writer)
+                .map_err(parquet_error("Failed to build parquet writer."))?;
         Ok(Self {
             out: output_file.writer().await?,
             file,
@@ -159,7 +169,7 @@ impl OpenFile {
             let bytes = row_group
                 .columns
                 .settled_bytes()
-                .map_err(parquet_error("Failed to write using parquet writer."))?;
+                .map_err(parquet_error(WRITE_FAILED))?;
             if bytes >= max {
                 return Ok(0);
             }
@@ -179,26 +189,24 @@ impl OpenFile {
         let chunks = row_group
             .columns
             .close()
-            .map_err(parquet_error("Failed to write using parquet writer."))?;
+            .map_err(parquet_error(WRITE_FAILED))?;
         let mut appender = self
             .file
             .next_row_group()
-            .map_err(parquet_error("Failed to write using parquet writer."))?;
+            .map_err(parquet_error(WRITE_FAILED))?;
         for chunk in chunks {
             chunk
                 .append_to_row_group(&mut appender)
-                .map_err(parquet_error("Failed to write using parquet writer."))?;
+                .map_err(parquet_error(WRITE_FAILED))?;
         }
-        appender
-            .close()
-            .map_err(parquet_error("Failed to write using parquet writer."))?;
+        appender.close().map_err(parquet_error(WRITE_FAILED))?;
         self.drain().await
     }
 
     async fn drain(&mut self) -> Result<()> {
-        self.file.flush().map_err(|e| {
-            Error::new(ErrorKind::Unexpected, "Failed to write using parquet writer.").with_source(e)
-        })?;
+        self.file
+            .flush()
+            .map_err(|e| Error::new(ErrorKind::Unexpected, WRITE_FAILED).with_source(e))?;
         let encoded = std::mem::take(self.file.inner_mut());
         if !encoded.is_empty() {
             self.out.write(Bytes::from(encoded)).await?;
@@ -220,15 +228,12 @@ impl OpenFile {
 fn encode(row_group: &mut RowGroup, schema: &ArrowSchemaRef, batch: &RecordBatch) -> Result<()> {
     let mut leaves = Vec::new();
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        leaves.extend(
-            compute_leaves(field, column)
-                .map_err(parquet_error("Failed to write using parquet writer."))?,
-        );
+        leaves.extend(compute_leaves(field, column).map_err(parquet_error(WRITE_FAILED))?);
     }
     row_group
         .columns
         .submit(leaves)
-        .map_err(parquet_error("Failed to write using parquet writer."))
+        .map_err(parquet_error(WRITE_FAILED))
 }
 
 /// `properties` with dictionary encoding off for the columns near-unique in `first`.

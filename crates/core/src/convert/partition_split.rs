@@ -120,7 +120,10 @@ mod tests {
         let day = 86_400_000_000;
         let constant = batch(&arrow, vec![3 * day + 5; 1000]);
         let fast = splitter.split(&constant).unwrap();
-        assert_eq!(keys_and_rows(fast), keys_and_rows(splitter.inner.split(&constant).unwrap()));
+        assert_eq!(
+            keys_and_rows(fast),
+            keys_and_rows(splitter.inner.split(&constant).unwrap())
+        );
         let mixed = batch(&arrow, (0..1000).map(|i| (i % 3) * day).collect());
         let parts = keys_and_rows(splitter.split(&mixed).unwrap());
         assert_eq!(parts.len(), 3);

@@ -217,12 +217,7 @@ impl TableWriter {
 /// writers are boxed: they are large and the sink moves through async state machines.
 enum PartitionSink {
     Unpartitioned(Box<UnpartitionedWriter<DataWriterBuilder>>),
-    Partitioned(
-        Box<(
-            PartitionSplitter,
-            FanoutWriter<DataWriterBuilder>,
-        )>,
-    ),
+    Partitioned(Box<(PartitionSplitter, FanoutWriter<DataWriterBuilder>)>),
 }
 
 /// Writes rows that already have the table's exact Arrow schema (a compaction's input, read

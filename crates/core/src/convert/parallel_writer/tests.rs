@@ -22,7 +22,8 @@ use super::ParallelParquetWriterBuilder;
 const ROWS: i64 = 3_000;
 
 fn schema() -> SchemaRef {
-    let primitive = |id, name: &str, ty| NestedField::optional(id, name, Type::Primitive(ty)).into();
+    let primitive =
+        |id, name: &str, ty| NestedField::optional(id, name, Type::Primitive(ty)).into();
     let decimal = |precision, scale| PrimitiveType::Decimal { precision, scale };
     Arc::new(
         Schema::builder()
@@ -58,8 +59,12 @@ fn schema() -> SchemaRef {
                     22,
                     "c_list",
                     Type::List(ListType::new(
-                        NestedField::optional(23, "element", Type::Primitive(PrimitiveType::Double))
-                            .into(),
+                        NestedField::optional(
+                            23,
+                            "element",
+                            Type::Primitive(PrimitiveType::Double),
+                        )
+                        .into(),
                     )),
                 )
                 .into(),
@@ -72,13 +77,27 @@ fn schema() -> SchemaRef {
 /// Values of row `i` (from `first`): a null every 7th row, NaN every 11th float.
 fn longs(first: i64, signed: bool) -> Int64Array {
     (first..first + ROWS)
-        .map(|i| (i % 7 != 3).then_some(if signed && i % 2 == 0 { -i * 13 } else { i * 13 }))
+        .map(|i| {
+            (i % 7 != 3).then_some(if signed && i % 2 == 0 {
+                -i * 13
+            } else {
+                i * 13
+            })
+        })
         .collect()
 }
 
 fn floats(first: i64) -> Float64Array {
     (first..first + ROWS)
-        .map(|i| (i % 7 != 3).then(|| if i % 11 == 0 { f64::NAN } else { i as f64 * 0.25 - 400.0 }))
+        .map(|i| {
+            (i % 7 != 3).then(|| {
+                if i % 11 == 0 {
+                    f64::NAN
+                } else {
+                    i as f64 * 0.25 - 400.0
+                }
+            })
+        })
         .collect()
 }
 
@@ -107,15 +126,28 @@ fn cast(array: &dyn Array, to: &DataType) -> ArrayRef {
 }
 
 fn batch(arrow_schema: &ArrowSchemaRef, first: i64) -> RecordBatch {
-    let column = |name: &str| arrow_schema.field_with_name(name).unwrap().data_type().clone();
+    let column = |name: &str| {
+        arrow_schema
+            .field_with_name(name)
+            .unwrap()
+            .data_type()
+            .clone()
+    };
     let small = Int64Array::from_iter(longs(first, true).iter().map(|v| v.map(|v| v % 100_000)));
-    let DataType::Struct(struct_fields) = column("c_struct") else { panic!("c_struct") };
+    let DataType::Struct(struct_fields) = column("c_struct") else {
+        panic!("c_struct")
+    };
     let strukt = StructArray::new(
         struct_fields,
-        vec![cast(&floats(first + 5), &DataType::Float32), Arc::new(strings(first + 3))],
+        vec![
+            cast(&floats(first + 5), &DataType::Float32),
+            Arc::new(strings(first + 3)),
+        ],
         Some(NullBuffer::from_iter((0..ROWS).map(|i| i % 5 != 0))),
     );
-    let DataType::List(item) = column("c_list") else { panic!("c_list") };
+    let DataType::List(item) = column("c_list") else {
+        panic!("c_list")
+    };
     let list = ListArray::new(
         item,
         OffsetBuffer::from_lengths((0..ROWS).map(|i| (i % 3) as usize)),
@@ -157,7 +189,10 @@ fn properties(dictionary: bool) -> WriterProperties {
 }
 
 async fn write(builder: impl FileWriterBuilder, file_io: &FileIO, path: &str) -> DataFile {
-    let mut writer = builder.build(file_io.new_output(path).unwrap()).await.unwrap();
+    let mut writer = builder
+        .build(file_io.new_output(path).unwrap())
+        .await
+        .unwrap();
     let arrow_schema = Arc::new(schema_to_arrow_schema(&schema()).unwrap());
     for first in [0, ROWS, 2 * ROWS] {
         writer.write(&batch(&arrow_schema, first)).await.unwrap();
@@ -195,14 +230,28 @@ fn assert_same_values(ours: &DataFile, theirs: &DataFile) {
     assert_eq!(ours.upper_bounds(), theirs.upper_bounds());
     assert_eq!(ours.split_offsets().map(<[i64]>::len), Some(4));
     // Every leaf has bounds and counts: the comparison is not of two empty maps.
-    let leaves = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20, 21, 23];
+    let leaves = [
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20, 21, 23,
+    ];
     for id in leaves {
-        assert!(ours.lower_bounds().contains_key(&id), "no lower bound for field {id}");
-        assert!(ours.upper_bounds().contains_key(&id), "no upper bound for field {id}");
-        assert!(ours.null_value_counts()[&id] > 0 || id == 1, "no nulls counted for {id}");
+        assert!(
+            ours.lower_bounds().contains_key(&id),
+            "no lower bound for field {id}"
+        );
+        assert!(
+            ours.upper_bounds().contains_key(&id),
+            "no upper bound for field {id}"
+        );
+        assert!(
+            ours.null_value_counts()[&id] > 0 || id == 1,
+            "no nulls counted for {id}"
+        );
     }
     for float in [4, 5, 20, 23] {
-        assert!(ours.nan_value_counts()[&float] > 0, "no NaN counted for field {float}");
+        assert!(
+            ours.nan_value_counts()[&float] > 0,
+            "no NaN counted for field {float}"
+        );
     }
 }
 
@@ -220,7 +269,10 @@ async fn same_file_and_metrics_as_the_iceberg_writer() {
 async fn same_metrics_when_near_unique_columns_go_plain() {
     let (ours, theirs) = both(true).await;
     assert_same_values(&ours, &theirs);
-    assert_eq!(ours.column_sizes().keys().len(), theirs.column_sizes().keys().len());
+    assert_eq!(
+        ours.column_sizes().keys().len(),
+        theirs.column_sizes().keys().len()
+    );
     // `id` is unique: written plain by us, with a dictionary that overflows by the iceberg writer.
     assert_ne!(ours.column_sizes()[&1], theirs.column_sizes()[&1]);
 }
