@@ -174,8 +174,8 @@ impl OpenFile {
                 return Ok(0);
             }
             let per_row = bytes / row_group.rows;
-            if per_row > 0 {
-                fits = fits.min((max - bytes) / per_row);
+            if let Some(more) = (max - bytes).checked_div(per_row) {
+                fits = fits.min(more);
             }
         }
         Ok(fits)

@@ -90,13 +90,12 @@ fn longs(first: i64, signed: bool) -> Int64Array {
 fn floats(first: i64) -> Float64Array {
     (first..first + ROWS)
         .map(|i| {
-            (i % 7 != 3).then(|| {
-                if i % 11 == 0 {
-                    f64::NAN
-                } else {
-                    i as f64 * 0.25 - 400.0
-                }
-            })
+            let value = if i % 11 == 0 {
+                f64::NAN
+            } else {
+                i as f64 * 0.25 - 400.0
+            };
+            (i % 7 != 3).then_some(value)
         })
         .collect()
 }
