@@ -8,8 +8,13 @@
 //! [`OnInvalid::Skip`], left out while the rest commit; with [`OnInvalid::Abort`] one bad object
 //! stops the whole call before anything is committed.
 
+mod column_encoding;
 mod compression;
+mod dictionary;
+mod file_metrics;
 mod int96;
+pub mod parallel_writer;
+mod partition_split;
 pub mod probe;
 pub mod reader;
 pub mod rows;

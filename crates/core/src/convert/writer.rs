@@ -1,13 +1,14 @@
 //! Writes one raw object's rows as Iceberg data files: conform each batch to the table schema,
-//! split by partition, and hand it to the `iceberg` crate's Parquet writer (field ids, the table's
-//! compression (zstd 1 by default), full metrics). Files are named from the object's (key, eTag)
+//! split by partition, and hand it to our Parquet file writer ([`super::parallel_writer`]: field
+//! ids, the table's compression (zstd 1 by default), columns encoded in parallel natively, full
+//! metrics). Files are named from the object's (key, eTag)
 //! digest and a part counter. Every row group must decode to the rows its footer declares, and
 //! the data files must hold them all ([`super::rows`]), or the object fails.
 
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef as ArrowSchemaRef;
-use iceberg::arrow::{schema_to_arrow_schema, RecordBatchPartitionSplitter};
+use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::io::FileIO;
 use iceberg::spec::{DataFile, DataFileFormat, PartitionSpecRef, SchemaRef, TableMetadata};
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
@@ -15,13 +16,14 @@ use iceberg::writer::file_writer::location_generator::{
     DefaultFileNameGenerator, DefaultLocationGenerator,
 };
 use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
-use iceberg::writer::file_writer::ParquetWriterBuilder;
 use iceberg::writer::partitioning::fanout_writer::FanoutWriter;
 use iceberg::writer::partitioning::unpartitioned_writer::UnpartitionedWriter;
 use iceberg::writer::partitioning::PartitioningWriter;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::compression::compression_for;
+use super::parallel_writer::ParallelParquetWriterBuilder;
+use super::partition_split::PartitionSplitter;
 use super::probe::ProbedObject;
 use super::rows::{check_written, columns_disagreeing, RowGroupTally, RowsError};
 use crate::commit::outcome::ObjectFailure;
@@ -40,8 +42,11 @@ pub const ROW_GROUP_BYTES: usize = 8 * 1024 * 1024;
 /// Default data file size before rolling to the next part (Iceberg's default target).
 pub const TARGET_FILE_SIZE: usize = 512 * 1024 * 1024;
 
-type DataWriterBuilder =
-    DataFileWriterBuilder<ParquetWriterBuilder, DefaultLocationGenerator, DefaultFileNameGenerator>;
+type DataWriterBuilder = DataFileWriterBuilder<
+    ParallelParquetWriterBuilder,
+    DefaultLocationGenerator,
+    DefaultFileNameGenerator,
+>;
 
 /// Writes data files for one table schema and partition spec.
 #[derive(Debug, Clone)]
@@ -122,7 +127,11 @@ impl TableWriter {
     fn builder_named(&self, prefix: String) -> DataWriterBuilder {
         let names = DefaultFileNameGenerator::new(prefix, None, DataFileFormat::Parquet);
         DataFileWriterBuilder::new(RollingFileWriterBuilder::new(
-            ParquetWriterBuilder::new(self.properties.clone(), self.schema.clone()),
+            ParallelParquetWriterBuilder::new(
+                self.properties.clone(),
+                self.schema.clone(),
+                self.arrow_schema.clone(),
+            ),
             self.target_file_size,
             self.file_io.clone(),
             self.locations.clone(),
@@ -223,12 +232,7 @@ impl TableWriter {
 /// writers are boxed: they are large and the sink moves through async state machines.
 enum PartitionSink {
     Unpartitioned(Box<UnpartitionedWriter<DataWriterBuilder>>),
-    Partitioned(
-        Box<(
-            RecordBatchPartitionSplitter,
-            FanoutWriter<DataWriterBuilder>,
-        )>,
-    ),
+    Partitioned(Box<(PartitionSplitter, FanoutWriter<DataWriterBuilder>)>),
 }
 
 /// Writes rows that already have the table's exact Arrow schema (a compaction's input, read
@@ -259,10 +263,7 @@ impl PartitionSink {
                 builder,
             ))));
         }
-        let splitter = RecordBatchPartitionSplitter::try_new_with_computed_values(
-            table.schema.clone(),
-            table.spec.clone(),
-        )?;
+        let splitter = PartitionSplitter::try_new(table.schema.clone(), table.spec.clone())?;
         Ok(Self::Partitioned(Box::new((
             splitter,
             FanoutWriter::new(builder),
