@@ -210,8 +210,12 @@ def run(ctx: Context) -> CaseResult:
     kept, bare, peer, fresh = (ctx.ident("month", n) for n in ("maintained", "unmaintained", "pyiceberg", "fresh"))
     log(f"month_of_minutes: {len(files)} commits with maintenance every {s.month_maintain_every}")
     k_lat, k_sizes, k_steps = grow_icepipe(ctx, kept, files, maintain=True)
-    log("month_of_minutes: the same history without maintenance")
-    b_lat, b_sizes, _ = grow_icepipe(ctx, bare, files, maintain=False)
+    k_first, k_last = edges(k_lat)
+    # Logged now: the later phases take long, and a run cut short still tells the main result.
+    log(f"month_of_minutes: maintained: metadata.json max {max(k_sizes) / 1e3:.0f} KB, latency {k_first:.3f} s -> {k_last:.3f} s ({k_last / k_first:.2f}x)")
+    bare_files = files[: s.month_bare_commits]
+    log(f"month_of_minutes: the same history without maintenance, its first {len(bare_files)} commits")
+    b_lat, b_sizes, _ = grow_icepipe(ctx, bare, bare_files, maintain=False)
     log(f"month_of_minutes: {s.month_peer_commits} PyIceberg appends")
     p_lat, p_sizes = grow_pyiceberg(peer, files[: s.month_peer_commits])
     fresh_table(fresh, files)
@@ -232,7 +236,6 @@ def run(ctx: Context) -> CaseResult:
 
     day = START.date()
     plans = {name: planning(t, day) for name, t in (("maintained", kept), ("unmaintained", bare), ("fresh", fresh))}
-    k_first, k_last = edges(k_lat)
     b_first, b_last = edges(b_lat)
     p_first, p_last = edges(p_lat)
     k_growth, b_growth = k_last / k_first, b_last / b_first
@@ -265,7 +268,7 @@ def run(ctx: Context) -> CaseResult:
         verdict=verdict(ok),
         tables=[
             Table(
-                ["", "icepipe + maintenance", "icepipe, no maintenance", f"PyIceberg appends ({len(p_lat)})"],
+                ["", "icepipe + maintenance", f"icepipe, no maintenance ({len(b_lat)})", f"PyIceberg appends ({len(p_lat)})"],
                 [
                     ["commits", str(len(k_lat)), str(len(b_lat)), str(len(p_lat))],
                     ["metadata.json at the end", f"{k_sizes[-1] / 1e3:.0f} KB", f"{b_sizes[-1] / 1e3:.0f} KB", f"{p_sizes[-1] / 1e3:.0f} KB"],
@@ -283,7 +286,7 @@ def run(ctx: Context) -> CaseResult:
                 caption=f"{len(files)} files of {s.month_rows} rows over {s.month_days} days; maintenance every {s.month_maintain_every} commits (at most 10 steps).",
             ),
             Table(
-                ["scan planning, median s", "maintained", "unmaintained", "fresh (one append)", "maintained / fresh"],
+                ["scan planning, median s", "maintained", f"unmaintained ({len(b_lat)} commits)", "fresh (one append)", "maintained / fresh"],
                 [[k, f"{plans['maintained'][k]:.3f}", f"{plans['unmaintained'][k]:.3f}", f"{plans['fresh'][k]:.3f}", f"{plans['maintained'][k] / plans['fresh'][k]:.2f}x"] for k in plans["fresh"]],
                 caption="PyIceberg: plan_files(); DuckDB: count(*) through iceberg_scan (planning plus a cheap read); 'day' filters one day of _loaded_at.",
             ),

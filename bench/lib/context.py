@@ -26,6 +26,9 @@ class Sizes:
     # "A month of minutes": one small commit per file, over `month_days` days of raw layout.
     month_commits: int
     month_peer_commits: int  # PyIceberg per-file appends (they slow down as history grows)
+    # The unmaintained baseline's commits: every one loads and rewrites the whole history, so
+    # its 10,000th commit alone is slow (5,076 took 46 min on 2 shared cores); the first files.
+    month_bare_commits: int
     month_rows: int  # rows per minute file
     month_days: int
     month_maintain_every: int  # commits between two scheduled maintenance runs
@@ -53,6 +56,7 @@ FULL = Sizes(
     cold_starts=5,
     month_commits=10_000,
     month_peer_commits=2_000,
+    month_bare_commits=2_000,
     month_rows=100,
     month_days=30,
     month_maintain_every=100,
@@ -78,6 +82,7 @@ QUICK = Sizes(
     cold_starts=2,
     month_commits=48,
     month_peer_commits=12,
+    month_bare_commits=48,
     month_rows=20,
     month_days=3,
     month_maintain_every=16,
