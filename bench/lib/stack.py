@@ -52,20 +52,12 @@ def stack_env() -> dict[str, str]:
     rules layer. The cases compress hours of commits and table creations into minutes to measure
     speed (icepipe's and its peers'); R2's per-minute limits would only measure the limits. The
     `sustained` case measures icepipe under those limits and uses `rules_env()`."""
-    if os.environ.get(DIRECT_MARKER):
-        # A peer process started with these settings: stack.env would put the layer's token back.
-        return dict(os.environ)
     env = rules_env()
     upstream = _upstream_once(env["ICEPIPE_CATALOG_URI"])
     if upstream:
         env["ICEPIPE_CATALOG_URI"] = upstream
         env.pop("ICEPIPE_CATALOG_TOKEN", None)
-        env[DIRECT_MARKER] = "1"
     return env
-
-
-# Set in the settings stack_env() hands out once it has gone around the rules layer.
-DIRECT_MARKER = "ICEPIPE_BENCH_DIRECT_CATALOG"
 
 
 @cache
