@@ -45,8 +45,6 @@ def main() -> int:
         p.error(f"unknown case(s): {', '.join(sorted(unknown))}")
 
     log(f"namespace {ctx.namespace}, {sizes.pairs} pairs, cases: {', '.join(wanted)}")
-    if ctx.env["ICEPIPE_CATALOG_URI"] != stack.rules_env()["ICEPIPE_CATALOG_URI"]:
-        log(f"catalog: {ctx.env['ICEPIPE_CATALOG_URI']}, behind the R2 rules layer (sustained alone goes through the layer)")
     start = time.monotonic()
     results: list[CaseResult] = []
     try:

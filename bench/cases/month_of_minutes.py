@@ -34,8 +34,7 @@ MAX_FILES_PER_DAY = 4
 EDGE = 20  # commits averaged at the start and at the end
 START = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
 # A month compressed into minutes: no pace between one table's commits and no per-minute catalog
-# budget (the case talks to SeaweedFS's catalog behind the R2 rules layer, see lib/stack.py; on R2
-# the same history spreads over the month).
+# budget (the local catalog has no rate limits; on R2 the same history spreads over the month).
 COMPRESSED_TIME = ("--commit-interval", "0", "--catalog-writes-per-minute", "1000000")
 
 

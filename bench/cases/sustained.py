@@ -19,8 +19,7 @@ def one_run(ctx: Context, rules: str, files: list[str]) -> dict:
     namespace = f"{ctx.namespace}_sust_{rules}"
     cmd = ["node", str(ctx.root / "bench" / DRIVER_NAME), "--namespace-root", namespace, "--files", ",".join(files),
            "--seconds", str(ctx.sizes.sustained_seconds), "--rules", rules]
-    # Through the rules layer ("on"), or the catalog behind it that sustained.mjs looks up ("off").
-    r = measure.run(cmd, env=stack.rules_env(), cwd=str(ctx.root), timeout=ctx.sizes.sustained_seconds + 3600)
+    r = measure.run(cmd, env=ctx.env, cwd=str(ctx.root), timeout=ctx.sizes.sustained_seconds + 3600)
     out = json.loads(r.stdout.strip().splitlines()[-1])
     expected = len(files) * ctx.sizes.small_file_rows
     if out["rows"] != expected:

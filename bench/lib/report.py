@@ -27,10 +27,7 @@ def render(results: list[CaseResult], machine: list[tuple[str, str]], command: s
         "",
         f"Written by `{command}` on {time.strftime('%Y-%m-%d %H:%M %Z')} in {seconds / 60:.0f} min. "
         "Every case generates its own data (`icepipe generate`, fixed seeds) and runs against the local "
-        "stack (SeaweedFS Iceberg REST catalog + S3 on loopback). Every case but `sustained` talks to SeaweedFS's "
-        "catalog directly, not through the stack's R2 rules layer: they compress hours of commits and table "
-        "creations into minutes to measure speed, which R2's per-minute limits would only cap; `sustained` "
-        "measures icepipe under those limits.",
+        "stack (SeaweedFS Iceberg REST catalog + S3 on loopback).",
         "",
         f"Method: the two sides of a case run alternately (A B A B ..., {pairs} pairs; the memory case "
         "says its own number of rounds), each run a fresh "

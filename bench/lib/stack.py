@@ -24,9 +24,8 @@ STACK_ENV = STATE_DIR / "stack.env"
 WEED_PID = STATE_DIR / "stack" / "weed.pid"
 
 
-def rules_env() -> dict[str, str]:
-    """os.environ, with .icepipe/stack.env filling what it lacks (as the harness does): the catalog
-    as the stack serves it, behind the R2 rules layer when the stack runs one."""
+def stack_env() -> dict[str, str]:
+    """os.environ, with .icepipe/stack.env filling what it lacks (as the harness does)."""
     env = dict(os.environ)
     if STACK_ENV.exists():
         for line in STACK_ENV.read_text().splitlines():
@@ -36,33 +35,6 @@ def rules_env() -> dict[str, str]:
     if "ICEPIPE_CATALOG_URI" not in env:
         raise SystemExit(f"no stack settings (ICEPIPE_CATALOG_URI) in the environment or {STACK_ENV}: scripts/stack start")
     return env
-
-
-def rules_upstream(env: dict[str, str]) -> str | None:
-    """The catalog behind the stack's R2 rules layer, or None when the stack has no such layer."""
-    try:
-        with urllib.request.urlopen(f"{env['ICEPIPE_CATALOG_URI'].rstrip('/')}/_rules/stats", timeout=10) as r:
-            return json.load(r)["config"]["upstream"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def stack_env() -> dict[str, str]:
-    """The settings every case but `sustained` runs with: SeaweedFS's catalog itself, behind no
-    rules layer. The cases compress hours of commits and table creations into minutes to measure
-    speed (icepipe's and its peers'); R2's per-minute limits would only measure the limits. The
-    `sustained` case measures icepipe under those limits and uses `rules_env()`."""
-    env = rules_env()
-    upstream = _upstream_once(env["ICEPIPE_CATALOG_URI"])
-    if upstream:
-        env["ICEPIPE_CATALOG_URI"] = upstream
-        env.pop("ICEPIPE_CATALOG_TOKEN", None)
-    return env
-
-
-@cache
-def _upstream_once(catalog_uri: str) -> str | None:
-    return rules_upstream({"ICEPIPE_CATALOG_URI": catalog_uri})
 
 
 def catalog_properties(env: dict[str, str]) -> dict[str, str]:
