@@ -166,11 +166,7 @@ impl Normalizer {
                 limit: self.max_columns,
             })?;
         if self.contract == SchemaContract::Freeze {
-            self.check_frozen(&rows)
-                .map_err(|reason| FrozenSchemaError {
-                    what: what(),
-                    reason,
-                })?;
+            self.check_frozen(&rows, &what)?;
         }
         self.records += 1;
         for row in rows {
@@ -184,19 +180,27 @@ impl Normalizer {
 
     /// Why `freeze` refuses one record's rows: a table or key the schema does not have, or a
     /// value that does not fit. A resource without a recorded schema takes its first load whole.
-    fn check_frozen(&self, rows: &[Row]) -> Result<(), String> {
+    fn check_frozen(
+        &self,
+        rows: &[Row],
+        what: &dyn Fn() -> String,
+    ) -> Result<(), FrozenSchemaError> {
         if self.recorded.tables.is_empty() {
             return Ok(());
         }
+        let refused = |reason| FrozenSchemaError {
+            what: what(),
+            reason,
+        };
         for row in rows {
             if !self.recorded.tables.contains_key(&row.table) {
-                return Err(format!(
+                return Err(refused(format!(
                     "table {} is not in the resource's schema",
                     row.table
-                ));
+                )));
             }
             if let Some(reason) = self.tables[&row.table].frozen_violation(row) {
-                return Err(reason);
+                return Err(refused(reason));
             }
         }
         Ok(())
