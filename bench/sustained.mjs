@@ -6,8 +6,8 @@
 //
 // The files (one table, <NS>.bench.sustained) are put into the local RAW bucket and notified at an
 // even pace over S seconds; the run ends when the Worker has acknowledged every message. `--rules
-// off` points the Worker at SeaweedFS's own catalog, behind the stack's R2 rules layer (the same
-// data, no limits). Freshness of a file = the commit time of the first snapshot whose rows include
+// on` puts a rules layer of the run's own with R2's documented limits in front of the stack's
+// SeaweedFS; `--rules off` points the Worker at SeaweedFS's own catalog (the same data, no limits). Freshness of a file = the commit time of the first snapshot whose rows include
 // its own (the coordinator's clock, this machine) - the moment its put into R2 completed. Prints
 // one JSON object:
 //   {files, rows, elapsed_ms, files_per_minute, commits, max_commits_in_a_minute, freshness_ms: {p50, p95, max},
@@ -17,6 +17,7 @@ import { boundedFetch } from "../harness/lib/bounded.mjs";
 import { rawKey } from "../harness/lib/fixtures.mjs";
 import { startConvert } from "../harness/lib/miniflare.mjs";
 import { Notifier } from "../harness/lib/notifier.mjs";
+import { startRulesLayer } from "../harness/lib/rules_layer.mjs";
 import { Catalog, stackSettings } from "../harness/lib/stack.mjs";
 
 const { values: args } = parseArgs({
@@ -32,13 +33,24 @@ if (!args["namespace-root"] || !args.files) throw new Error("--namespace-root an
 const files = args.files.split(",");
 const spreadMs = Number(args.seconds) * 1000;
 
-/** The stack's settings, or (rules off) those of SeaweedFS's catalog behind the rules layer. */
-async function catalogSettings() {
+const LAYER_TOKEN = "bench-sustained-documented-rules";
+
+/**
+ * Where the Worker commits. `on`: a rules layer of this run's own with R2's documented rules, in
+ * front of the stack's SeaweedFS (the stack's own layer may have its limits relaxed: scripts/bench
+ * and scripts/test relax them for their time-compressed cases). `off`: SeaweedFS's catalog itself.
+ * Returns `{ settings, stop }`.
+ */
+async function catalogFor(rules) {
   const settings = stackSettings();
-  if (args.rules === "on") return settings;
+  if (rules === "on") {
+    const layer = await startRulesLayer({ token: LAYER_TOKEN, settings, overrides: { log: () => {} } });
+    return { settings: layer.settings, stop: layer.stop };
+  }
+  if (rules !== "off") throw new Error(`--rules must be on or off, not ${JSON.stringify(rules)}`);
   const r = await boundedFetch(`${settings.catalogUri}/_rules/stats`, {}, { timeoutMs: 10_000, what: "the rules layer's config" });
   if (!r.ok) throw new Error("--rules off needs the stack's rules layer (ICEPIPE_STACK_CATALOG=r2) to find SeaweedFS behind it");
-  return { ...settings, catalogUri: (await r.json()).config.upstream, token: null };
+  return { settings: { ...settings, catalogUri: (await r.json()).config.upstream, token: null }, stop: async () => {} };
 }
 
 function percentile(sorted, p) {
@@ -56,7 +68,8 @@ function maxInAMinute(times) {
   return best;
 }
 
-const stack = await catalogSettings();
+const catalog = await catalogFor(args.rules);
+const stack = catalog.settings;
 const w = await startConvert({ namespaceRoot: args["namespace-root"], stack, queue: { maxBatchSize: 100, maxBatchTimeout: 1, maxRetries: 10 } });
 const table = `${w.namespaceRoot}.bench.sustained`;
 const out = {};
@@ -120,5 +133,6 @@ try {
   });
 } finally {
   await w.dispose();
+  await catalog.stop();
 }
 process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -203,3 +203,17 @@ _path_has_cargo_bin() {
     *) if [ -d "$CARGO_BIN" ]; then export PATH="$CARGO_BIN:$PATH"; fi ;;
   esac
 }
+
+# The local stack's R2 rules layer with R2's rate limits and ConcurrentUpdateError off, every other
+# rule on: for runs that compress minutes of a table's life into seconds (the tests' table per
+# test, the benchmarks' thousands of commits), where waiting out 429s would stretch them to hours
+# and measure the wait. Exported before `scripts/stack start`, which passes them to the layer.
+RELAXED_RULES=(
+  ICEPIPE_STACK_R2_UPDATE_TABLE_PER_TABLE=off
+  ICEPIPE_STACK_R2_WRITES_PER_CATALOG=off
+  ICEPIPE_STACK_R2_CREATES_PER_CATALOG=off
+  ICEPIPE_STACK_R2_NAMESPACE_OPS_PER_CATALOG=off
+  ICEPIPE_STACK_R2_CONCURRENT_UPDATE_ERROR=off
+)
+relax_rules() { export "${RELAXED_RULES[@]}"; }
+documented_rules() { unset "${RELAXED_RULES[@]%%=*}"; }

@@ -5,17 +5,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { waitFor } from "../../../harness/lib/bounded.mjs";
 import { PYTHON, run, stackSettings } from "../../../harness/lib/stack.mjs";
-import { createRulesServer } from "../server.mjs";
+import { seaweedUri, startRulesLayer } from "../../../harness/lib/rules_layer.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const TEST_TOKEN = "r2-rules-test-token";
-
-/** SeaweedFS's catalog: the stack's rules layer says where it is; without one the catalog URI is SeaweedFS. */
-export async function seaweedUri(settings = stackSettings()) {
-  const r = await fetch(`${settings.catalogUri}/_rules/stats`, { signal: AbortSignal.timeout(5000) }).catch(() => null);
-  if (r?.ok) return (await r.json()).config.upstream;
-  return settings.catalogUri;
-}
 
 /** A client of SeaweedFS itself, with an OAuth token minted there. */
 export async function seaweedClient(settings = stackSettings()) {
@@ -33,22 +26,9 @@ export async function seaweedClient(settings = stackSettings()) {
  * `{ url, client, state, logs, stop }`.
  */
 export async function startRules(overrides = {}) {
-  const settings = stackSettings();
-  const [clientId, clientSecret] = settings.credential.split(/:(.*)/s);
   const logs = [];
-  const rules = createRulesServer({
-    upstream: await seaweedUri(settings),
-    clientId,
-    clientSecret,
-    token: TEST_TOKEN,
-    s3: { endpoint: settings.s3Endpoint, region: settings.region, accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey },
-    commitLatencyMs: 0,
-    log: (entry) => logs.push(entry),
-    ...overrides,
-  });
-  const { port } = await rules.listen(0);
-  const url = `http://127.0.0.1:${port}`;
-  return { url, client: new RestClient(url, TEST_TOKEN), state: rules.state, logs, stop: () => rules.close() };
+  const rules = await startRulesLayer({ token: TEST_TOKEN, overrides: { commitLatencyMs: 0, log: (entry) => logs.push(entry), ...overrides } });
+  return { url: rules.url, client: new RestClient(rules.url, TEST_TOKEN), state: rules.state, logs, stop: rules.stop };
 }
 
 export function uniqueNamespace(prefix = "r2t") {
