@@ -3,6 +3,9 @@
 
 mod ingest_common;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use ingest_common::{config, ints, serve, serve_page, Harness};
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
@@ -203,4 +206,76 @@ async fn a_next_link_to_another_host_is_refused() {
         .keys()
         .contains(&icepipe_core::raw::reserved::state_key("api_test", "items")));
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+/// Records, for each request, how many Parquet parts the store held when it was sent.
+#[derive(Debug)]
+struct PartsAtRequest {
+    inner: icepipe_core::http::ReqwestHttpClient,
+    store: icepipe_core::storage::memory::MemoryStore,
+    seen: std::sync::Mutex<Vec<(String, usize)>>,
+}
+
+#[async_trait::async_trait]
+impl icepipe_core::http::HttpClient for PartsAtRequest {
+    async fn send(
+        &self,
+        request: icepipe_core::http::HttpRequest,
+    ) -> Result<icepipe_core::http::HttpResponse, icepipe_core::http::HttpError> {
+        let parts = self
+            .store
+            .keys()
+            .iter()
+            .filter(|k| k.ends_with(".parquet"))
+            .count();
+        let page = url::Url::parse(&request.url)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "_page")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        self.seen.lock().unwrap().push((page, parts));
+        self.inner.send(request).await
+    }
+}
+
+#[tokio::test]
+async fn the_next_page_is_requested_before_this_page_is_written() {
+    let server = MockServer::start().await;
+    for page in 1..=3 {
+        serve_page(&server, "_page", &page.to_string(), json!([{"id": page}])).await;
+    }
+    serve_page(&server, "_page", "4", json!([])).await;
+    let body = "paginator = { type = \"page_number\", page_param = \"_page\", limit_param = \"_limit\", limit = 1 }\n[sources.api_test.resources.items]\n";
+    let mut harness = Harness::new();
+    harness.part_bytes = 1; // every page is written as a part of its own
+    let http = Arc::new(PartsAtRequest {
+        inner: icepipe_core::http::ReqwestHttpClient::with_timeout(Duration::from_secs(10)),
+        store: harness.store.clone(),
+        seen: Default::default(),
+    });
+    let mut ctx = harness.context();
+    ctx.fetcher.http = http.clone();
+    let cfg = config(&server.uri(), body);
+    let report = icepipe_core::ingest::run_source(&ctx, cfg.source("api_test").unwrap(), None)
+        .await
+        .unwrap();
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(report.resources[0].rows, 3);
+    // Page k+1 goes out while page k is still being written: k-1 parts exist, not k.
+    let seen = http.seen.lock().unwrap().clone();
+    let expected: Vec<(String, usize)> = [("1", 0), ("2", 0), ("3", 1), ("4", 2)]
+        .iter()
+        .map(|(p, n)| (p.to_string(), *n))
+        .collect();
+    assert_eq!(seen, expected);
+    assert_eq!(
+        harness
+            .read_table("items")
+            .await
+            .iter()
+            .map(|b| b.num_rows())
+            .sum::<usize>(),
+        3
+    );
 }
