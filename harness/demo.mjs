@@ -28,8 +28,13 @@ function printReport({ status, report }) {
   if (status !== 200) throw new Error(`the ingest run failed: ${JSON.stringify(report.errors)}`);
 }
 
-function show(tables, { rows = 0, ids, snapshots = true }) {
-  const flags = ["--rows", String(rows), ...(ids ? ["--ids", ids.join(",")] : []), ...(snapshots ? [] : ["--no-snapshots"])];
+function show(tables, { rows = 0, ids, columns, snapshots = true }) {
+  const flags = [
+    ["--rows", String(rows)],
+    ids ? ["--ids", ids.join(",")] : [],
+    columns ? ["--columns", columns.join(",")] : [],
+    snapshots ? [] : ["--no-snapshots"],
+  ].flat();
   const r = spawnSync(PYTHON, [path.join(ROOT, "scripts", "duckdb_show.py"), ...flags, ...tables], {
     env: { ...process.env, ...stackSettings().env },
     stdio: "inherit",
@@ -57,6 +62,7 @@ const posts = tables[0];
 const UPDATED = [2, 7];
 const DELETED = [5];
 const CHANGED = [...UPDATED, ...DELETED].sort((a, b) => a - b);
+const ID_COLUMNS = ["id", "title", "updated_at", "_loaded_at"];
 let failed = false;
 try {
   say(`sample API on ${p.api.url}: ${args.posts} posts (with tags), ${Number(args.posts) * Number(args["comments-per-post"])} comments, ${args.users} users`);
@@ -69,7 +75,7 @@ try {
   process.stdout.write(`${p.notified.length} raw files converted\n`);
   show(tables, { rows: 3 });
 
-  show([posts], { ids: CHANGED, snapshots: false });
+  show([posts], { ids: CHANGED, columns: ID_COLUMNS, snapshots: false });
 
   say(
     `upstream: ${args["new-posts"]} new posts, posts ${UPDATED.join(" and ")} updated (new title), post ${DELETED.join(", ")} deleted ` +
@@ -82,7 +88,7 @@ try {
   printReport(second);
   await p.waitConverted(reportFiles(second.report), { failIf });
   show(tables, { rows: 0 });
-  show([posts], { ids: CHANGED, snapshots: false });
+  show([posts], { ids: CHANGED, columns: ID_COLUMNS, snapshots: false });
   say(`done: tables ${root}.${SAMPLE_SOURCE}.* are in the local catalog (${stackSettings().catalogUri})`);
 } catch (e) {
   failed = true;
