@@ -167,8 +167,8 @@ mod tests {
     use std::sync::Arc;
 
     use arrow_array::{ArrayRef, Int64Array};
-    use arrow_schema::{Field, Schema};
 
+    use super::super::keys::tests::batch;
     use super::*;
 
     fn keys() -> MergeKeys {
@@ -177,18 +177,6 @@ mod tests {
             version_column: "v".into(),
             hard_delete_column: Some("deleted".into()),
         }
-    }
-
-    fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
-        let fields: Vec<Field> = columns
-            .iter()
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect();
-        RecordBatch::try_new(
-            Arc::new(Schema::new(fields)),
-            columns.into_iter().map(|(_, a)| a).collect(),
-        )
-        .unwrap()
     }
 
     #[test]
