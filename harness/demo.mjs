@@ -8,6 +8,7 @@
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { checkIngest } from "./lib/fixtures.mjs";
 import { reportFiles, SAMPLE_SOURCE, startPipeline } from "./lib/pipeline.mjs";
 import { PYTHON, ROOT, stackRunning, stackSettings, stackStorageProblem } from "./lib/stack.mjs";
 
@@ -89,6 +90,10 @@ try {
   await p.waitConverted(reportFiles(second.report), { failIf });
   show(tables, { rows: 0 });
   show([posts], { ids: CHANGED, columns: ID_COLUMNS, snapshots: false });
+  say("PyIceberg, DuckDB and polars against the API's current records (harness/check_ingest.py)");
+  const check = await checkIngest(p.api.url, root);
+  if (!check.ok) throw new Error(`the tables differ from the API's records:\n${(check.problems ?? []).join("\n")}`);
+  for (const [table, readers] of Object.entries(check.tables)) process.stdout.write(`  ${table}: ${JSON.stringify(readers)} rows, every record equal\n`);
   say(`done: tables ${root}.${SAMPLE_SOURCE}.* are in the local catalog (${stackSettings().catalogUri})`);
 } catch (e) {
   failed = true;
