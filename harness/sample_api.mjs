@@ -9,11 +9,20 @@
 //
 // Routes: GET /posts, /comments, /users (`_page` 1-based, `_limit` default 10 max 1000,
 // `updated_at_gte=<ISO>`; sorted by (updated_at, id); `X-Total-Count` = matching records),
-// GET /health, POST /_admin/append?posts=N.
+// GET /health, POST /_admin/append?posts=N, POST /_admin/update?posts=ID,... and
+// POST /_admin/delete?posts=ID,... (each answers {"posts": [{id, updated_at, deleted, revision}]}).
 //
 // Records are computed from their id and the seed, never stored: `--posts 1000000` costs no
 // memory. `updated_at` strictly increases with id, so the filter is a binary search and appended
 // posts (and their comments) are later than everything before them.
+//
+// Updates and deletes (posts only) are how a real API shows changes to a cursor-based pull: the
+// changed post moves to an `updated_at` later than every record before it, so the next
+// `updated_at_gte` pull sees it. An update gives the post a new title (revision N, computed from
+// id, N and the seed); a delete keeps the post listed with `"deleted": true` (a soft delete: the
+// key exists on deleted posts only, as such markers usually do), and an update after a delete
+// brings the post back. Only changed ids are stored (a small overlay); their comments stay as
+// they were. Posts appended after a change are later than the change.
 import http from "node:http";
 import { pathToFileURL } from "node:url";
 
@@ -21,10 +30,11 @@ export const DEFAULTS = Object.freeze({ host: "127.0.0.1", port: 8790, users: 10
 const DEFAULT_LIMIT = 10;
 const MAX_LIMIT = 1000;
 const MAX_APPEND = 10_000_000;
+const MAX_CHANGE = 10_000; // ids per update/delete request
 
 // ---- Deterministic pseudo-randomness: one small generator per (seed, resource, id). ----
 
-const STREAM = { posts: 1, comments: 2, users: 3, tags: 4 };
+const STREAM = { posts: 1, comments: 2, users: 3, tags: 4, revisions: 5 };
 
 function mix32(a, b) {
   let h = (a ^ Math.imul(b, 0x9e3779b1)) >>> 0;
@@ -79,7 +89,51 @@ const STEP_MS = 60_000; // one post per minute
 const HALF_MS = STEP_MS / 2; // a post lands in the first half of its minute, its comments in the second
 const USERS_BASE_MS = Date.UTC(2023, 0, 1);
 
-/** The shape of the data set: counts and the seed. `posts` grows with appends. */
+/** First index in the sorted array `xs` whose `key(x)` is >= `value` (xs.length when none). */
+function lowerBound(xs, value, key = (x) => x) {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (key(xs[mid]) < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The changed posts: id -> {revision, deleted, ms}. Each change gets an `updated_at` later than
+ * every record so far, so the changes sorted by time are the changes in the order they were made.
+ */
+class Overlay {
+  constructor() {
+    this.changes = new Map();
+    this.ids = []; // changed ids, ascending
+    this.byTime = []; // changed ids, by their updated_at ascending
+    this.lastMs = -Infinity;
+  }
+
+  get(id) {
+    return this.changes.get(id);
+  }
+
+  set(id, change) {
+    if (!this.changes.has(id)) this.ids.splice(lowerBound(this.ids, id), 0, id);
+    else this.byTime.splice(this.byTime.indexOf(id), 1);
+    this.changes.set(id, change);
+    this.byTime.push(id);
+    this.lastMs = change.ms;
+  }
+
+  /** How many changed ids are in [from, to]. */
+  countIds(from, to) {
+    return to < from ? 0 : lowerBound(this.ids, to + 1) - lowerBound(this.ids, from);
+  }
+}
+
+const NO_CHANGES = new Overlay();
+
+/** The shape of the data set: counts, the seed and the changed posts. `posts` grows with appends. */
 class Dataset {
   constructor({ users, posts, commentsPerPost, seed }) {
     this.users = users;
@@ -90,6 +144,10 @@ class Dataset {
     // Comments of one post split the second half of its minute into equal slots.
     this.commentSlotMs = commentsPerPost > 0 ? Math.floor(HALF_MS / commentsPerPost) : 0;
     this.postsPerUser = Math.max(1, Math.ceil(posts / users));
+    this.overlay = new Overlay();
+    // Posts appended after a change start later than the change: from `firstId` on, every post
+    // (and its comments) moves `offsetMs` later. One entry per such append.
+    this.segments = [{ firstId: 1, offsetMs: 0 }];
   }
 
   count(resource) {
@@ -98,20 +156,59 @@ class Dataset {
     return this.users;
   }
 
+  changes(resource) {
+    return resource === "posts" ? this.overlay : NO_CHANGES;
+  }
+
+  offsetMs(postId) {
+    for (let i = this.segments.length - 1; ; i--) if (postId >= this.segments[i].firstId) return this.segments[i].offsetMs;
+  }
+
+  /** The record's `updated_at` as computed from its id (a changed post's own is in the overlay). */
   updatedAtMs(resource, id) {
     if (resource === "posts") {
-      return BASE_MS + id * STEP_MS + Math.floor(rng(this.seed, STREAM.posts, id)() * HALF_MS);
+      return BASE_MS + id * STEP_MS + this.offsetMs(id) + Math.floor(rng(this.seed, STREAM.posts, id)() * HALF_MS);
     }
     if (resource === "comments") {
       const postId = Math.ceil(id / this.commentsPerPost);
       const slot = (id - 1) % this.commentsPerPost;
       const jitter = Math.floor(rng(this.seed, STREAM.comments, id)() * this.commentSlotMs);
-      return BASE_MS + postId * STEP_MS + HALF_MS + slot * this.commentSlotMs + jitter;
+      return BASE_MS + postId * STEP_MS + this.offsetMs(postId) + HALF_MS + slot * this.commentSlotMs + jitter;
     }
     return USERS_BASE_MS + id * STEP_MS + Math.floor(rng(this.seed, STREAM.users, id)() * HALF_MS);
   }
 
-  /** The first id whose updated_at is >= `ms` (count + 1 when none): binary search. */
+  appendPosts(n) {
+    const firstId = this.posts + 1;
+    const startMs = BASE_MS + firstId * STEP_MS + this.offsetMs(firstId);
+    if (this.overlay.lastMs >= startMs) {
+      // Whole minutes, so the new posts keep the minute layout (post, then its comments).
+      const shift = Math.ceil((this.overlay.lastMs + 1 - startMs) / STEP_MS) * STEP_MS;
+      this.segments.push({ firstId, offsetMs: this.offsetMs(firstId) + shift });
+    }
+    this.posts += n;
+    return this.posts;
+  }
+
+  /**
+   * Updates (`deleted` false: a new revision, which also brings a deleted post back) or deletes
+   * posts, in the order given; each gets an `updated_at` later than every record before it.
+   */
+  changePosts(ids, { deleted }) {
+    const bad = ids.find((id) => !Number.isInteger(id) || id < 1 || id > this.posts);
+    if (bad !== undefined) throw new NotFound(`no post ${bad} (posts are 1..${this.posts})`);
+    // Past the last post's minute (its comments included): later than every record.
+    const endMs = BASE_MS + (this.posts + 1) * STEP_MS + this.offsetMs(this.posts);
+    return ids.map((id) => {
+      const before = this.overlay.get(id) ?? { revision: 0, deleted: false };
+      const ms = Math.max(this.overlay.lastMs + 1, endMs);
+      const change = { revision: before.revision + (deleted ? 0 : 1), deleted, ms };
+      this.overlay.set(id, change);
+      return { id, updated_at: new Date(ms).toISOString(), deleted, revision: change.revision };
+    });
+  }
+
+  /** The first id whose computed updated_at is >= `ms` (count + 1 when none): binary search. */
   firstIdAtOrAfter(resource, ms) {
     let lo = 1;
     let hi = this.count(resource) + 1;
@@ -133,11 +230,14 @@ class Dataset {
     const next = rng(this.seed, STREAM.posts, id);
     next(); // the first draw is the timestamp jitter
     const userId = (Math.floor((id - 1) / this.postsPerUser) % this.users) + 1;
-    const title = words(next, 3, 8);
+    const change = this.overlay.get(id);
+    let title = words(next, 3, 8);
+    if (change?.revision) title = words(rng(this.seed, STREAM.revisions, mix32(id, change.revision)), 3, 8);
     let body = words(next, 6, 10);
     for (let line = 1; line < 4; line++) body += "\\n" + words(next, 6, 10);
-    const updatedAt = new Date(this.updatedAtMs("posts", id)).toISOString();
-    return `{"userId":${userId},"id":${id},"title":"${title}","body":"${body}","updated_at":"${updatedAt}","tags":${this.tagsJson(id)}}`;
+    const updatedAt = new Date(change?.ms ?? this.updatedAtMs("posts", id)).toISOString();
+    const deleted = change?.deleted ? ',"deleted":true' : "";
+    return `{"userId":${userId},"id":${id},"title":"${title}","body":"${body}","updated_at":"${updatedAt}","tags":${this.tagsJson(id)}${deleted}}`;
   }
 
   tagsJson(postId) {
@@ -189,7 +289,12 @@ class Dataset {
 
 // ---- HTTP ----
 
-class BadRequest extends Error {}
+class BadRequest extends Error {
+  status = 400;
+}
+class NotFound extends Error {
+  status = 404;
+}
 
 function positiveInt(params, name, fallback) {
   const text = params.get(name);
@@ -198,23 +303,73 @@ function positiveInt(params, name, fallback) {
   return Number(text);
 }
 
-/** One page of `resource` for the query: sorted by (updated_at, id), which is id order. */
+/**
+ * One page of `resource` for the query, sorted by updated_at (no two records share one). The
+ * list is two sorted runs merged: the unchanged records (id order: their updated_at grows with
+ * id) and the changed posts (overlay, by their new updated_at). Cheap at any size: a changed
+ * post's place is a binary search, an unchanged record's id is counted past the changed ids.
+ */
 function listPage(data, resource, params) {
   const page = positiveInt(params, "_page", 1);
   const limit = Math.min(positiveInt(params, "_limit", DEFAULT_LIMIT), MAX_LIMIT);
-  let firstId = 1;
+  let gteMs = -Infinity;
   const gte = params.get("updated_at_gte");
   if (gte !== null) {
-    const ms = Date.parse(gte);
-    if (Number.isNaN(ms)) throw new BadRequest(`updated_at_gte must be an ISO-8601 timestamp, got ${JSON.stringify(gte)}`);
-    firstId = data.firstIdAtOrAfter(resource, ms);
+    gteMs = Date.parse(gte);
+    if (Number.isNaN(gteMs)) throw new BadRequest(`updated_at_gte must be an ISO-8601 timestamp, got ${JSON.stringify(gte)}`);
   }
-  const total = data.count(resource);
-  const from = firstId + (page - 1) * limit;
-  const to = Math.min(total, from + limit - 1);
+  const changes = data.changes(resource);
+  const count = data.count(resource);
+  const lo = data.firstIdAtOrAfter(resource, gteMs);
+  const unchangedCount = count - lo + 1 - changes.countIds(lo, count);
+  // The changed records that match, by time, and the place of the j-th of them in the list.
+  const changed = changes.byTime.slice(lowerBound(changes.byTime, gteMs, (id) => changes.get(id).ms));
+  const place = (j) => {
+    const below = data.firstIdAtOrAfter(resource, changes.get(changed[j]).ms);
+    return j + (below - lo) - changes.countIds(lo, below - 1);
+  };
+  const matching = unchangedCount + changed.length;
+  const from = (page - 1) * limit;
+  const to = Math.min(matching, from + limit);
+  let j = 0;
+  for (let hi = changed.length; j < hi; ) {
+    const mid = (j + hi) >>> 1;
+    if (place(mid) < from) j = mid + 1;
+    else hi = mid;
+  }
+  let id = from < to ? nthUnchanged(changes, lo, from - j) : 0;
   let body = "[";
-  for (let id = from; id <= to; id++) body += (id === from ? "" : ",") + data.json(resource, id);
-  return { body: body + "]", matching: Math.max(0, total - firstId + 1) };
+  for (let at = from; at < to; at++) {
+    if (at > from) body += ",";
+    if (j < changed.length && place(j) === at) {
+      body += data.json(resource, changed[j++]);
+    } else {
+      body += data.json(resource, id);
+      do id++;
+      while (changes.get(id));
+    }
+  }
+  return { body: body + "]", matching };
+}
+
+/** The id of the n-th (0-based) unchanged record from id `lo` on. */
+function nthUnchanged(changes, lo, n) {
+  // The smallest id with id = lo + n + (changed ids in [lo, id]): iterate up to it.
+  let id = lo + n;
+  for (;;) {
+    const next = lo + n + changes.countIds(lo, id);
+    if (next === id) return id;
+    id = next;
+  }
+}
+
+/** `posts=3,1,4`: the ids to change, in order, at most MAX_CHANGE. */
+function postIds(params) {
+  const text = params.get("posts");
+  if (text === null || !/^[0-9]+(,[0-9]+)*$/.test(text)) throw new BadRequest(`posts must be a comma-separated list of post ids, got ${JSON.stringify(text)}`);
+  const ids = text.split(",").map(Number);
+  if (ids.length > MAX_CHANGE) throw new BadRequest(`at most ${MAX_CHANGE} posts per request, got ${ids.length}`);
+  return ids;
 }
 
 function send(res, status, body, headers = {}) {
@@ -239,14 +394,18 @@ function handler(data) {
         case "POST /_admin/append": {
           const n = positiveInt(url.searchParams, "posts", null);
           if (n === null || n > MAX_APPEND) throw new BadRequest(`posts must be a positive integer up to ${MAX_APPEND}`);
-          data.posts += n;
-          return send(res, 200, JSON.stringify({ posts: data.posts }));
+          return send(res, 200, JSON.stringify({ posts: data.appendPosts(n) }));
+        }
+        case "POST /_admin/update":
+        case "POST /_admin/delete": {
+          const deleted = url.pathname.endsWith("delete");
+          return send(res, 200, JSON.stringify({ posts: data.changePosts(postIds(url.searchParams), { deleted }) }));
         }
         default:
           return send(res, 404, JSON.stringify({ error: `no route ${route}` }));
       }
     } catch (e) {
-      if (e instanceof BadRequest) return send(res, 400, JSON.stringify({ error: e.message }));
+      if (e instanceof BadRequest || e instanceof NotFound) return send(res, e.status, JSON.stringify({ error: e.message }));
       console.error(e);
       return send(res, 500, JSON.stringify({ error: "internal error" }));
     }
@@ -269,7 +428,9 @@ function checkOptions(opts) {
 
 /**
  * Starts the API. opts: {host, port, users, posts, commentsPerPost, seed} (DEFAULTS for the rest).
- * Returns {url, close(), appendPosts(n)}; appendPosts returns the new number of posts.
+ * Returns {url, close(), appendPosts(n), updatePosts(ids), deletePosts(ids)}: appendPosts returns
+ * the new number of posts; updatePosts and deletePosts the changes, as the admin routes answer
+ * ([{id, updated_at, deleted, revision}]), and throw on an unknown id.
  */
 export async function startSampleApi(opts = {}) {
   const o = checkOptions(opts);
@@ -294,9 +455,10 @@ export async function startSampleApi(opts = {}) {
       }),
     appendPosts(n) {
       if (!Number.isInteger(n) || n < 1 || n > MAX_APPEND) throw new Error(`appendPosts: n must be an integer in [1, ${MAX_APPEND}]`);
-      data.posts += n;
-      return data.posts;
+      return data.appendPosts(n);
     },
+    updatePosts: (ids) => data.changePosts(ids, { deleted: false }),
+    deletePosts: (ids) => data.changePosts(ids, { deleted: true }),
   };
 }
 

@@ -1,10 +1,13 @@
 """Show what independent readers see in icepipe tables of the local stack.
 
-Usage: python scripts/duckdb_show.py [--rows N] [--no-snapshots] TABLE [TABLE ...]
+Usage: python scripts/duckdb_show.py [--rows N] [--ids ID,...] [--columns C,...] [--no-snapshots] TABLE [TABLE ...]
        (after `source .icepipe/stack.env`; TABLE like analytics.api_jsonplaceholder.posts)
 
-DuckDB reads through the REST catalog (ATTACH ... TYPE ICEBERG): row counts and a few rows.
-PyIceberg lists each table's snapshots (operation, added and total records).
+DuckDB reads through the REST catalog (ATTACH ... TYPE ICEBERG): row counts and a few rows; with
+--ids, per table rows and distinct ids (a merge table holds one row per id) and the rows of those
+ids (naming the ones it does not hold); --columns shows only those columns (the ones a table has).
+PyIceberg lists each table's snapshots (operation, added
+and total records).
 """
 import argparse
 import os
@@ -59,12 +62,31 @@ def show_counts(con, tables: list[str]) -> None:
         print(f"  {table:<{width}}  {rows:>8} rows")
 
 
-def show_rows(con, table: str, limit: int) -> None:
+def shown_columns(con, table: str, only: list[str] | None) -> str:
+    """The columns to print: `only` (those the table has, in that order), else all but HIDDEN."""
     columns = [r[0] for r in con.execute(f"DESCRIBE {ref(table)}").fetchall()]
-    shown = ", ".join(f'"{c}"' for c in columns if c not in HIDDEN)
+    picked = [c for c in only if c in columns] if only else [c for c in columns if c not in HIDDEN]
+    return ", ".join(f'"{c}"' for c in picked)
+
+
+def show_rows(con, table: str, limit: int, only: list[str] | None) -> None:
+    columns = [r[0] for r in con.execute(f"DESCRIBE {ref(table)}").fetchall()]
+    shown = shown_columns(con, table, only)
     order = '"id"' if "id" in columns else '"_list_idx"' if "_list_idx" in columns else "1"
     print(f"\n-- DuckDB: {limit} rows of {table}")
     print(con.sql(f"SELECT {shown} FROM {ref(table)} ORDER BY {order} LIMIT {limit}"))
+
+
+def show_ids(con, table: str, ids: list[int], only: list[str] | None) -> None:
+    shown = shown_columns(con, table, only)
+    rows, distinct = con.execute(f'SELECT count(*), count(DISTINCT "id") FROM {ref(table)}').fetchone()
+    print(f"\n-- DuckDB: {table}: {rows} rows, {distinct} distinct ids; rows of ids {ids}")
+    listed = ", ".join(str(int(i)) for i in ids)
+    print(con.sql(f'SELECT {shown} FROM {ref(table)} WHERE "id" IN ({listed}) ORDER BY "id"'))
+    held = {r[0] for r in con.execute(f'SELECT DISTINCT "id" FROM {ref(table)} WHERE "id" IN ({listed})').fetchall()}
+    absent = [i for i in ids if i not in held]
+    if absent:
+        print(f"  no row for id {', '.join(map(str, absent))}")
 
 
 def show_snapshots(tables: list[str]) -> None:
@@ -101,12 +123,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("tables", nargs="+")
     parser.add_argument("--rows", type=int, default=3, help="sample rows per table (0: none)")
+    parser.add_argument("--ids", type=lambda s: [int(i) for i in s.split(",")], help="show these ids' rows")
+    parser.add_argument("--columns", type=lambda s: s.split(","), help="show only these columns")
     parser.add_argument("--no-snapshots", action="store_true")
     args = parser.parse_args()
     con = connect()
     show_counts(con, args.tables)
     for table in args.tables if args.rows > 0 else []:
-        show_rows(con, table, args.rows)
+        show_rows(con, table, args.rows, args.columns)
+    for table in args.tables if args.ids else []:
+        show_ids(con, table, args.ids, args.columns)
     if not args.no_snapshots:
         show_snapshots(args.tables)
 

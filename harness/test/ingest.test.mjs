@@ -1,6 +1,7 @@
 // The ingest Worker in workerd (Miniflare), end to end with the real stack: the bundled sample API
 // -> ingest Worker -> RAW -> notification -> convert Worker -> Iceberg tables, checked with
-// PyIceberg and DuckDB against the API's own records (harness/check_ingest.py). Plus pushed events,
+// PyIceberg, DuckDB and polars against the API's own records (harness/check_ingest.py), including
+// posts updated, deleted and re-created upstream (posts is a merge resource). Plus pushed events,
 // and a pushed stream whose types drift and whose keys collide over several loads.
 //
 // Needs: scripts/stack start, scripts/build-workers (convert and ingest).
@@ -73,7 +74,9 @@ describe("ingest Worker in workerd", () => {
         assert.equal(resource(first.report, "comments").rows, 120);
         assert.equal(resource(first.report, "users").rows, 10);
         const firstFiles = reportFiles(first.report);
-        assert.ok(firstFiles.some((k) => k.startsWith(`sources/${SAMPLE_SOURCE}/posts__tags/`)), `a child table file: ${firstFiles}`);
+        // posts is a merge resource (nesting = "nested"): its tags stay a column, no child table.
+        assert.deepEqual(resource(first.report, "posts").tables, { posts: 40 });
+        assert.ok(!firstFiles.some((k) => k.startsWith(`sources/${SAMPLE_SOURCE}/posts__tags/`)), `no child table file: ${firstFiles}`);
         for (const key of firstFiles) {
           assert.match(key, new RegExp(`^sources/${SAMPLE_SOURCE}/[a-z_]+/year=\\d{4}/month=\\d{2}/day=\\d{2}/${first.report.load_id}-\\d{4}\\.parquet$`));
         }
@@ -112,6 +115,88 @@ describe("ingest Worker in workerd", () => {
         const current = users.snapshots.find((s) => s["snapshot-id"] === users.currentSnapshotId);
         assert.equal(current.summary.operation, "overwrite", JSON.stringify(current.summary));
         assert.equal(current.summary["deleted-records"], "10", JSON.stringify(current.summary));
+      });
+    },
+  );
+
+  test(
+    "posts updated, deleted and re-created upstream merge by id: after every incremental run the table is the API's current state (PyIceberg, DuckDB, polars, record by record); a run that changes nothing commits nothing",
+    { timeout: 300_000 },
+    async (t) => {
+      await withPipeline(t, { sampleApi: { posts: 30, users: 3, commentsPerPost: 1 } }, async (p, hopeless) => {
+        const ident = `${p.namespaceRoot}.${SAMPLE_SOURCE}.posts`;
+        const posts = async () => {
+          const r = await fetch(`${p.api.url}/posts?_limit=1000`);
+          return r.json();
+        };
+        /** One incremental run of posts, converted; returns the posts resource of its report. */
+        const pull = async () => {
+          const run = await p.runSource(SAMPLE_SOURCE, "posts");
+          assert.equal(run.status, 200, JSON.stringify(run.report));
+          await p.waitConverted(reportFiles(run.report), { failIf: hopeless });
+          return resource(run.report, "posts");
+        };
+        /** The table against the API's current records, every reader, every record and column. */
+        const assertCurrent = async (what) => {
+          assertChecked(await checkIngest(p.api.url, p.namespaceRoot, { resources: ["posts"] }), what);
+          // And from the test itself: exactly the ids the API does not mark deleted, once each,
+          // with the API's titles and updated_at.
+          const want = (await posts())
+            .filter((r) => !r.deleted)
+            .sort((a, b) => a.id - b.id)
+            .map((r) => [r.id, r.title, new Date(r.updated_at).toISOString()]);
+          const read = await readRows(ident, ["id", "title", "updated_at"]);
+          assert.ok(read.readers, JSON.stringify(read));
+          for (const [reader, rows] of Object.entries(read.readers)) {
+            const got = rows.map(([id, title, at]) => [id, title, new Date(at).toISOString()]);
+            assert.deepEqual(got, want, `${what}: ${reader}`);
+          }
+          return want;
+        };
+
+        assert.equal((await pull()).rows, 30);
+        await assertCurrent("after the first run");
+        const first = await catalog.tableSummary(ident);
+
+        // Updates, deletes and new posts: one run merges them.
+        p.api.updatePosts([3, 10, 30]);
+        p.api.deletePosts([7, 12]);
+        p.api.appendPosts(4);
+        const second = await pull();
+        assert.equal(second.rows, 9, JSON.stringify(second));
+        const after2 = await assertCurrent("after updates, deletes and new posts");
+        assert.equal(after2.length, 32);
+        assert.ok(!after2.some(([id]) => id === 7 || id === 12));
+        let summary = await catalog.tableSummary(ident);
+        let current = summary.snapshots.find((s) => s["snapshot-id"] === summary.currentSnapshotId);
+        assert.equal(current.summary.operation, "overwrite", JSON.stringify(current.summary));
+        assert.equal(summary.totalRecords, 32);
+        assert.equal(current.summary["deleted-records"], String(first.totalRecords), "the first load's one file was rewritten");
+
+        // A deleted post re-created (updated after its delete), an updated one deleted, one updated
+        // again, one deleted and re-created before the next run (the API shows only its last state).
+        p.api.updatePosts([7]);
+        p.api.deletePosts([3]);
+        p.api.updatePosts([10]);
+        p.api.deletePosts([20]);
+        p.api.updatePosts([20]);
+        const third = await pull();
+        assert.equal(third.rows, 4, JSON.stringify(third));
+        const after3 = await assertCurrent("after a re-create, a delete of an updated post, a second update");
+        assert.deepEqual(
+          [7, 3, 12].map((id) => after3.some(([x]) => x === id)),
+          [true, false, false],
+          "7 is back, 3 is gone, 12 stays deleted",
+        );
+
+        // Nothing changed upstream: nothing arrives, nothing is committed.
+        summary = await catalog.tableSummary(ident);
+        const idle = await pull();
+        assert.deepEqual([idle.rows, idle.files ?? []], [0, []], JSON.stringify(idle));
+        const still = await catalog.tableSummary(ident);
+        assert.equal(still.currentSnapshotId, summary.currentSnapshotId, "no snapshot for a run that loaded nothing");
+        await assertCurrent("after a run that changed nothing");
+        assert.equal(p.convert.deadLettered().length, 0, JSON.stringify(p.convert.deadLettered()));
       });
     },
   );

@@ -1,4 +1,5 @@
-// The bundled sample API (harness/sample_api.mjs): paging, filter, append, determinism, CLI.
+// The bundled sample API (harness/sample_api.mjs): paging, filter, append, update/delete,
+// determinism, CLI.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -107,6 +108,85 @@ describe("sample API", () => {
     }
   });
 
+  test("update gives posts a new revision, later than everything; delete marks them; update after delete brings a post back", TIMEOUT, async () => {
+    const other = await startSampleApi({ port: 0, posts: 10, commentsPerPost: 2, seed: 3 });
+    try {
+      const before = await getJson(other, "/posts?_limit=1000");
+      const latest = (await getJson(other, "/comments?_limit=1000")).at(-1).updated_at;
+      const post = (list, id) => list.find((p) => p.id === id);
+
+      const updated = JSON.parse((await get(other, "/_admin/update?posts=7,3", { method: "POST" })).text);
+      assert.deepEqual(updated.posts.map(({ id, deleted, revision }) => [id, deleted, revision]), [[7, false, 1], [3, false, 1]]);
+      assert.ok(updated.posts[0].updated_at > latest, "an update is later than every record before it");
+      assert.ok(updated.posts[1].updated_at > updated.posts[0].updated_at, "changes are ordered");
+      const deleted = JSON.parse((await get(other, "/_admin/delete?posts=5", { method: "POST" })).text);
+      assert.deepEqual(deleted.posts.map(({ id, deleted, revision }) => [id, deleted, revision]), [[5, true, 0]]);
+
+      // Every post is still listed once, in updated_at order: the changed ones last.
+      const after = await getJson(other, "/posts?_limit=1000");
+      assert.deepEqual(ids(after), [1, 2, 4, 6, 8, 9, 10, 7, 3, 5]);
+      assert.ok(after.every((p, i) => i === 0 || after[i - 1].updated_at < p.updated_at));
+      for (const id of [1, 2, 4, 6, 8, 9, 10]) assert.deepEqual(post(after, id), post(before, id), `post ${id} unchanged`);
+      // An update changes the title and updated_at, nothing else; a delete adds the marker.
+      for (const [id, change] of [[7, updated.posts[0]], [3, updated.posts[1]]]) {
+        const { title, updated_at, ...rest } = post(after, id);
+        const { title: oldTitle, updated_at: oldAt, ...oldRest } = post(before, id);
+        assert.notEqual(title, oldTitle, `post ${id}: a new title`);
+        assert.equal(updated_at, change.updated_at);
+        assert.deepEqual(rest, oldRest);
+      }
+      assert.deepEqual(post(after, 5), { ...post(before, 5), updated_at: deleted.posts[0].updated_at, deleted: true });
+      assert.deepEqual(Object.keys(post(after, 5)), ["userId", "id", "title", "body", "updated_at", "tags", "deleted"]);
+
+      // A cursor pull sees exactly the changes; pages of any size list the same records.
+      const since = await get(other, `/posts?updated_at_gte=${updated.posts[0].updated_at}&_limit=2`);
+      assert.equal(since.total, "3");
+      assert.deepEqual(ids(JSON.parse(since.text)), [7, 3]);
+      for (const limit of [1, 3, 4]) {
+        const paged = [];
+        for (let page = 1; page <= 11; page++) paged.push(...(await getJson(other, `/posts?_limit=${limit}&_page=${page}`)));
+        assert.deepEqual(paged, after, `pages of ${limit}`);
+      }
+      const filteredPaged = [];
+      for (let page = 1; page <= 8; page++) filteredPaged.push(...(await getJson(other, `/posts?updated_at_gte=${before[3].updated_at}&_limit=2&_page=${page}`)));
+      assert.deepEqual(ids(filteredPaged), [4, 6, 8, 9, 10, 7, 3, 5]);
+
+      // Update after delete: back, without the marker, at a new revision; the same revision gives
+      // the same title (computed, not stored), another revision another one.
+      const revived = other.updatePosts([5]);
+      assert.deepEqual(revived.map(({ id, deleted, revision }) => [id, deleted, revision]), [[5, false, 1]]);
+      const again = other.updatePosts([3]);
+      assert.equal(again[0].revision, 2);
+      const final = await getJson(other, "/posts?_limit=1000");
+      assert.deepEqual(ids(final), [1, 2, 4, 6, 8, 9, 10, 7, 5, 3]);
+      assert.equal(post(final, 5).deleted, undefined);
+      assert.notEqual(post(final, 3).title, post(after, 3).title);
+      assert.equal(other.deletePosts([5])[0].deleted, true);
+
+      // Posts appended after the changes are later than them; comments never move.
+      other.appendPosts(2);
+      const appended = await getJson(other, `/posts?updated_at_gte=${again[0].updated_at}&_limit=1000`);
+      assert.deepEqual(ids(appended), [3, 5, 11, 12]);
+      assert.ok(appended.every((p, i) => i === 0 || appended[i - 1].updated_at < p.updated_at));
+      const comments = await getJson(other, "/comments?_limit=1000");
+      assert.deepEqual(ids(comments), Array.from({ length: 24 }, (_, i) => i + 1));
+      assert.ok(comments.every((c, i) => i === 0 || comments[i - 1].updated_at < c.updated_at));
+      assert.ok(comments.at(-4).updated_at > appended[1].updated_at, "the new posts' comments come after the changes too");
+
+      // Unknown ids are 404 and change nothing; malformed lists 400.
+      const unknown = await get(other, "/_admin/update?posts=2,13", { method: "POST" });
+      assert.equal(unknown.status, 404, unknown.text);
+      assert.match(JSON.parse(unknown.text).error, /no post 13/);
+      assert.deepEqual(await getJson(other, "/posts?_limit=1000&_page=1").then((p) => p.slice(0, 2)), final.slice(0, 2));
+      for (const q of ["", "?posts=", "?posts=1,,2", "?posts=x", "?posts=-1"]) {
+        assert.equal((await get(other, `/_admin/delete${q}`, { method: "POST" })).status, 400, q);
+      }
+      assert.throws(() => other.updatePosts([0]), /no post 0/);
+    } finally {
+      await other.close();
+    }
+  });
+
   test("the same arguments give byte-identical responses; another seed differs", TIMEOUT, async () => {
     const opts = { port: 0, posts: 30, users: 4, commentsPerPost: 3, seed: 7 };
     const twin = await startSampleApi(opts);
@@ -131,6 +211,13 @@ describe("sample API", () => {
       const tail = await get(big, `/comments?updated_at_gte=${last.at(-1).updated_at}&_limit=1000`);
       assert.equal(tail.total, "5");
       assert.ok(performance.now() - started < 2000);
+      // A few changes: the changed posts come last, once each, and every page stays full.
+      big.updatePosts([10, 500_000]);
+      big.deletePosts([999_999]);
+      const changedLast = await getJson(big, "/posts?_limit=1000&_page=1000");
+      assert.deepEqual(ids(changedLast.slice(-4)), [1_000_000, 10, 500_000, 999_999]);
+      const middle = await getJson(big, "/posts?_limit=1000&_page=500");
+      assert.deepEqual([middle.length, middle[0].id, middle.at(-1).id], [1000, 499_002, 500_002], "page 500: one moved post before it (10), one inside it (500,000)");
     } finally {
       await big.close();
     }

@@ -730,6 +730,16 @@ mod tests {
             WriteDisposition::Replace
         );
         assert_eq!(posts.schema_contract, SchemaContract::Evolve);
+        // The demo's merge: one row per id, the cursor as version, `deleted` removes.
+        assert_eq!(posts.write_disposition, WriteDisposition::Merge);
+        assert_eq!(
+            posts.merge,
+            Some(MergeKeys {
+                primary_key: vec!["id".into()],
+                version_column: "updated_at".into(),
+                hard_delete_column: Some("deleted".into()),
+            })
+        );
     }
 
     #[test]

@@ -74,9 +74,13 @@ impl Incoming {
             KeyColumns::of(&batch, &keys.primary_key).map_err(|e| MergeError::rows(object, e))?;
         let version =
             Column::of(&batch, &keys.version_column).map_err(|e| MergeError::rows(object, e))?;
+        // A load none of whose records carries the marker has no such column (an API adds
+        // `"deleted": true` to deleted records only, and the table may not have the column
+        // yet): it deletes nothing.
         let deleted = keys
             .hard_delete_column
             .as_deref()
+            .filter(|c| batch.column_by_name(c).is_some())
             .map(|c| Column::of(&batch, c))
             .transpose()
             .map_err(|e| MergeError::rows(object, e))?;
@@ -155,5 +159,60 @@ impl Incoming {
             })
             .filter(|b| b.as_ref().map_or(true, |b| b.num_rows() > 0))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array};
+
+    use super::super::keys::tests::batch;
+    use super::*;
+
+    fn keys() -> MergeKeys {
+        MergeKeys {
+            primary_key: vec!["id".into()],
+            version_column: "v".into(),
+            hard_delete_column: Some("deleted".into()),
+        }
+    }
+
+    #[test]
+    fn rows_without_the_hard_delete_column_are_upserts() {
+        let mut incoming = Incoming::default();
+        let ids: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 1]));
+        let versions: ArrayRef = Arc::new(Int64Array::from(vec![5, 5, 7]));
+        incoming
+            .add(batch(vec![("id", ids), ("v", versions)]), &keys(), "o")
+            .unwrap();
+        assert_eq!((incoming.keys(), incoming.deletes()), (2, 0));
+        let winner = incoming.get(&[Scalar::Int(1)]).unwrap();
+        assert_eq!(winner.version, Scalar::Int(7));
+        let rows: usize = incoming
+            .survivors(&HashSet::new())
+            .unwrap()
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum();
+        assert_eq!(rows, 2);
+    }
+
+    #[test]
+    fn the_hard_delete_column_deletes_where_it_marks() {
+        let mut incoming = Incoming::default();
+        let ids: ArrayRef = Arc::new(Int64Array::from(vec![1, 2]));
+        let versions: ArrayRef = Arc::new(Int64Array::from(vec![5, 5]));
+        let deleted: ArrayRef = Arc::new(arrow_array::BooleanArray::from(vec![Some(true), None]));
+        incoming
+            .add(
+                batch(vec![("id", ids), ("v", versions), ("deleted", deleted)]),
+                &keys(),
+                "o",
+            )
+            .unwrap();
+        assert_eq!((incoming.keys(), incoming.deletes()), (2, 1));
+        assert!(incoming.get(&[Scalar::Int(1)]).unwrap().deletes);
     }
 }

@@ -159,7 +159,7 @@ impl KeyColumns {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::Arc;
 
     use arrow_array::{
@@ -169,7 +169,8 @@ mod tests {
 
     use super::*;
 
-    fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    /// A batch of nullable columns (also the merge module's other tests').
+    pub(in crate::merge) fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
         let fields: Vec<Field> = columns
             .iter()
             .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
