@@ -392,3 +392,74 @@ async fn a_deleted_key_stays_deleted_for_older_upserts_and_returns_with_a_newer_
         expected(&[(1, 10), (2, 3)])
     );
 }
+
+/// The system clock moved `.0` milliseconds ahead: merges made later.
+#[derive(Debug)]
+struct LaterClock(i64);
+
+#[async_trait::async_trait]
+impl icepipe_core::clock::Clock for LaterClock {
+    fn now_ms(&self) -> i64 {
+        SYSTEM_CLOCK.now_ms() + self.0
+    }
+    async fn sleep(&self, duration: std::time::Duration) {
+        SYSTEM_CLOCK.sleep(duration).await
+    }
+}
+
+/// A converter whose clock runs `days` ahead of the system's.
+async fn converter_days_later(days: i64) -> Converter {
+    Converter::local(
+        catalog_over(http()).await,
+        table_file_io(),
+        Arc::new(LaterClock(days * 86_400_000)),
+        local_settings(),
+        icepipe_core::convert::ConvertOptions {
+            on_invalid: icepipe_core::convert::OnInvalid::Skip,
+            budget_bytes: None,
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_delete_past_the_tombstone_retention_is_forgotten() {
+    let converter = converter_over(http()).await;
+    let table = table("tombstone_retention");
+    let raw = Raw::new();
+    convert(
+        &converter,
+        &table,
+        vec![raw.merge("L1", &[(1, 1, false), (2, 1, false)]).await],
+    )
+    .await;
+    convert(
+        &converter,
+        &table,
+        vec![raw.merge("L9", &[(1, 9, true)]).await],
+    )
+    .await;
+    // 29 days later the delete still holds a late older upsert back...
+    let outcome = convert(
+        &converter_days_later(29).await,
+        &table,
+        vec![raw.merge("L3", &[(1, 3, false)]).await],
+    )
+    .await;
+    assert_eq!(merged_stats(&outcome).stale, 1);
+    assert_eq!(
+        live_rows(&metadata(&table).await).await,
+        expected(&[(2, 1)])
+    );
+    // ...31 days later (past the default 30) it is forgotten: the late upsert lands.
+    let outcome = convert(
+        &converter_days_later(31).await,
+        &table,
+        vec![raw.merge("L4", &[(1, 4, false)]).await],
+    )
+    .await;
+    assert_eq!(merged_stats(&outcome).stale, 0);
+    assert_eq!(
+        live_rows(&metadata(&table).await).await,
+        expected(&[(1, 4), (2, 1)])
+    );
+}

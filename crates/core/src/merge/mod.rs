@@ -69,6 +69,13 @@ pub enum MergeError {
     /// Boxed: ledger errors carry storage errors.
     #[error(transparent)]
     Ledger(Box<LedgerError>),
+    /// A table property icepipe reads for merges has a value it cannot use.
+    #[error("table property {name} = {value:?}: {reason}")]
+    BadProperty {
+        name: String,
+        value: String,
+        reason: String,
+    },
     #[error("{reason}")]
     Internal { reason: String },
 }
@@ -101,6 +108,7 @@ impl MergeError {
             MergeError::Rows { .. }
             | MergeError::DataFile { .. }
             | MergeError::DeleteFiles { .. }
+            | MergeError::BadProperty { .. }
             | MergeError::Internal { .. } => false,
         }
     }
@@ -230,7 +238,8 @@ impl<'a> MergeChange<'a> {
                 .await?;
         }
         // Keys deleted at a newer-or-equal version than their incoming upsert stay deleted.
-        let mut tombstones = Tombstones::load(file_io, meta).await?;
+        let now_ms = self.ctx.clock.now_ms();
+        let mut tombstones = Tombstones::load(file_io, meta, now_ms).await?;
         for (key, winner) in incoming.winners() {
             if tombstones.get(key).is_some_and(|v| *v >= winner.version) {
                 scan.stale.insert(key.clone());
