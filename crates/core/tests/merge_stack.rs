@@ -346,23 +346,29 @@ async fn a_merge_that_loses_its_race_prepares_again_on_the_new_parent() {
     assert_eq!(live_rows(&metadata(&table).await).await, expected(&want));
 }
 
-#[tokio::test]
-async fn a_deleted_key_stays_deleted_for_older_upserts_and_returns_with_a_newer_one() {
-    let converter = converter_over(http()).await;
-    let table = table("tombstones");
+/// A merge table holding keys 1 and 2 at version 1, then key 1 deleted at version 9.
+async fn key_1_deleted(converter: &Converter, test: &str) -> (TableName, Raw) {
+    let table = table(test);
     let raw = Raw::new();
     convert(
-        &converter,
+        converter,
         &table,
         vec![raw.merge("L1", &[(1, 1, false), (2, 1, false)]).await],
     )
     .await;
     convert(
-        &converter,
+        converter,
         &table,
         vec![raw.merge("L9", &[(1, 9, true)]).await],
     )
     .await;
+    (table, raw)
+}
+
+#[tokio::test]
+async fn a_deleted_key_stays_deleted_for_older_upserts_and_returns_with_a_newer_one() {
+    let converter = converter_over(http()).await;
+    let (table, raw) = key_1_deleted(&converter, "tombstones").await;
     // A late file from before the delete: key 1 must not come back; key 2 is updated.
     let outcome = convert(
         &converter,
@@ -424,20 +430,7 @@ async fn converter_days_later(days: i64) -> Converter {
 #[tokio::test]
 async fn a_delete_past_the_tombstone_retention_is_forgotten() {
     let converter = converter_over(http()).await;
-    let table = table("tombstone_retention");
-    let raw = Raw::new();
-    convert(
-        &converter,
-        &table,
-        vec![raw.merge("L1", &[(1, 1, false), (2, 1, false)]).await],
-    )
-    .await;
-    convert(
-        &converter,
-        &table,
-        vec![raw.merge("L9", &[(1, 9, true)]).await],
-    )
-    .await;
+    let (table, raw) = key_1_deleted(&converter, "tombstone_retention").await;
     // 29 days later the delete still holds a late older upsert back...
     let outcome = convert(
         &converter_days_later(29).await,
