@@ -41,6 +41,7 @@ pub mod committer;
 pub mod schema;
 
 pub mod convert;
+pub mod deletes;
 pub mod maintain;
 pub mod merge;
 

@@ -8,7 +8,6 @@ mod support;
 use std::sync::Arc;
 
 use futures::FutureExt;
-use iceberg::TableUpdate;
 use icepipe_core::committer::local::LocalCommitter;
 use icepipe_core::maintain::inventory::Inventory;
 use icepipe_core::maintain::StepKind;
@@ -39,22 +38,6 @@ async fn maintainer_racing(table: &TableName, object: RawObject) -> LocalCommitt
         clock(),
         local_settings(),
     )
-}
-
-async fn set_properties(table: &TableName, properties: &[(&str, &str)]) {
-    let updates = properties
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    catalog_over(http())
-        .await
-        .commit_table(
-            &table.to_ident(),
-            vec![],
-            vec![TableUpdate::SetProperties { updates }],
-        )
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

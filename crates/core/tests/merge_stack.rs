@@ -1,7 +1,10 @@
 //! The `merge` write disposition against the real SeaweedFS catalog behind the R2 rules layer:
 //! updates and deletes end as the current state, the newest version wins whatever the arrival
 //! order, redeliveries change nothing, merges racing each other and an append all land, and
-//! only the data files holding affected keys are read and rewritten.
+//! only the data files holding affected keys are read and rewritten (copy-on-write) or get
+//! position deletes (merge-on-read). Every scenario runs in both `write.merge.mode`s; rows are
+//! read with position deletes applied by the spec (support::live_batches), independently of
+//! icepipe's own code.
 #![cfg(feature = "native")]
 
 mod support;
@@ -16,6 +19,7 @@ use bytes::Bytes;
 use iceberg::spec::{Operation, TableMetadata};
 use icepipe_core::commit::outcome::{MergeStats, TableOutcome};
 use icepipe_core::convert::Converter;
+use icepipe_core::merge::mode::{MergeMode, MERGE_MODE_PROPERTY};
 use icepipe_core::raw::footer::{LoadFooter, MergeKeys};
 use icepipe_core::raw::key::TableName;
 use icepipe_core::raw::object::RawObject;
@@ -90,9 +94,46 @@ impl Raw {
     }
 }
 
-fn table(test: &str) -> TableName {
-    suite_table("merge", test)
+fn table(test: &str, mode: MergeMode) -> TableName {
+    let suffix = match mode {
+        MergeMode::CopyOnWrite => "cow",
+        MergeMode::MergeOnRead => "mor",
+    };
+    suite_table("merge", &format!("{test}_{suffix}"))
 }
+
+/// Sets the table's merge mode (the table exists once its first file is converted).
+async fn use_mode(table: &TableName, mode: MergeMode) {
+    set_properties(table, &[(MERGE_MODE_PROPERTY, mode.as_str())]).await;
+}
+
+/// Each scenario as a test per merge mode.
+macro_rules! in_both_modes {
+    ($($scenario:ident),* $(,)?) => {
+        mod copy_on_write {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(super::MergeMode::CopyOnWrite).await
+            })*
+        }
+        mod merge_on_read {
+            $(#[tokio::test]
+            async fn $scenario() {
+                super::$scenario(super::MergeMode::MergeOnRead).await
+            })*
+        }
+    };
+}
+
+in_both_modes!(
+    updates_and_deletes_end_as_the_current_state,
+    the_newest_version_wins_whatever_the_order_and_redeliveries_change_nothing,
+    merges_racing_each_other_and_an_append_all_land,
+    only_files_holding_affected_keys_are_read_and_changed,
+    a_merge_that_loses_its_race_prepares_again_on_the_new_parent,
+    a_deleted_key_stays_deleted_for_older_upserts_and_returns_with_a_newer_one,
+    rows_deleted_by_position_are_not_in_the_table_for_later_merges,
+);
 
 async fn convert(
     converter: &Converter,
@@ -138,13 +179,13 @@ fn merged_stats(outcome: &TableOutcome) -> &MergeStats {
     &outcome.merged[0].stats
 }
 
-#[tokio::test]
-async fn updates_and_deletes_end_as_the_current_state() {
+async fn updates_and_deletes_end_as_the_current_state(mode: MergeMode) {
     let converter = converter_over(http()).await;
-    let table = table("current_state");
+    let table = table("current_state", mode);
     let raw = Raw::new();
     let first: Vec<Row> = (0..100).map(|id| (id, 1, false)).collect();
     let outcome = convert(&converter, &table, vec![raw.merge("L1", &first).await]).await;
+    use_mode(&table, mode).await;
     assert_eq!(merged_stats(&outcome).rows_added, 100);
 
     // Updates of 10..20, deletes of 30..35, a key updated twice in one file, a new key, and a
@@ -172,13 +213,14 @@ async fn updates_and_deletes_end_as_the_current_state() {
     want.retain(|r| r.0 != 50);
     want.extend([(50, 3), (100, 1)]);
     assert_eq!(live_rows(&meta).await, expected(&want));
-    assert_eq!(total_records(&meta), want.len() as u64);
+    assert_eq!(live_records(&meta), want.len() as u64);
 }
 
-#[tokio::test]
-async fn the_newest_version_wins_whatever_the_order_and_redeliveries_change_nothing() {
+async fn the_newest_version_wins_whatever_the_order_and_redeliveries_change_nothing(
+    mode: MergeMode,
+) {
     let converter = converter_over(http()).await;
-    let table = table("out_of_order");
+    let table = table("out_of_order", mode);
     let raw = Raw::new();
     let newer: Vec<Row> = (0..10)
         .map(|id| (id, 5, false))
@@ -189,6 +231,7 @@ async fn the_newest_version_wins_whatever_the_order_and_redeliveries_change_noth
     let newer = raw.merge("L-newer", &newer).await;
     let older = raw.merge("L-older", &older).await;
     convert(&converter, &table, vec![newer.clone()]).await;
+    use_mode(&table, mode).await;
     let outcome = convert(&converter, &table, vec![older.clone()]).await;
     // 0..10 are newer in the table (but 5, deleted at version 9); 11 is new.
     assert_eq!(merged_stats(&outcome).stale, 9);
@@ -221,13 +264,13 @@ async fn the_newest_version_wins_whatever_the_order_and_redeliveries_change_noth
     assert_eq!(live_rows(&meta).await, expected(&want));
 }
 
-#[tokio::test]
-async fn merges_racing_each_other_and_an_append_all_land() {
-    let table = table("race");
+async fn merges_racing_each_other_and_an_append_all_land(mode: MergeMode) {
+    let table = table("race", mode);
     let raw = Raw::new();
     let setup = converter_over(http()).await;
     let base: Vec<Row> = (0..300).map(|id| (id, 1, false)).collect();
     convert(&setup, &table, vec![raw.merge("L0", &base).await]).await;
+    use_mode(&table, mode).await;
 
     let a: Vec<Row> = (0..100).map(|id| (id, 2, false)).collect();
     let b: Vec<Row> = (100..200).map(|id| (id, 2, id % 10 == 0)).collect();
@@ -259,10 +302,9 @@ async fn merges_racing_each_other_and_an_append_all_land() {
     assert_eq!(live_rows(&metadata(&table).await).await, expected(&want));
 }
 
-#[tokio::test]
-async fn only_files_holding_affected_keys_are_read_and_rewritten() {
+async fn only_files_holding_affected_keys_are_read_and_changed(mode: MergeMode) {
     let converter = converter_over(http()).await;
-    let table = table("affected_files");
+    let table = table("affected_files", mode);
     let raw = Raw::new();
     // Twenty objects of 500 keys each, appended in one snapshot: twenty data files with
     // disjoint id ranges (as loads of new keys over twenty days would leave them).
@@ -274,6 +316,7 @@ async fn only_files_holding_affected_keys_are_read_and_rewritten() {
         objects.push(raw.append(&format!("day{load:02}"), &rows).await);
     }
     convert(&converter, &table, objects).await;
+    use_mode(&table, mode).await;
     // Updates and a delete in the ranges of loads 3 and 17 only.
     let rows: Vec<Row> = (1500..1510)
         .map(|id| (id, 2, false))
@@ -282,11 +325,7 @@ async fn only_files_holding_affected_keys_are_read_and_rewritten() {
     let outcome = convert(&converter, &table, vec![raw.merge("L-upd", &rows).await]).await;
     let stats = merged_stats(&outcome);
     assert_eq!(stats.files_live, 20);
-    assert_eq!(
-        (stats.files_read, stats.files_rewritten),
-        (2, 2),
-        "{stats:?}"
-    );
+    assert_eq!(stats.files_read, 2, "{stats:?}");
     assert_eq!((stats.rows_added, stats.rows_removed), (11, 12));
     let meta = metadata(&table).await;
     let summary = &meta
@@ -294,7 +333,33 @@ async fn only_files_holding_affected_keys_are_read_and_rewritten() {
         .unwrap()
         .summary()
         .additional_properties;
-    assert_eq!(summary["deleted-data-files"], "2");
+    match mode {
+        MergeMode::CopyOnWrite => {
+            assert_eq!(
+                (stats.files_rewritten, stats.delete_files_added),
+                (2, 0),
+                "{stats:?}"
+            );
+            assert_eq!(summary["deleted-data-files"], "2");
+            assert!(!summary.contains_key("added-delete-files"));
+        }
+        MergeMode::MergeOnRead => {
+            // One delete file for the partition both files are in; no data file removed.
+            assert_eq!(
+                (stats.files_rewritten, stats.delete_files_added),
+                (0, 1),
+                "{stats:?}"
+            );
+            assert!(!summary.contains_key("deleted-data-files"), "{summary:?}");
+            assert_eq!(summary["added-delete-files"], "1");
+            assert_eq!(summary["added-position-delete-files"], "1");
+            assert_eq!(summary["added-position-deletes"], "12");
+            assert_eq!(summary["total-position-deletes"], "12");
+            assert_eq!(summary["total-delete-files"], "1");
+            assert_eq!(summary["total-data-files"], "21");
+        }
+    }
+    assert_eq!(live_records(&meta), 9999);
     let rows = live_rows(&meta).await;
     assert_eq!(rows.len(), 9999);
     assert_eq!(rows[&1505].0, 2);
@@ -303,13 +368,13 @@ async fn only_files_holding_affected_keys_are_read_and_rewritten() {
     assert_eq!(rows[&8602].0, 1);
 }
 
-#[tokio::test]
-async fn a_merge_that_loses_its_race_prepares_again_on_the_new_parent() {
-    let table = table("lost_race");
+async fn a_merge_that_loses_its_race_prepares_again_on_the_new_parent(mode: MergeMode) {
+    let table = table("lost_race", mode);
     let raw = Raw::new();
     let plain = converter_over(http()).await;
     let base: Vec<Row> = (0..300).map(|id| (id, 1, false)).collect();
     convert(&plain, &table, vec![raw.merge("L0", &base).await]).await;
+    use_mode(&table, mode).await;
 
     // Between our merge's reading of the table and its commit, another process merges newer
     // versions of overlapping keys and appends: the files our merge planned to rewrite are gone.
@@ -346,9 +411,9 @@ async fn a_merge_that_loses_its_race_prepares_again_on_the_new_parent() {
     assert_eq!(live_rows(&metadata(&table).await).await, expected(&want));
 }
 
-/// A merge table holding keys 1 and 2 at version 1, then key 1 deleted at version 9.
-async fn key_1_deleted(converter: &Converter, test: &str) -> (TableName, Raw) {
-    let table = table(test);
+/// A merge table in `mode` holding keys 1 and 2 at version 1, then key 1 deleted at version 9.
+async fn key_1_deleted(converter: &Converter, test: &str, mode: MergeMode) -> (TableName, Raw) {
+    let table = table(test, mode);
     let raw = Raw::new();
     convert(
         converter,
@@ -356,6 +421,7 @@ async fn key_1_deleted(converter: &Converter, test: &str) -> (TableName, Raw) {
         vec![raw.merge("L1", &[(1, 1, false), (2, 1, false)]).await],
     )
     .await;
+    use_mode(&table, mode).await;
     convert(
         converter,
         &table,
@@ -365,10 +431,11 @@ async fn key_1_deleted(converter: &Converter, test: &str) -> (TableName, Raw) {
     (table, raw)
 }
 
-#[tokio::test]
-async fn a_deleted_key_stays_deleted_for_older_upserts_and_returns_with_a_newer_one() {
+async fn a_deleted_key_stays_deleted_for_older_upserts_and_returns_with_a_newer_one(
+    mode: MergeMode,
+) {
     let converter = converter_over(http()).await;
-    let (table, raw) = key_1_deleted(&converter, "tombstones").await;
+    let (table, raw) = key_1_deleted(&converter, "tombstones", mode).await;
     // A late file from before the delete: key 1 must not come back; key 2 is updated.
     let outcome = convert(
         &converter,
@@ -430,7 +497,8 @@ async fn converter_days_later(days: i64) -> Converter {
 #[tokio::test]
 async fn a_delete_past_the_tombstone_retention_is_forgotten() {
     let converter = converter_over(http()).await;
-    let (table, raw) = key_1_deleted(&converter, "tombstone_retention").await;
+    let (table, raw) =
+        key_1_deleted(&converter, "tombstone_retention", MergeMode::CopyOnWrite).await;
     // 29 days later the delete still holds a late older upsert back...
     let outcome = convert(
         &converter_days_later(29).await,
@@ -455,4 +523,138 @@ async fn a_delete_past_the_tombstone_retention_is_forgotten() {
         live_rows(&metadata(&table).await).await,
         expected(&[(1, 4), (2, 1)])
     );
+}
+
+async fn rows_deleted_by_position_are_not_in_the_table_for_later_merges(mode: MergeMode) {
+    let converter = converter_over(http()).await;
+    let table = table("deleted_rows", mode);
+    let raw = Raw::new();
+    let first: Vec<Row> = (0..20).map(|id| (id, 1, false)).collect();
+    convert(&converter, &table, vec![raw.merge("L1", &first).await]).await;
+    use_mode(&table, mode).await;
+    let update: Vec<Row> = (0..10).map(|id| (id, 2, false)).collect();
+    let outcome = convert(&converter, &table, vec![raw.merge("L2", &update).await]).await;
+    assert_eq!(merged_stats(&outcome).rows_removed, 10);
+
+    // Only the live versions lose: 0..10 at v2 and 15, not the v1 rows L2 replaced.
+    let mut again: Vec<Row> = (0..10).map(|id| (id, 3, false)).collect();
+    again.push((15, 3, true));
+    let outcome = convert(&converter, &table, vec![raw.merge("L3", &again).await]).await;
+    assert_eq!(merged_stats(&outcome).rows_removed, 11);
+
+    // A late file at v1: the deleted v1 rows neither lose again nor decide anything; the live
+    // v3 rows make it stale.
+    let late: Vec<Row> = (0..5).map(|id| (id, 1, false)).collect();
+    let outcome = convert(&converter, &table, vec![raw.merge("L1b", &late).await]).await;
+    let stats = merged_stats(&outcome);
+    assert_eq!(
+        (stats.stale, stats.rows_removed, stats.rows_added),
+        (5, 0, 0)
+    );
+
+    let meta = metadata(&table).await;
+    let want: Vec<(i64, i64)> = (0..20)
+        .filter(|id| *id != 15)
+        .map(|id| (id, if id < 10 { 3 } else { 1 }))
+        .collect();
+    assert_eq!(live_rows(&meta).await, expected(&want));
+    assert_eq!(live_records(&meta), want.len() as u64);
+    if mode == MergeMode::MergeOnRead {
+        let summary = &meta
+            .current_snapshot()
+            .unwrap()
+            .summary()
+            .additional_properties;
+        assert_eq!(summary["total-position-deletes"], "21", "{summary:?}");
+    }
+}
+
+#[tokio::test]
+async fn compaction_after_merge_on_read_drops_the_deleted_rows_and_the_delete_files() {
+    use icepipe_core::committer::local::LocalCommitter;
+    use icepipe_core::maintain::inventory::Inventory;
+    use icepipe_core::maintain::StepKind;
+    use icepipe_core::storage::s3::S3Resolver;
+
+    let converter = converter_over(http()).await;
+    let table = table("compaction", MergeMode::MergeOnRead);
+    let raw = Raw::new();
+    let mut objects = Vec::new();
+    for load in 0..3i64 {
+        let rows: Vec<Row> = (load * 100..(load + 1) * 100)
+            .map(|id| (id, 1, false))
+            .collect();
+        objects.push(raw.append(&format!("day{load}"), &rows).await);
+    }
+    convert(&converter, &table, objects).await;
+    use_mode(&table, MergeMode::MergeOnRead).await;
+    let first: Vec<Row> = (0..300).step_by(7).map(|id| (id, 2, id % 3 == 0)).collect();
+    convert(&converter, &table, vec![raw.merge("L2", &first).await]).await;
+    let second: Vec<Row> = (50..60).map(|id| (id, 3, false)).collect();
+    convert(&converter, &table, vec![raw.merge("L3", &second).await]).await;
+    let before = metadata(&table).await;
+    let rows = live_rows(&before).await;
+    let file_io = table_file_io();
+    let inventory = Inventory::of_current(&file_io, &before).await.unwrap();
+    assert_eq!(inventory.delete_files.len(), 2, "one per merge");
+
+    let maintainer = LocalCommitter::new(
+        catalog_over(http()).await,
+        file_io.clone(),
+        clock(),
+        local_settings(),
+    );
+    let stores = Arc::new(S3Resolver::new(s3_config(), http(), clock()));
+    let reports = maintainer
+        .maintain(&table.to_ident(), stores, false, 1)
+        .await
+        .unwrap();
+    assert_eq!(reports[0].step, StepKind::Compact, "{reports:?}");
+    let after = metadata(&table).await;
+    let inventory = Inventory::of_current(&file_io, &after).await.unwrap();
+    assert!(
+        inventory.delete_files.is_empty(),
+        "{:?}",
+        inventory.delete_files
+    );
+    let data_rows: u64 = inventory.data_files.iter().map(|f| f.rows()).sum();
+    assert_eq!(data_rows, rows.len() as u64, "the deleted rows are gone");
+    assert_eq!(live_rows(&after).await, rows);
+    let summary = &after
+        .current_snapshot()
+        .unwrap()
+        .summary()
+        .additional_properties;
+    assert_eq!(summary["removed-delete-files"], "2", "{summary:?}");
+    assert_eq!(summary["total-delete-files"], "0");
+    assert_eq!(summary["total-position-deletes"], "0");
+    assert_eq!(live_records(&after), rows.len() as u64);
+}
+
+#[tokio::test]
+async fn copy_on_write_over_position_deletes_brings_no_deleted_row_back() {
+    let converter = converter_over(http()).await;
+    let table = table("switch", MergeMode::MergeOnRead);
+    let raw = Raw::new();
+    let first: Vec<Row> = (0..50).map(|id| (id, 1, false)).collect();
+    convert(&converter, &table, vec![raw.merge("L1", &first).await]).await;
+    use_mode(&table, MergeMode::MergeOnRead).await;
+    let deletes: Vec<Row> = (0..10).map(|id| (id, 2, true)).collect();
+    convert(&converter, &table, vec![raw.merge("L2", &deletes).await]).await;
+
+    // The same data file rewritten by copy-on-write: its deleted rows stay out.
+    use_mode(&table, MergeMode::CopyOnWrite).await;
+    let updates: Vec<Row> = (20..25).map(|id| (id, 3, false)).collect();
+    let outcome = convert(&converter, &table, vec![raw.merge("L3", &updates).await]).await;
+    let stats = merged_stats(&outcome);
+    assert_eq!(
+        (stats.files_rewritten, stats.rows_removed),
+        (1, 5),
+        "{stats:?}"
+    );
+    let want: Vec<(i64, i64)> = (10..50)
+        .map(|id| (id, if (20..25).contains(&id) { 3 } else { 1 }))
+        .collect();
+    let meta = metadata(&table).await;
+    assert_eq!(live_rows(&meta).await, expected(&want));
 }

@@ -4,8 +4,8 @@
 
 use iceberg::io::FileIO;
 use iceberg::spec::{
-    FormatVersion, ManifestWriter, ManifestWriterBuilder, PartitionSpecRef, SchemaRef,
-    TableMetadata,
+    FormatVersion, ManifestContentType, ManifestWriter, ManifestWriterBuilder, PartitionSpecRef,
+    SchemaRef, TableMetadata,
 };
 use uuid::Uuid;
 
@@ -35,6 +35,27 @@ pub(crate) fn data_manifest_writer(
     spec: PartitionSpecRef,
     suffix: &str,
 ) -> iceberg::Result<ManifestWriter> {
+    manifest_writer(
+        file_io,
+        base,
+        snapshot_id,
+        schema,
+        spec,
+        suffix,
+        ManifestContentType::Data,
+    )
+}
+
+/// A manifest writer of `content` (data or delete files); delete manifests exist from format v2.
+pub(crate) fn manifest_writer(
+    file_io: &FileIO,
+    base: &TableMetadata,
+    snapshot_id: i64,
+    schema: SchemaRef,
+    spec: PartitionSpecRef,
+    suffix: &str,
+    content: ManifestContentType,
+) -> iceberg::Result<ManifestWriter> {
     let path = format!("{}/{}-{suffix}.avro", metadata_dir(base), Uuid::new_v4());
     let builder = ManifestWriterBuilder::new(
         file_io.new_output(&path)?,
@@ -42,8 +63,15 @@ pub(crate) fn data_manifest_writer(
         schema,
         spec.as_ref().clone(),
     );
-    Ok(match base.format_version() {
-        FormatVersion::V1 => builder.build_v1(),
-        _ => builder.build_v2_data(),
+    Ok(match (base.format_version(), content) {
+        (FormatVersion::V1, ManifestContentType::Data) => builder.build_v1(),
+        (FormatVersion::V1, ManifestContentType::Deletes) => {
+            return Err(iceberg::Error::new(
+                iceberg::ErrorKind::FeatureUnsupported,
+                "delete files need Iceberg format v2; this table is v1",
+            ))
+        }
+        (_, ManifestContentType::Data) => builder.build_v2_data(),
+        (_, ManifestContentType::Deletes) => builder.build_v2_deletes(),
     })
 }

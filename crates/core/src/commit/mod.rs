@@ -277,7 +277,7 @@ pub async fn attempt(
         file_io,
         meta,
         removal.manifests,
-        Some(&manifest_file),
+        std::slice::from_ref(&manifest_file),
         &plan,
     )
     .await

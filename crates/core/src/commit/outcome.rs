@@ -199,6 +199,9 @@ pub struct MergeStats {
     pub files_read: usize,
     pub files_rewritten: usize,
     pub files_added: usize,
+    /// Position delete files added (merge-on-read).
+    #[serde(default)]
+    pub delete_files_added: usize,
 }
 
 /// How a merge object ended.

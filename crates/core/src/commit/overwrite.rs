@@ -8,11 +8,10 @@ use std::sync::Arc;
 
 use iceberg::io::FileIO;
 use iceberg::spec::{
-    DataFile, ManifestContentType, ManifestEntry, ManifestFile, PartitionSpecRef, SchemaRef,
-    TableMetadata,
+    DataFile, ManifestEntry, ManifestFile, PartitionSpecRef, SchemaRef, TableMetadata,
 };
 
-use super::manifest::data_manifest_writer;
+use super::manifest::manifest_writer;
 
 /// A data file the overwrite removes, with the schema and spec of the manifest that listed it
 /// (what its partition tuple means).
@@ -30,8 +29,8 @@ pub struct Removal {
     pub removed: Vec<RemovedFile>,
 }
 
-/// Removes from `manifests` (the parent's) every live data file whose adding snapshot is not in
-/// `keep`. Delete manifests are carried: they only apply to rows older than the new files.
+/// Removes from `manifests` (the parent's) every live data and delete file whose adding snapshot
+/// is not in `keep`: the delete files of a replaced table delete nothing any more.
 pub async fn remove_files(
     file_io: &FileIO,
     base: &TableMetadata,
@@ -50,8 +49,9 @@ pub async fn remove_files(
     .await
 }
 
-/// Removes from `manifests` every live data file `removed` matches (a compaction's inputs, an
-/// overwrite's old rows); `unaffected` manifests are carried unread.
+/// Removes from `manifests` every live data or delete file `removed` matches (a compaction's
+/// inputs and the delete files it applied, an overwrite's old rows); `unaffected` manifests are
+/// carried unread. A manifest is rewritten with its own content type (data or deletes).
 pub async fn remove_matching(
     file_io: &FileIO,
     base: &TableMetadata,
@@ -62,7 +62,7 @@ pub async fn remove_matching(
 ) -> iceberg::Result<Removal> {
     let mut removal = Removal::default();
     for manifest in manifests {
-        if manifest.content == ManifestContentType::Deletes || unaffected(&manifest) {
+        if unaffected(&manifest) {
             removal.manifests.push(manifest);
             continue;
         }
@@ -75,13 +75,14 @@ pub async fn remove_matching(
         let (entries, metadata) = loaded.into_parts();
         let schema = metadata.schema().clone();
         let spec = Arc::new(metadata.partition_spec().clone());
-        let mut writer = data_manifest_writer(
+        let mut writer = manifest_writer(
             file_io,
             base,
             snapshot_id,
             schema.clone(),
             spec.clone(),
             "m1",
+            manifest.content,
         )?;
         // Entries deleted by earlier snapshots are dropped: the spec keeps them one snapshot only.
         for entry in entries.iter().filter(|e| e.is_alive()) {
@@ -113,8 +114,8 @@ pub async fn remove_matching(
     Ok(removal)
 }
 
-/// Removes exactly the live data files at `paths` from `base`'s current snapshot (a compaction's
-/// inputs, a merge's rewritten files); `None` when some of them are no longer live there (another
+/// Removes exactly the live data or delete files at `paths` from `base`'s current snapshot (a
+/// compaction's inputs and applied delete files, a merge's rewritten files); `None` when some of them are no longer live there (another
 /// writer removed them: plan again on the new parent).
 pub async fn remove_paths(
     file_io: &FileIO,

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use iceberg::io::FileIO;
 use iceberg::spec::{
-    DataFile, FormatVersion, ManifestContentType, ManifestFile, ManifestList, ManifestListWriter,
-    Operation, PartitionSpecRef, SchemaRef, Snapshot, SnapshotSummaryCollector, Summary,
-    TableMetadata,
+    DataContentType, DataFile, FormatVersion, ManifestContentType, ManifestFile, ManifestList,
+    ManifestListWriter, Operation, PartitionSpecRef, SchemaRef, Snapshot, SnapshotSummaryCollector,
+    Summary, TableMetadata,
 };
 use uuid::Uuid;
 
@@ -42,8 +42,9 @@ pub struct SnapshotPlan<'a> {
     pub schema: SchemaRef,
     pub spec: PartitionSpecRef,
     pub operation: Operation,
+    /// The data and delete files the snapshot adds.
     pub data_files: &'a [DataFile],
-    /// Data files an overwrite removes (DELETED entries of the manifests).
+    /// Data (and delete) files an overwrite removes (DELETED entries of the manifests).
     pub removed: &'a [RemovedFile],
     /// Summary properties besides the standard ones (the ledger pointer, maintenance counts).
     pub extra_summary: &'a [(String, String)],
@@ -73,12 +74,13 @@ pub async fn parent_manifests(
 }
 
 /// Writes the manifest list (`carried`, the parent's manifests as this snapshot keeps them, then
-/// `manifest`, the new files) on top of `base`'s current snapshot and returns the snapshot.
+/// `added`, the manifests of the new data and delete files) on top of `base`'s current snapshot
+/// and returns the snapshot.
 pub async fn write_snapshot(
     file_io: &FileIO,
     base: &TableMetadata,
     carried: Vec<ManifestFile>,
-    manifest: Option<&ManifestFile>,
+    added: &[ManifestFile],
     plan: &SnapshotPlan<'_>,
 ) -> iceberg::Result<Snapshot> {
     check_format(base)?;
@@ -104,7 +106,7 @@ pub async fn write_snapshot(
             sequence_number,
         ),
     };
-    let manifests: Vec<ManifestFile> = carried.into_iter().chain(manifest.cloned()).collect();
+    let manifests: Vec<ManifestFile> = carried.into_iter().chain(added.iter().cloned()).collect();
     writer.add_manifests(manifests.iter().cloned())?;
     writer.close().await?;
 
@@ -171,9 +173,23 @@ fn summarize(
         let total = (size + added_size).saturating_sub(removed_size);
         properties.insert("total-files-size".into(), total.to_string());
     }
-    for key in ["total-position-deletes", "total-equality-deletes"] {
+    for (key, content) in [
+        ("total-position-deletes", DataContentType::PositionDeletes),
+        ("total-equality-deletes", DataContentType::EqualityDeletes),
+    ] {
+        let rows = |files: &mut dyn Iterator<Item = &DataFile>| -> u64 {
+            files
+                .filter(|f| f.content_type() == content)
+                .map(DataFile::record_count)
+                .sum()
+        };
+        let added = rows(&mut plan.data_files.iter());
+        let removed = rows(&mut plan.removed.iter().map(|r| &r.file));
         if let Some(value) = parent_total(key) {
-            properties.insert(key.into(), value.to_string());
+            properties.insert(
+                key.into(),
+                (value + added).saturating_sub(removed).to_string(),
+            );
         }
     }
     properties.extend(plan.extra_summary.iter().cloned());

@@ -11,7 +11,7 @@
 mod column_encoding;
 mod compression;
 mod dictionary;
-mod file_metrics;
+pub(crate) mod file_metrics;
 mod int96;
 pub mod parallel_writer;
 mod partition_split;

@@ -2,6 +2,11 @@
 //! read back and written as fewer files towards `write.target-file-size-bytes`; a `replace`
 //! snapshot marks the inputs DELETED (keeping their sequence numbers) and adds the outputs. The
 //! rows are the same rows: counts are checked before anything is committed.
+//!
+//! Position deletes (merge-on-read) are applied: a partition with delete files is compacted even
+//! when its files are not small, its deleted rows are left out of the new files, and the delete
+//! files that named only rewritten files are removed in the same snapshot. Tables with equality
+//! deletes (another engine's) are left alone.
 
 use std::collections::HashMap;
 
@@ -13,16 +18,27 @@ use iceberg::spec::{DataFile, Schema, TableMetadata};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
 
+use arrow_select::filter::filter_record_batch;
+
 use super::inventory::{Inventory, LiveFile};
 use super::settings::MaintenanceSettings;
 use crate::convert::writer::{BatchSink, TableWriter};
+use crate::deletes::{live_mask, DeletedRows};
 use crate::schema::{conform_batch, ConstantColumns, SubMicros};
 
-/// One partition's small files to rewrite together.
+/// One partition's small files to rewrite together, with the partition's position delete files.
 #[derive(Debug, Clone)]
 pub struct CompactionGroup {
     pub partition: String,
     pub files: Vec<LiveFile>,
+    pub deletes: Vec<LiveFile>,
+}
+
+/// What a compaction wrote, and the position deletes it applied.
+#[derive(Debug, Clone)]
+pub struct Compacted {
+    pub written: Vec<DataFile>,
+    pub applied: DeletedRows,
 }
 
 impl CompactionGroup {
@@ -34,39 +50,61 @@ impl CompactionGroup {
     }
 }
 
-/// Partitions of the current spec with at least `min-input-files` small files, most files
-/// first; each group holds at most `max-compaction-bytes` (its smallest files first).
+/// Partitions of the current spec with at least `min-input-files` small files, or with position
+/// delete files (every data file then, whatever its size), most files first; each group holds at
+/// most `max-compaction-bytes` (its smallest files first).
 pub fn plan_compaction(
     metadata: &TableMetadata,
     inventory: &Inventory,
     settings: &MaintenanceSettings,
 ) -> Vec<CompactionGroup> {
-    if inventory.delete_files > 0 {
-        // Rows of these files may be deleted by delete files: rewriting needs them applied.
+    if inventory.equality_deletes() > 0 {
+        // Equality deletes match rows by value across files: icepipe does not apply them.
         return Vec::new();
     }
     let spec_id = metadata.default_partition_spec_id();
+    let mut deletes: HashMap<&str, Vec<LiveFile>> = HashMap::new();
+    for file in &inventory.delete_files {
+        deletes
+            .entry(file.partition.as_str())
+            .or_default()
+            .push(file.clone());
+    }
     let mut groups: Vec<CompactionGroup> = inventory
         .by_partition()
         .into_iter()
         .filter_map(|(partition, files)| {
-            let mut small: Vec<LiveFile> = files
+            let deletes = deletes.remove(partition).unwrap_or_default();
+            let mut chosen: Vec<LiveFile> = files
                 .into_iter()
-                .filter(|f| f.spec.spec_id() == spec_id && f.size() < settings.small_file_bytes())
+                .filter(|f| {
+                    f.spec.spec_id() == spec_id
+                        && (!deletes.is_empty() || f.size() < settings.small_file_bytes())
+                })
                 .cloned()
                 .collect();
-            if small.len() < settings.min_input_files {
+            if deletes.is_empty() && chosen.len() < settings.min_input_files {
                 return None;
             }
-            small.sort_by_key(LiveFile::size);
+            chosen.sort_by_key(LiveFile::size);
             let mut bytes = 0u64;
-            small.retain(|f| {
+            let mut first = true;
+            chosen.retain(|f| {
                 bytes += f.size();
-                bytes <= settings.max_compaction_bytes
+                // One file at least when deletes are to be applied, whatever its size.
+                let keep = bytes <= settings.max_compaction_bytes || (first && !deletes.is_empty());
+                first = false;
+                keep
             });
-            (small.len() >= 2).then(|| CompactionGroup {
+            let enough = if deletes.is_empty() {
+                chosen.len() >= 2
+            } else {
+                !chosen.is_empty()
+            };
+            enough.then(|| CompactionGroup {
                 partition: partition.to_string(),
-                files: small,
+                files: chosen,
+                deletes,
             })
         })
         .collect();
@@ -75,13 +113,14 @@ pub fn plan_compaction(
 }
 
 /// Reads the group's files and writes their rows again with the table's current schema
-/// (columns matched by field id, so renamed columns keep their values).
+/// (columns matched by field id, so renamed columns keep their values), without the rows the
+/// partition's position delete files delete.
 pub async fn rewrite(
     file_io: &FileIO,
     metadata: &TableMetadata,
     group: &CompactionGroup,
     name_prefix: &str,
-) -> iceberg::Result<Vec<DataFile>> {
+) -> iceberg::Result<Compacted> {
     let schema = metadata.current_schema().clone();
     let writer = TableWriter::new(file_io.clone(), metadata, schema.clone())?;
     let mut sink = BatchSink::new(&writer, name_prefix)?;
@@ -89,14 +128,28 @@ pub async fn rewrite(
         loaded_at_us: 0,
         load_id: String::new(),
     };
+    let inputs: Vec<&LiveFile> = group.files.iter().collect();
+    let deleted = DeletedRows::load(file_io, &group.deletes, &inputs).await?;
+    let mut expected = 0u64;
     for file in &group.files {
+        let gone = deleted.of(file.path());
+        expected += file.rows() - deleted.count(file.path()).min(file.rows());
         let bytes: Bytes = file_io.new_input(file.path())?.read().await?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
             .map_err(|e| data_error(file.path(), e))?
             .build()
             .map_err(|e| data_error(file.path(), e))?;
+        let mut offset = 0u64;
         for batch in reader {
             let batch = batch.map_err(|e| data_error(file.path(), e))?;
+            let rows = batch.num_rows();
+            let batch = match live_mask(gone, offset, rows) {
+                Some(keep) => {
+                    filter_record_batch(&batch, &keep).map_err(|e| data_error(file.path(), e))?
+                }
+                None => batch,
+            };
+            offset += rows as u64;
             let batch = by_current_names(&batch, &schema);
             // Data files hold microseconds already: nothing finer to refuse or truncate.
             let batch = conform_batch(&batch, writer.arrow_schema(), &constants, SubMicros::Reject)
@@ -106,18 +159,19 @@ pub async fn rewrite(
     }
     let written = sink.close().await?;
     let rows: u64 = written.iter().map(DataFile::record_count).sum();
-    if rows != group.rows() {
+    if rows != expected {
         return Err(iceberg::Error::new(
             iceberg::ErrorKind::DataInvalid,
             format!(
-                "compaction of {} read {} rows where the manifests say {}: nothing committed",
-                group.partition,
-                rows,
-                group.rows()
+                "compaction of {} wrote {} rows where the manifests and delete files say {}: nothing committed",
+                group.partition, rows, expected
             ),
         ));
     }
-    Ok(written)
+    Ok(Compacted {
+        written,
+        applied: deleted,
+    })
 }
 
 /// Top-level columns renamed to what the current schema calls their field id.

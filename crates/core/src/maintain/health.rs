@@ -18,7 +18,10 @@ pub struct TableHealth {
     pub manifests: usize,
     pub data_files: usize,
     pub delete_files: usize,
+    /// Rows in data files, and rows of them position delete files delete (merge-on-read; a
+    /// compaction drops them).
     pub records: u64,
+    pub deleted_records: u64,
     pub data_bytes: u64,
     pub average_file_bytes: u64,
     /// Partitions (e.g. days) with more than one small file, and how many they hold.
@@ -64,8 +67,9 @@ pub async fn table_health(
         snapshots: meta.snapshots().len(),
         manifests: inventory.manifests.len(),
         data_files: inventory.data_files.len(),
-        delete_files: inventory.delete_files,
+        delete_files: inventory.delete_files.len(),
         records,
+        deleted_records: inventory.delete_files.iter().map(|f| f.rows()).sum(),
         data_bytes,
         average_file_bytes: data_bytes
             .checked_div(inventory.data_files.len() as u64)

@@ -6,15 +6,15 @@ use std::sync::Arc;
 
 use iceberg::io::FileIO;
 use iceberg::spec::{
-    ManifestContentType, ManifestEntryRef, ManifestFile, ManifestList, PartitionSpecRef, SchemaRef,
-    TableMetadata,
+    DataContentType, ManifestContentType, ManifestEntryRef, ManifestFile, ManifestList,
+    PartitionSpecRef, SchemaRef, TableMetadata,
 };
 
 use crate::commit::ledger;
 
 use super::MaintainError;
 
-/// A live data file of the current snapshot, with what its partition tuple means.
+/// A live data (or delete) file of the current snapshot, with what its partition tuple means.
 #[derive(Debug, Clone)]
 pub struct LiveFile {
     pub entry: ManifestEntryRef,
@@ -41,8 +41,9 @@ impl LiveFile {
 pub struct Inventory {
     pub manifests: Vec<ManifestFile>,
     pub data_files: Vec<LiveFile>,
-    /// Live delete files (merge-disposition tables): compaction leaves such tables alone.
-    pub delete_files: usize,
+    /// Live delete files (merge-on-read tables, or another engine's deletes): the merge scan
+    /// and compaction apply position deletes; equality deletes are refused.
+    pub delete_files: Vec<LiveFile>,
 }
 
 impl Inventory {
@@ -60,24 +61,32 @@ impl Inventory {
             let schema = loaded.metadata().schema().clone();
             let spec = Arc::new(loaded.metadata().partition_spec().clone());
             for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
-                if manifest.content == ManifestContentType::Deletes {
-                    inventory.delete_files += 1;
-                    continue;
-                }
                 let partition = format!(
                     "{}:{}",
                     spec.spec_id(),
                     spec.partition_to_path(entry.data_file().partition(), schema.clone())
                 );
-                inventory.data_files.push(LiveFile {
+                let file = LiveFile {
                     entry: entry.clone(),
                     schema: schema.clone(),
                     spec: spec.clone(),
                     partition,
-                });
+                };
+                match manifest.content {
+                    ManifestContentType::Deletes => inventory.delete_files.push(file),
+                    ManifestContentType::Data => inventory.data_files.push(file),
+                }
             }
         }
         Ok(inventory)
+    }
+
+    /// Live equality delete files (another engine's): icepipe does not apply them.
+    pub fn equality_deletes(&self) -> usize {
+        self.delete_files
+            .iter()
+            .filter(|f| f.entry.data_file().content_type() == DataContentType::EqualityDeletes)
+            .count()
     }
 
     /// Live data files per partition.

@@ -607,7 +607,7 @@ impl MaintenanceChange for MergeChange<'_> {
             ("entries-processed".to_string(), entries.to_string()),
         ]);
         let plan = plan_for(meta, self.ctx, snapshot_id, &[], &[], &extra);
-        let snapshot = write_snapshot(file_io, meta, kept, None, &plan)
+        let snapshot = write_snapshot(file_io, meta, kept, &[], &plan)
             .await
             .map_err(|e| metadata_error(meta, e))?;
         Ok(Some(PreparedChange {
@@ -646,8 +646,17 @@ impl MaintenanceChange for CompactChange<'_> {
         };
         let snapshot_id = new_snapshot_id(meta);
         let prefix = format!("icepipe-compacted-{}", Uuid::new_v4().simple());
-        let written = rewrite(file_io, meta, &group, &prefix).await.map_err(err)?;
-        let inputs: HashSet<&str> = group.files.iter().map(|f| f.path()).collect();
+        let compacted = rewrite(file_io, meta, &group, &prefix).await.map_err(err)?;
+        let written = compacted.written;
+        let mut inputs: HashSet<&str> = group.files.iter().map(|f| f.path()).collect();
+        // The delete files applied that name no data file left live are removed with them.
+        let still_live: HashSet<&str> = inventory
+            .data_files
+            .iter()
+            .map(|f| f.path())
+            .filter(|p| !inputs.contains(p))
+            .collect();
+        inputs.extend(compacted.applied.obsolete(&still_live));
         let Some(removal) = overwrite::remove_paths(file_io, meta, snapshot_id, &inputs)
             .await
             .map_err(err)?
@@ -674,7 +683,7 @@ impl MaintenanceChange for CompactChange<'_> {
             &removal.removed,
             &ledger.summary,
         );
-        let snapshot = write_snapshot(file_io, meta, removal.manifests, Some(&manifest), &plan)
+        let snapshot = write_snapshot(file_io, meta, removal.manifests, &[manifest], &plan)
             .await
             .map_err(err)?;
         Ok(Some(PreparedChange {

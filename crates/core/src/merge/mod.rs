@@ -1,34 +1,39 @@
-//! The `merge` write disposition, copy-on-write: one merge object becomes one `overwrite`
-//! snapshot that deletes the data files holding replaced rows and adds them again without those
-//! rows, plus the object's surviving rows. Every reader (PyIceberg, DuckDB, polars, R2 SQL) reads
-//! the result as plain data files; no delete files are written. See docs/merge.md.
+//! The `merge` write disposition: one merge object becomes one snapshot that removes the rows
+//! it replaces and adds the object's surviving rows. How rows are removed is the table's
+//! `write.merge.mode` ([`mode`]): copy-on-write rewrites the data files holding replaced rows
+//! (an `overwrite` snapshot of plain data files every reader reads); merge-on-read writes
+//! Iceberg v2 position delete files for them instead (a row-delta snapshot). See docs/merge.md.
 //!
 //! - The newest version of each key wins, by the version column, never by arrival: incoming
 //!   duplicates collapse ([`incoming`]); a table row with a newer version than the incoming one
 //!   stays and the incoming row is dropped; older-or-equal table rows are replaced.
 //! - A hard-deleted key removes the table's rows of that key with an older-or-equal version.
 //! - Files are chosen by manifest bounds of the leading key column and read key-columns first
-//!   ([`scan`]); only files that lose rows are rewritten, one at a time.
+//!   ([`scan`]), rows already deleted by position delete files skipped; only files that lose
+//!   rows are rewritten (one at a time) or get position deletes.
 //! - The snapshot records the object in the ledger, atomically: a redelivered or replayed merge
 //!   object is held and changes nothing. It is prepared on the table as loaded and committed
 //!   through the table's committer (pace, budget, parent assertion); a lost race prepares it
 //!   again on the new parent, so files rewritten meanwhile by another merge or a compaction
-//!   are never applied twice.
+//!   are never applied twice (and position deletes never name a file that is gone).
 
 pub mod incoming;
 pub mod keys;
+pub mod mode;
 pub mod scan;
 pub mod tombstones;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use iceberg::spec::{DataFile, Operation};
+use iceberg::io::FileIO;
+use iceberg::spec::{DataFile, ManifestFile, Operation, TableMetadata};
 use uuid::Uuid;
 
 use crate::catalog::LoadedTable;
 use crate::commit::ledger::{Ledger, LedgerError};
-use crate::commit::snapshot::{write_manifest, write_snapshot, SnapshotPlan};
+use crate::commit::overwrite::RemovedFile;
+use crate::commit::snapshot::{parent_manifests, write_manifest, write_snapshot, SnapshotPlan};
 use crate::commit::{new_snapshot_id, overwrite, CommitError};
 pub use crate::committer::handoff::{MergeOutcome, MergeStats};
 use crate::committer::store::CommitterStore;
@@ -38,12 +43,14 @@ use crate::committer::table::{
 use crate::committer::CommitterError;
 use crate::convert::probe::ProbedObject;
 use crate::convert::writer::TableWriter;
-use crate::maintain::inventory::Inventory;
+use crate::deletes::{write_delete_manifests, write_position_deletes, DeletedRows, NewDeleteFile};
+use crate::maintain::inventory::{Inventory, LiveFile};
 use crate::raw::error_record::FailureKind;
 use crate::raw::footer::MergeKeys;
 use crate::raw::object::RawObject;
 use incoming::Incoming;
-use scan::{candidates, rewrite, Scan};
+use mode::MergeMode;
+use scan::{candidates, rewrite, Affected, Scan};
 use tombstones::{Tombstones, TOMBSTONES_PROPERTY};
 
 /// Why a merge could not be prepared.
@@ -62,9 +69,9 @@ pub enum MergeError {
     /// Table files cannot be read or written (storage).
     #[error("table files: {0}")]
     Table(iceberg::Error),
-    /// The table has delete files (another writer's merge-on-read): copy-on-write would bring
-    /// their deleted rows back.
-    #[error("table {table} has {count} delete file(s); merge rewrites data files and cannot apply them (compact the table with a tool that applies deletes first)")]
+    /// The table has equality delete files (another engine's): icepipe does not apply them, so
+    /// a merge could bring their deleted rows back.
+    #[error("table {table} has {count} equality delete file(s); icepipe applies position deletes only (compact the table with an engine that applies equality deletes first)")]
     DeleteFiles { table: String, count: usize },
     /// Boxed: ledger errors carry storage errors.
     #[error(transparent)]
@@ -173,6 +180,7 @@ pub async fn apply<S: CommitterStore>(
 /// Summary keys of a merge snapshot (besides the standard added/deleted counts).
 pub const SUMMARY_STALE_KEYS: &str = "icepipe.merge.stale-keys";
 pub const SUMMARY_FILES_READ: &str = "icepipe.merge.files-read";
+pub const SUMMARY_MODE: &str = "icepipe.merge.mode";
 
 /// One merge object as a change for the table's committer ([`MaintenanceChange`]): prepared on
 /// every attempt from the table as loaded.
@@ -220,21 +228,27 @@ impl<'a> MergeChange<'a> {
                 .map_err(|e| MergeError::Internal {
                     reason: format!("cannot list the table's files: {e}"),
                 })?;
-        if inventory.delete_files > 0 {
+        let equality_deletes = inventory.equality_deletes();
+        if equality_deletes > 0 {
             return Err(MergeError::DeleteFiles {
                 table: meta.location().to_string(),
-                count: inventory.delete_files,
+                count: equality_deletes,
             });
         }
+        let mode = MergeMode::of(meta)?;
         let chosen = candidates(
             &inventory.data_files,
             &schema,
             self.keys,
             &incoming.leading_values(),
         );
+        let deleted = DeletedRows::load(file_io, &inventory.delete_files, &chosen)
+            .await
+            .map_err(MergeError::Table)?;
         let mut scan = Scan::default();
         for file in chosen {
-            scan.check(file_io, &schema, file, self.keys, &incoming)
+            let gone = deleted.of(file.path());
+            scan.check(file_io, &schema, file, self.keys, &incoming, gone)
                 .await?;
         }
         // Keys deleted at a newer-or-equal version than their incoming upsert stay deleted.
@@ -255,23 +269,19 @@ impl<'a> MergeChange<'a> {
         }
         let snapshot_id = new_snapshot_id(meta);
         let prefix = format!("icepipe-merge-{}", Uuid::new_v4().simple());
-        let mut added: Vec<DataFile> = Vec::new();
-        let mut rows_removed = 0;
-        for (n, (file, masks, dropped)) in scan.affected.iter().enumerate() {
-            let files = rewrite(file_io, &writer, file, masks, &format!("{prefix}-r{n}")).await?;
-            let kept: u64 = files.iter().map(DataFile::record_count).sum();
-            if kept + dropped != file.rows() {
-                return Err(MergeError::data_file(
-                    file.path(),
-                    format!(
-                        "rewriting kept {kept} and dropped {dropped} rows of {}: nothing committed",
-                        file.rows()
-                    ),
-                ));
+        let mut rows = match mode {
+            MergeMode::CopyOnWrite => {
+                let rewrite = Rewrite {
+                    writer: &writer,
+                    scan: &scan,
+                    deleted: &deleted,
+                    live: &inventory.data_files,
+                };
+                copy_on_write(file_io, meta, rewrite, snapshot_id, &prefix).await?
             }
-            rows_removed += dropped;
-            added.extend(files);
-        }
+            MergeMode::MergeOnRead => merge_on_read(file_io, meta, &scan, &prefix).await?,
+        };
+        let rows_removed: u64 = scan.affected.iter().map(Affected::dropped).sum();
         let survivors = incoming.survivors(&scan.stale)?;
         let mut sink = crate::convert::writer::BatchSink::new(&writer, &format!("{prefix}-new"))
             .map_err(MergeError::Table)?;
@@ -280,26 +290,25 @@ impl<'a> MergeChange<'a> {
         }
         let new_files = sink.close().await.map_err(MergeError::Table)?;
         let rows_added = new_files.iter().map(DataFile::record_count).sum();
-        added.extend(new_files);
+        rows.data_files.extend(new_files);
 
-        let rewritten: HashSet<&str> = scan.affected.iter().map(|(f, _, _)| f.path()).collect();
-        let removal = overwrite::remove_paths(file_io, meta, snapshot_id, &rewritten)
-            .await
-            .map_err(MergeError::Table)?
-            .ok_or_else(|| MergeError::Internal {
-                reason: "files to rewrite are not in the snapshot they were read from".into(),
-            })?;
         let spec = meta.default_partition_spec().clone();
-        let manifest = write_manifest(
-            file_io,
-            meta,
-            schema.clone(),
-            spec.clone(),
-            snapshot_id,
-            &added,
-        )
-        .await
-        .map_err(MergeError::Table)?;
+        let mut manifests = write_delete_manifests(file_io, meta, snapshot_id, &rows.deletes)
+            .await
+            .map_err(MergeError::Table)?;
+        if !rows.data_files.is_empty() {
+            let manifest = write_manifest(
+                file_io,
+                meta,
+                schema.clone(),
+                spec.clone(),
+                snapshot_id,
+                &rows.data_files,
+            )
+            .await
+            .map_err(MergeError::Table)?;
+            manifests.push(manifest);
+        }
         let replace = ledger.replace_after(snapshot_id, None);
         let ledger_update = ledger
             .record(file_io, meta, &[id], snapshot_id, replace)
@@ -308,21 +317,28 @@ impl<'a> MergeChange<'a> {
         extra.extend([
             (SUMMARY_STALE_KEYS.to_string(), scan.stale.len().to_string()),
             (SUMMARY_FILES_READ.to_string(), scan.files_read.to_string()),
+            (SUMMARY_MODE.to_string(), mode.as_str().to_string()),
         ]);
+        let added: Vec<DataFile> = rows
+            .data_files
+            .iter()
+            .chain(rows.deletes.iter().map(|d| &d.file))
+            .cloned()
+            .collect();
         let plan = SnapshotPlan {
             snapshot_id,
             schema_id: meta.current_schema_id(),
             timestamp_ms: self.ctx.clock.now_ms().max(meta.last_updated_ms() + 1),
             schema,
             spec,
-            operation: Operation::Overwrite,
+            operation: rows.operation(),
             data_files: &added,
-            removed: &removal.removed,
+            removed: &rows.removed,
             extra_summary: &extra,
             replace_load: ledger.replace_load(),
             attempt: 1,
         };
-        let snapshot = write_snapshot(file_io, meta, removal.manifests, Some(&manifest), &plan)
+        let snapshot = write_snapshot(file_io, meta, rows.carried, &manifests, &plan)
             .await
             .map_err(MergeError::Table)?;
         *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = MergeStats {
@@ -334,8 +350,12 @@ impl<'a> MergeChange<'a> {
             rows_removed,
             files_live: inventory.data_files.len(),
             files_read: scan.files_read,
-            files_rewritten: scan.affected.len(),
-            files_added: added.len(),
+            files_rewritten: match mode {
+                MergeMode::CopyOnWrite => scan.affected.len(),
+                MergeMode::MergeOnRead => 0,
+            },
+            files_added: rows.data_files.len(),
+            delete_files_added: rows.deletes.len(),
         };
         let mut updates = crate::maintain::snapshot_updates(snapshot, &ledger_update);
         if tombstones != tombstones_before {
@@ -358,4 +378,130 @@ impl MaintenanceChange for MergeChange<'_> {
             .await
             .map_err(|e| e.into_committer_error(&table))
     }
+}
+
+/// How one merge changes the parent's files, before the incoming survivors are added.
+struct Rows {
+    /// The parent's manifests as the snapshot keeps them.
+    carried: Vec<ManifestFile>,
+    /// Data files the snapshot adds (rewrites, then the survivors).
+    data_files: Vec<DataFile>,
+    /// Position delete files the snapshot adds (merge-on-read).
+    deletes: Vec<NewDeleteFile>,
+    /// Data files the snapshot removes (copy-on-write).
+    removed: Vec<RemovedFile>,
+}
+
+impl Rows {
+    /// The spec's operation: `overwrite` when files are removed or rows deleted alongside new
+    /// ones, `delete` for deletes only, `append` when only rows are added.
+    fn operation(&self) -> Operation {
+        match (
+            self.removed.is_empty() && self.deletes.is_empty(),
+            self.data_files.is_empty(),
+        ) {
+            (true, _) => Operation::Append,
+            (false, true) if self.removed.is_empty() => Operation::Delete,
+            _ => Operation::Overwrite,
+        }
+    }
+}
+
+/// What a copy-on-write merge rewrites from.
+struct Rewrite<'a> {
+    writer: &'a TableWriter,
+    scan: &'a Scan,
+    /// The position deletes of the files scanned.
+    deleted: &'a DeletedRows,
+    /// The table's live data files before the merge.
+    live: &'a [LiveFile],
+}
+
+/// Copy-on-write: every affected file is written again without its lost rows (and without the
+/// rows position deletes had deleted), and removed, with the delete files that name no data
+/// file left live.
+async fn copy_on_write(
+    file_io: &FileIO,
+    meta: &TableMetadata,
+    rewrite_from: Rewrite<'_>,
+    snapshot_id: i64,
+    prefix: &str,
+) -> Result<Rows, MergeError> {
+    let Rewrite {
+        writer,
+        scan,
+        deleted,
+        live,
+    } = rewrite_from;
+    let mut data_files = Vec::new();
+    for (n, affected) in scan.affected.iter().enumerate() {
+        let file = &affected.file;
+        let files = rewrite(
+            file_io,
+            writer,
+            file,
+            &affected.keep,
+            &format!("{prefix}-r{n}"),
+        )
+        .await?;
+        let kept: u64 = files.iter().map(DataFile::record_count).sum();
+        let dropped = affected.dropped();
+        if kept + dropped + affected.deleted_before != file.rows() {
+            return Err(MergeError::data_file(
+                file.path(),
+                format!(
+                    "rewriting kept {kept}, dropped {dropped} and left out {} deleted rows of {}: nothing committed",
+                    affected.deleted_before,
+                    file.rows()
+                ),
+            ));
+        }
+        data_files.extend(files);
+    }
+    let mut rewritten: HashSet<&str> = scan.affected.iter().map(|a| a.file.path()).collect();
+    let still_live: HashSet<&str> = live
+        .iter()
+        .map(LiveFile::path)
+        .filter(|p| !rewritten.contains(p))
+        .collect();
+    rewritten.extend(deleted.obsolete(&still_live));
+    let removal = overwrite::remove_paths(file_io, meta, snapshot_id, &rewritten)
+        .await
+        .map_err(MergeError::Table)?
+        .ok_or_else(|| MergeError::Internal {
+            reason: "files to rewrite are not in the snapshot they were read from".into(),
+        })?;
+    Ok(Rows {
+        carried: removal.manifests,
+        data_files,
+        deletes: Vec::new(),
+        removed: removal.removed,
+    })
+}
+
+/// Merge-on-read: the lost rows of the affected files become position delete files (one per
+/// partition); every data file stays.
+async fn merge_on_read(
+    file_io: &FileIO,
+    meta: &TableMetadata,
+    scan: &Scan,
+    prefix: &str,
+) -> Result<Rows, MergeError> {
+    let lost: Vec<(&LiveFile, &[u64])> = scan
+        .affected
+        .iter()
+        .map(|a| (&a.file, a.lost.as_slice()))
+        .collect();
+    let deletes = write_position_deletes(file_io, meta, &lost, prefix)
+        .await
+        .map_err(MergeError::Table)?;
+    let carried = parent_manifests(file_io, meta)
+        .await
+        .map_err(MergeError::Table)?;
+    Ok(Rows {
+        carried,
+        data_files: Vec::new(),
+        deletes,
+        removed: Vec::new(),
+    })
 }

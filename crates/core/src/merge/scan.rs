@@ -18,6 +18,7 @@ use super::incoming::Incoming;
 use super::keys::{Column, KeyColumns, Scalar};
 use super::MergeError;
 use crate::convert::writer::{BatchSink, TableWriter};
+use crate::deletes::live_mask;
 use crate::maintain::compact::by_current_names;
 use crate::maintain::inventory::LiveFile;
 use crate::raw::footer::MergeKeys;
@@ -72,13 +73,34 @@ pub struct Scan {
     /// Incoming keys the table holds a newer version of: their rows must not land.
     pub stale: HashSet<Vec<Scalar>>,
     pub files_read: usize,
-    /// Files that lose rows, with their keep masks (one per batch of [`BATCH_ROWS`]).
-    pub affected: Vec<(LiveFile, Vec<BooleanArray>, u64)>,
+    /// Files that lose rows to the incoming ones.
+    pub affected: Vec<Affected>,
+}
+
+/// A data file that loses rows to the merge.
+#[derive(Debug, Clone)]
+pub struct Affected {
+    pub file: LiveFile,
+    /// Rows a rewrite keeps, one mask per batch of [`BATCH_ROWS`]: neither lost to an incoming
+    /// key nor deleted already by a position delete file.
+    pub keep: Vec<BooleanArray>,
+    /// Positions (row ordinals in the file) lost to incoming keys, ascending.
+    pub lost: Vec<u64>,
+    /// Rows position delete files had deleted before this merge.
+    pub deleted_before: u64,
+}
+
+impl Affected {
+    pub fn dropped(&self) -> u64 {
+        self.lost.len() as u64
+    }
 }
 
 impl Scan {
     /// Reads one file's key and version columns: which of its rows an incoming key replaces
-    /// (or deletes), and which incoming keys it holds newer versions of.
+    /// (or deletes), and which incoming keys it holds newer versions of. Rows at `deleted`
+    /// positions (sorted; deleted by position delete files) are not in the table: they neither
+    /// lose nor make an incoming key stale.
     pub async fn check(
         &mut self,
         file_io: &FileIO,
@@ -86,6 +108,7 @@ impl Scan {
         file: &LiveFile,
         keys: &MergeKeys,
         incoming: &Incoming,
+        deleted: &[u64],
     ) -> Result<(), MergeError> {
         self.files_read += 1;
         let bytes = read(file_io, file.path()).await?;
@@ -120,35 +143,57 @@ impl Scan {
             .with_batch_size(BATCH_ROWS)
             .build()
             .map_err(|e| MergeError::data_file(file.path(), e))?;
-        let mut masks = Vec::new();
-        let mut dropped = 0u64;
+        let mut keep = Vec::new();
+        let mut lost = Vec::new();
+        let mut offset = 0u64;
         for batch in reader {
             let batch = batch.map_err(|e| MergeError::data_file(file.path(), e))?;
             let batch = by_current_names(&batch, schema);
-            let (keep, lost) = self.keep_mask(&batch, keys, incoming, file.path())?;
-            dropped += lost;
-            masks.push(keep);
+            let live = live_mask(deleted, offset, batch.num_rows());
+            keep.push(self.keep_mask(
+                &batch,
+                live.as_ref(),
+                offset,
+                &mut lost,
+                keys,
+                incoming,
+                file.path(),
+            )?);
+            offset += batch.num_rows() as u64;
         }
-        if dropped > 0 {
-            self.affected.push((file.clone(), masks, dropped));
+        if !lost.is_empty() {
+            self.affected.push(Affected {
+                file: file.clone(),
+                keep,
+                lost,
+                deleted_before: deleted.len() as u64,
+            });
         }
         Ok(())
     }
 
+    /// The batch's keep mask; positions lost to incoming keys are pushed to `lost`. Rows `live`
+    /// marks false (deleted already) are dropped from the mask but not lost.
+    #[allow(clippy::too_many_arguments)]
     fn keep_mask(
         &mut self,
         batch: &RecordBatch,
+        live: Option<&BooleanArray>,
+        offset: u64,
+        lost: &mut Vec<u64>,
         keys: &MergeKeys,
         incoming: &Incoming,
         path: &str,
-    ) -> Result<(BooleanArray, u64), MergeError> {
+    ) -> Result<BooleanArray, MergeError> {
         let key_columns =
             KeyColumns::of(batch, &keys.primary_key).map_err(|e| MergeError::data_file(path, e))?;
         let version =
             Column::of(batch, &keys.version_column).map_err(|e| MergeError::data_file(path, e))?;
-        let mut lost = 0;
         let keep: Vec<bool> = (0..batch.num_rows())
             .map(|row| {
+                if live.is_some_and(|live| !live.value(row)) {
+                    return false;
+                }
                 // A row without a full key matches no incoming key: it stays.
                 let Ok(key) = key_columns.key(row) else {
                     return true;
@@ -161,12 +206,12 @@ impl Scan {
                     self.stale.insert(key);
                     true
                 } else {
-                    lost += 1;
+                    lost.push(offset + row as u64);
                     false
                 }
             })
             .collect();
-        Ok((BooleanArray::from(keep), lost))
+        Ok(BooleanArray::from(keep))
     }
 }
 

@@ -191,34 +191,114 @@ pub async fn manifest_list(
         .collect()
 }
 
-/// The rows of every live data file of the current snapshot (data manifests only: a delete
-/// manifest fails the test).
+/// The rows of every live data file of the current snapshot, without the rows position delete
+/// files delete (applied here independently of icepipe's own code, by the spec: same path, a
+/// data sequence number not above the delete file's; the delete file's rows must be sorted by
+/// path and position). An equality delete manifest fails the test.
 pub async fn live_batches(file_io: &FileIO, meta: &TableMetadata) -> Vec<RecordBatch> {
+    use std::collections::HashMap;
+
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use iceberg::spec::{DataContentType, ManifestContentType};
+
+    let read = |path: String| async move {
+        let bytes = file_io.new_input(&path).unwrap().read().await.unwrap();
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+    };
     let snapshot = meta.current_snapshot().unwrap();
-    let mut batches = Vec::new();
+    let mut data = Vec::new();
+    // (path, position) -> the sequence number of the delete file that deletes it.
+    let mut deleted: HashMap<(String, i64), i64> = HashMap::new();
     for manifest in manifest_list(file_io, meta, snapshot).await {
-        assert_eq!(
-            manifest.content,
-            iceberg::spec::ManifestContentType::Data,
-            "no delete files"
-        );
         let loaded = manifest.load_manifest(file_io).await.unwrap();
         for entry in loaded.entries().iter().filter(|e| e.is_alive()) {
-            let bytes = file_io
-                .new_input(entry.file_path())
-                .unwrap()
-                .read()
-                .await
-                .unwrap();
-            let reader =
-                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-                    .unwrap()
-                    .build()
-                    .unwrap();
-            batches.extend(reader.map(Result::unwrap));
+            let sequence = entry.sequence_number().unwrap();
+            match manifest.content {
+                ManifestContentType::Data => {
+                    data.push((entry.file_path().to_string(), sequence));
+                }
+                ManifestContentType::Deletes => {
+                    assert_eq!(
+                        entry.data_file().content_type(),
+                        DataContentType::PositionDeletes,
+                        "no equality deletes"
+                    );
+                    let mut previous: Option<(String, i64)> = None;
+                    for batch in read(entry.file_path().to_string()).await {
+                        let paths = batch
+                            .column_by_name("file_path")
+                            .unwrap()
+                            .as_string::<i32>();
+                        let positions = batch
+                            .column_by_name("pos")
+                            .unwrap()
+                            .as_primitive::<Int64Type>();
+                        for i in 0..batch.num_rows() {
+                            let key = (paths.value(i).to_string(), positions.value(i));
+                            assert!(
+                                previous.as_ref().is_none_or(|p| *p < key),
+                                "{} is not sorted by file_path, pos at {key:?}",
+                                entry.file_path()
+                            );
+                            previous = Some(key.clone());
+                            deleted.insert(key, sequence);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut batches = Vec::new();
+    for (path, sequence) in &data {
+        let mut position = 0i64;
+        for batch in read(path.clone()).await {
+            let keep: Vec<bool> = (0..batch.num_rows() as i64)
+                .map(|row| {
+                    !deleted
+                        .get(&(path.clone(), position + row))
+                        .is_some_and(|delete_sequence| sequence <= delete_sequence)
+                })
+                .collect();
+            position += batch.num_rows() as i64;
+            let keep = arrow_array::BooleanArray::from(keep);
+            batches.push(arrow_select::filter::filter_record_batch(&batch, &keep).unwrap());
         }
     }
     batches
+}
+
+/// Sets table properties through the catalog (a table's maintenance settings, its merge mode).
+pub async fn set_properties(table: &TableName, properties: &[(&str, &str)]) {
+    let updates = properties
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    catalog_over(http())
+        .await
+        .commit_table(
+            &table.to_ident(),
+            vec![],
+            vec![iceberg::TableUpdate::SetProperties { updates }],
+        )
+        .await
+        .unwrap();
+}
+
+/// Rows the current snapshot's summary says are live: total records less position deletes.
+pub fn live_records(meta: &TableMetadata) -> u64 {
+    let summary = &meta
+        .current_snapshot()
+        .unwrap()
+        .summary()
+        .additional_properties;
+    let total = |key: &str| -> u64 { summary.get(key).map_or(0, |v| v.parse().unwrap()) };
+    total("total-records") - total("total-position-deletes")
 }
 
 /// Puts `body` into `store` and describes it as a raw object.
