@@ -17,6 +17,18 @@ def table_exists(catalog, ident: str) -> bool:
         return False
 
 
+def set_properties(catalog, ident: str, **props) -> None:
+    """Sets table properties through the catalog (PyIceberg's transaction)."""
+    table = catalog.load_table(ident)
+    with table.transaction() as tx:
+        tx.set_properties({k: str(v) for k, v in props.items()})
+
+
+def maintain(icepipe, ident: str) -> list[dict]:
+    """`icepipe maintain --table <ident> --json`: the steps it reports."""
+    return [o for o in icepipe.run("maintain", "--table", ident, "--json").ok().json if isinstance(o, dict)]
+
+
 def current_snapshot_id(catalog, ident: str):
     snap = catalog.load_table(ident).current_snapshot()
     return None if snap is None else snap.snapshot_id

@@ -26,16 +26,6 @@ def convert_each(icepipe, ident: str, urls: list[str]) -> None:
         assert out["rows"] == ROWS, out
 
 
-def set_properties(catalog, ident: str, **props) -> None:
-    table = catalog.load_table(ident)
-    with table.transaction() as tx:
-        tx.set_properties({k: str(v) for k, v in props.items()})
-
-
-def maintain(icepipe, ident: str) -> list[dict]:
-    return [o for o in icepipe.run("maintain", "--table", ident, "--json").ok().json if isinstance(o, dict)]
-
-
 def redeliver_adds_nothing(icepipe, catalog, ident: str, urls: list[str]) -> None:
     """Every file again, one by one and all at once (a replay): no snapshot, no row."""
     before = checks.snapshot_ids(catalog, ident)
@@ -58,8 +48,8 @@ def test_expiry_by_icepipe_then_redelivery_adds_nothing(icepipe, raw, new_table,
     ident = new_table()
     urls = put_files(raw, 4)
     convert_each(icepipe, ident, urls)
-    set_properties(catalog, ident, **{"history.expire.min-snapshots-to-keep": 1, "history.expire.max-snapshot-age-ms": 0})
-    steps = maintain(icepipe, ident)
+    checks.set_properties(catalog, ident, **{"history.expire.min-snapshots-to-keep": 1, "history.expire.max-snapshot-age-ms": 0})
+    steps = checks.maintain(icepipe, ident)
     assert sum(s["snapshots_expired"] for s in steps) == 3, steps
     assert len(checks.snapshot_ids(catalog, ident)) == 1
     redeliver_adds_nothing(icepipe, catalog, ident, urls)
@@ -83,8 +73,8 @@ def test_compaction_and_expiry_then_redelivery_adds_nothing(icepipe, raw, new_ta
     ident = new_table()
     urls = put_files(raw, 6)
     convert_each(icepipe, ident, urls)
-    set_properties(catalog, ident, **{"history.expire.min-snapshots-to-keep": 1, "history.expire.max-snapshot-age-ms": 0})
-    steps = maintain(icepipe, ident)
+    checks.set_properties(catalog, ident, **{"history.expire.min-snapshots-to-keep": 1, "history.expire.max-snapshot-age-ms": 0})
+    steps = checks.maintain(icepipe, ident)
     kinds = [s["step"] for s in steps]
     assert "compact" in kinds and "remove_orphans" in kinds, steps
     compaction = next(s for s in steps if s["step"] == "compact")
@@ -95,7 +85,7 @@ def test_compaction_and_expiry_then_redelivery_adds_nothing(icepipe, raw, new_ta
     files = table.inspect.files()
     assert files.num_rows == 1, files.to_pydict()["file_path"]
     # icepipe's expiry then runs again: only the compacted snapshot is left.
-    maintain(icepipe, ident)
+    checks.maintain(icepipe, ident)
     assert len(checks.snapshot_ids(catalog, ident)) == 1
     checks.assert_ids(stack, catalog, ident, range(6 * ROWS))
     redeliver_adds_nothing(icepipe, catalog, ident, urls)
@@ -146,8 +136,8 @@ def test_migration_from_the_summary_ledger(icepipe, raw, new_table, catalog, sta
         legacy = catalog.load_table(ident)
     # Held already, through the old summaries.
     redeliver_adds_nothing(icepipe, catalog, ident, urls)
-    set_properties(catalog, ident, **{"history.expire.min-snapshots-to-keep": 1, "history.expire.max-snapshot-age-ms": 0})
-    maintain(icepipe, ident)
+    checks.set_properties(catalog, ident, **{"history.expire.min-snapshots-to-keep": 1, "history.expire.max-snapshot-age-ms": 0})
+    checks.maintain(icepipe, ident)
     assert len(checks.snapshot_ids(catalog, ident)) == 1
     assert "icepipe.ledger" in catalog.load_table(ident).properties
     redeliver_adds_nothing(icepipe, catalog, ident, urls)
@@ -170,12 +160,12 @@ def test_orphan_removal_deletes_only_unreferenced_files_older_than_the_grace_per
     young = f"{bucket_path}/data/orphan-young.parquet"
     with s3.open_output_stream(young) as f:
         f.write(datagen.parquet_bytes(datagen.simple_table(5, 20_000)))
-    set_properties(catalog, ident, **{"icepipe.maintenance.orphan-grace-ms": grace_s * 1000})
+    checks.set_properties(catalog, ident, **{"icepipe.maintenance.orphan-grace-ms": grace_s * 1000})
     dry = [o for o in icepipe.run("maintain", "--table", ident, "--dry-run", "--json").ok().json if isinstance(o, dict)]
     sweep = next(s for s in dry if s["step"] == "remove_orphans")
     assert sweep["files_deleted"] == 1 and sweep["dry_run"], dry
     assert s3.get_file_info(old).type.name == "File", "a dry run deleted a file"
-    steps = maintain(icepipe, ident)
+    steps = checks.maintain(icepipe, ident)
     sweep = next(s for s in steps if s["step"] == "remove_orphans")
     assert sweep["files_deleted"] == 1, steps
     assert s3.get_file_info(old).type.name == "NotFound"
