@@ -154,23 +154,6 @@ def fresh_table(table: str, files: list[Path]) -> None:
     txn.commit_transaction()
 
 
-def duckdb_con():
-    import duckdb
-    import duckdb_extensions
-
-    env = stack.stack_env()
-    con = duckdb.connect()
-    for ext in ("httpfs", "avro", "iceberg"):
-        duckdb_extensions.import_extension(ext, con=con)
-        con.execute(f"LOAD {ext}")
-    endpoint = env["ICEPIPE_S3_ENDPOINT"].split("://", 1)[-1].rstrip("/")
-    con.execute(
-        f"CREATE SECRET s (TYPE S3, KEY_ID '{env['AWS_ACCESS_KEY_ID']}', SECRET '{env['AWS_SECRET_ACCESS_KEY']}', "
-        f"REGION 'us-east-1', ENDPOINT '{endpoint}', URL_STYLE 'path', USE_SSL false)"
-    )
-    return con
-
-
 def planning(table: str, day: dt.date, rounds: int = 3) -> dict[str, float]:
     """Median seconds: PyIceberg plan_files (full, one day) and DuckDB count(*) (full, one day)."""
     from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
@@ -178,7 +161,7 @@ def planning(table: str, day: dt.date, rounds: int = 3) -> dict[str, float]:
     t = stack.catalog().load_table(table)
     lo, hi = dt.datetime.combine(day, dt.time(), dt.timezone.utc), dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
     one_day = And(GreaterThanOrEqual("_loaded_at", lo.isoformat()), LessThan("_loaded_at", hi.isoformat()))
-    con = duckdb_con()
+    con = stack.duckdb_con()
     scan = f"iceberg_scan('{t.metadata_location}')"
     where = f"_loaded_at >= TIMESTAMPTZ '{lo.isoformat()}' AND _loaded_at < TIMESTAMPTZ '{hi.isoformat()}'"
     jobs = {

@@ -161,3 +161,21 @@ def _master_port() -> int | None:
         except (OSError, ValueError):
             continue
     return None
+
+
+def duckdb_con():
+    """A DuckDB connection with the iceberg extension, reading the stack's S3."""
+    import duckdb
+    import duckdb_extensions
+
+    env = stack_env()
+    con = duckdb.connect()
+    for ext in ("httpfs", "avro", "iceberg"):
+        duckdb_extensions.import_extension(ext, con=con)
+        con.execute(f"LOAD {ext}")
+    endpoint = env["ICEPIPE_S3_ENDPOINT"].split("://", 1)[-1].rstrip("/")
+    con.execute(
+        f"CREATE SECRET s (TYPE S3, KEY_ID '{env['AWS_ACCESS_KEY_ID']}', SECRET '{env['AWS_SECRET_ACCESS_KEY']}', "
+        f"REGION 'us-east-1', ENDPOINT '{endpoint}', URL_STYLE 'path', USE_SSL false)"
+    )
+    return con

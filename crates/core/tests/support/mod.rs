@@ -260,9 +260,9 @@ pub async fn live_batches(file_io: &FileIO, meta: &TableMetadata) -> Vec<RecordB
         for batch in read(path.clone()).await {
             let keep: Vec<bool> = (0..batch.num_rows() as i64)
                 .map(|row| {
-                    !deleted
+                    deleted
                         .get(&(path.clone(), position + row))
-                        .is_some_and(|delete_sequence| sequence <= delete_sequence)
+                        .is_none_or(|delete_sequence| sequence > delete_sequence)
                 })
                 .collect();
             position += batch.num_rows() as i64;
