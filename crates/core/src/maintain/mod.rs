@@ -162,7 +162,7 @@ impl MaintenancePlan {
         }
         for (partition, files, bytes) in &self.compact {
             out.push(format!(
-                "compact {files} small files ({bytes} bytes) of {partition}"
+                "compact {files} files ({bytes} bytes) of {partition}"
             ));
         }
         if self.remove_orphans {
