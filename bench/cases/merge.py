@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import random
-import statistics
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -101,15 +99,7 @@ def _read_cost(ident: str) -> dict[str, float]:
         "pyiceberg": lambda: table.scan().to_arrow(),
         "duckdb": lambda: con.execute(f"SELECT count(*), sum(version) FROM {scan}").fetchone(),
     }
-    out = {}
-    for name, job in jobs.items():
-        times = []
-        for _ in range(READ_ROUNDS):
-            start = time.perf_counter()
-            job()
-            times.append(time.perf_counter() - start)
-        out[name] = statistics.median(times)
-    return out
+    return measure.median_seconds(jobs, READ_ROUNDS)
 
 
 def _set_mode(ident: str, mode: str) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lib import stack
+from lib import measure, stack
 from lib.context import Context
 from lib.log import log
 from lib.result import CaseResult, Table, verdict
@@ -170,15 +170,7 @@ def planning(table: str, day: dt.date, rounds: int = 3) -> dict[str, float]:
         "duckdb full": lambda: con.execute(f"SELECT count(*) FROM {scan}").fetchone(),
         "duckdb day": lambda: con.execute(f"SELECT count(*) FROM {scan} WHERE {where}").fetchone(),
     }
-    out = {}
-    for name, job in jobs.items():
-        times = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            job()
-            times.append(time.perf_counter() - start)
-        out[name] = statistics.median(times)
-    return out
+    return measure.median_seconds(jobs, rounds)
 
 
 def edges(latencies: list[float]) -> tuple[float, float]:

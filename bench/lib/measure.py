@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import statistics
 import subprocess
 import tempfile
 import time
@@ -58,3 +59,16 @@ def _peak_rss(report: str) -> int:
 
 def file_size(path: str) -> int:
     return os.stat(path).st_size
+
+
+def median_seconds(jobs: dict, rounds: int) -> dict[str, float]:
+    """Median wall seconds of each job (a no-argument callable) over `rounds` runs, in this process."""
+    out = {}
+    for name, job in jobs.items():
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            job()
+            times.append(time.perf_counter() - start)
+        out[name] = statistics.median(times)
+    return out

@@ -25,28 +25,9 @@ pub(super) fn check_format(metadata: &TableMetadata) -> iceberg::Result<()> {
     }
 }
 
-/// A data manifest writer for `snapshot_id` at `<metadata dir>/<uuid>-<suffix>.avro`, in the
-/// table's format version.
-pub(crate) fn data_manifest_writer(
-    file_io: &FileIO,
-    base: &TableMetadata,
-    snapshot_id: i64,
-    schema: SchemaRef,
-    spec: PartitionSpecRef,
-    suffix: &str,
-) -> iceberg::Result<ManifestWriter> {
-    manifest_writer(
-        file_io,
-        base,
-        snapshot_id,
-        schema,
-        spec,
-        suffix,
-        ManifestContentType::Data,
-    )
-}
-
-/// A manifest writer of `content` (data or delete files); delete manifests exist from format v2.
+/// A manifest writer of `content` (data or delete files) for `snapshot_id` at
+/// `<metadata dir>/<uuid>-<suffix>.avro`, in the table's format version; delete manifests exist
+/// from format v2.
 pub(crate) fn manifest_writer(
     file_io: &FileIO,
     base: &TableMetadata,

@@ -12,7 +12,7 @@ use iceberg::spec::{
 };
 use uuid::Uuid;
 
-use super::manifest::{check_format, data_manifest_writer, metadata_dir};
+use super::manifest::{check_format, manifest_writer, metadata_dir};
 use super::overwrite::RemovedFile;
 use crate::raw::summary::REPLACE_LOAD_PROPERTY;
 
@@ -26,7 +26,15 @@ pub async fn write_manifest(
     data_files: &[DataFile],
 ) -> iceberg::Result<ManifestFile> {
     check_format(base)?;
-    let mut writer = data_manifest_writer(file_io, base, snapshot_id, schema, spec, "m0")?;
+    let mut writer = manifest_writer(
+        file_io,
+        base,
+        snapshot_id,
+        schema,
+        spec,
+        "m0",
+        ManifestContentType::Data,
+    )?;
     for file in data_files {
         // A negative sequence number means "inherit the manifest's", assigned at commit.
         writer.add_file(file.clone(), -1)?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use iceberg::io::FileIO;
 use iceberg::spec::{ManifestContentType, ManifestFile, TableMetadata};
 
-use crate::commit::manifest::data_manifest_writer;
+use crate::commit::manifest::manifest_writer;
 use crate::commit::overwrite::no_sequence;
 
 use super::settings::MaintenanceSettings;
@@ -63,13 +63,14 @@ pub async fn merge_group(
         let (entries, meta) = loaded.into_parts();
         let writer = match &mut writer {
             Some(w) => w,
-            None => writer.insert(data_manifest_writer(
+            None => writer.insert(manifest_writer(
                 file_io,
                 base,
                 snapshot_id,
                 meta.schema().clone(),
                 Arc::new(meta.partition_spec().clone()),
                 "m2",
+                ManifestContentType::Data,
             )?),
         };
         for entry in entries.iter().filter(|e| e.is_alive()) {
