@@ -87,6 +87,19 @@ impl Raw {
         raw_object(self.store.clone(), &key, merge_parquet(rows, name)).await
     }
 
+    /// `days` files without a footer disposition, `per_day` new keys each at version 1 (day `d`
+    /// holds ids `d * per_day..(d + 1) * per_day`).
+    async fn days(&self, days: i64, per_day: i64) -> Vec<RawObject> {
+        let mut objects = Vec::new();
+        for day in 0..days {
+            let rows: Vec<Row> = (day * per_day..(day + 1) * per_day)
+                .map(|id| (id, 1, false))
+                .collect();
+            objects.push(self.append(&format!("day{day:02}"), &rows).await);
+        }
+        objects
+    }
+
     /// A file without a footer disposition: appended as it is.
     async fn append(&self, name: &str, rows: &[Row]) -> RawObject {
         let key = format!("{}/{name}.parquet", self.prefix);
@@ -308,14 +321,7 @@ async fn only_files_holding_affected_keys_are_read_and_changed(mode: MergeMode) 
     let raw = Raw::new();
     // Twenty objects of 500 keys each, appended in one snapshot: twenty data files with
     // disjoint id ranges (as loads of new keys over twenty days would leave them).
-    let mut objects = Vec::new();
-    for load in 0..20i64 {
-        let rows: Vec<Row> = (load * 500..(load + 1) * 500)
-            .map(|id| (id, 1, false))
-            .collect();
-        objects.push(raw.append(&format!("day{load:02}"), &rows).await);
-    }
-    convert(&converter, &table, objects).await;
+    convert(&converter, &table, raw.days(20, 500).await).await;
     use_mode(&table, mode).await;
     // Updates and a delete in the ranges of loads 3 and 17 only.
     let rows: Vec<Row> = (1500..1510)
@@ -579,14 +585,7 @@ async fn compaction_after_merge_on_read_drops_the_deleted_rows_and_the_delete_fi
     let converter = converter_over(http()).await;
     let table = table("compaction", MergeMode::MergeOnRead);
     let raw = Raw::new();
-    let mut objects = Vec::new();
-    for load in 0..3i64 {
-        let rows: Vec<Row> = (load * 100..(load + 1) * 100)
-            .map(|id| (id, 1, false))
-            .collect();
-        objects.push(raw.append(&format!("day{load}"), &rows).await);
-    }
-    convert(&converter, &table, objects).await;
+    convert(&converter, &table, raw.days(3, 100).await).await;
     use_mode(&table, MergeMode::MergeOnRead).await;
     let first: Vec<Row> = (0..300).step_by(7).map(|id| (id, 2, id % 3 == 0)).collect();
     convert(&converter, &table, vec![raw.merge("L2", &first).await]).await;
