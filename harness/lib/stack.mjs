@@ -190,6 +190,13 @@ addTimeoutContext("local stack (scripts/stack status, weed.log)", stackState);
 // --------------------------------------------------------------------------------------------------
 // Minimal Iceberg REST client (enough to poll tables; readers live in harness/check_table.py)
 
+/** The REST path of a table (`ns1.ns2.name`: the namespace levels joined by the unit separator). */
+function tablePath(ident) {
+  const parts = ident.split(".");
+  const name = parts.pop();
+  return `/namespaces/${encodeURIComponent(parts.join("\x1f"))}/tables/${encodeURIComponent(name)}`;
+}
+
 export class Catalog {
   constructor(settings = stackSettings()) {
     this.s = settings;
@@ -209,7 +216,7 @@ export class Catalog {
     this.token = (await r.json()).access_token;
   }
 
-  async #request(pathname, { retryAuth = true } = {}) {
+  async #request(pathname, { retryAuth = true, method = "GET", json } = {}) {
     if (!this.token) await this.#getToken();
     if (this.prefix === null) {
       const r = await boundedFetch(
@@ -222,26 +229,33 @@ export class Catalog {
       this.prefix = cfg.overrides?.prefix ?? cfg.defaults?.prefix ?? "";
     }
     const base = this.prefix ? `${this.s.catalogUri}/v1/${encodeURIComponent(this.prefix)}` : `${this.s.catalogUri}/v1`;
-    const r = await boundedFetch(base + pathname, { headers: { authorization: `Bearer ${this.token}` } }, { timeoutMs: 15_000, what: `the catalog (GET ${pathname})` });
+    const headers = { authorization: `Bearer ${this.token}` };
+    if (json !== undefined) headers["content-type"] = "application/json";
+    const init = { method, headers, body: json === undefined ? undefined : JSON.stringify(json) };
+    const r = await boundedFetch(base + pathname, init, { timeoutMs: 15_000, what: `the catalog (${method} ${pathname})` });
     if (r.status === 401 && retryAuth && !this.s.token) {
       this.token = null;
-      return this.#request(pathname, { retryAuth: false });
+      return this.#request(pathname, { retryAuth: false, method, json });
     }
     return r;
   }
 
   /** Table metadata (the `metadata` object of LoadTableResult) plus its location, or null when it does not exist. */
   async loadTable(ident) {
-    const parts = ident.split(".");
-    const name = parts.pop();
-    const ns = encodeURIComponent(parts.join("\x1f"));
-    const r = await this.#request(`/namespaces/${ns}/tables/${encodeURIComponent(name)}`);
+    const r = await this.#request(tablePath(ident));
     if (r.status === 404) return null;
     if (!r.ok) throw new Error(`load ${ident}: HTTP ${r.status} ${await r.text()}`);
     // Snapshot ids are 64-bit: keep them as strings (a JS number would round them).
     const text = (await r.text()).replace(/("(?:current-snapshot-id|snapshot-id|parent-snapshot-id)"\s*:\s*)(-?\d+)/g, '$1"$2"');
     const j = JSON.parse(text);
     return { ...j.metadata, metadataLocation: j["metadata-location"] };
+  }
+
+  /** Sets table properties (an updateTable with one set-properties update, no requirement). */
+  async setProperties(ident, properties) {
+    const json = { requirements: [], updates: [{ action: "set-properties", updates: properties }] };
+    const r = await this.#request(tablePath(ident), { method: "POST", json });
+    if (!r.ok) throw new Error(`set properties of ${ident}: HTTP ${r.status} ${await r.text()}`);
   }
 
   /** Summary of a table: snapshots (in order), current snapshot's total-records, or null when missing. */

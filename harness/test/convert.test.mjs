@@ -214,7 +214,7 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
     });
   });
 
-  test("merge files: updates and deletes by key through the table coordinator; an older file after a newer one and redeliveries change nothing", { timeout: 240_000 }, async (t) => {
+  for (const mode of ["copy-on-write", "merge-on-read"]) test(`merge files (${mode}): updates and deletes by key through the table coordinator; an older file after a newer one and redeliveries change nothing`, { timeout: 240_000 }, async (t) => {
     await withWorker(t, {}, async (w, n) => {
       const rowsOf = (ids, version, deleted = false) => ids.map((id) => [id, version, deleted]);
       const range = (a, b) => Array.from({ length: b - a }, (_, i) => a + i);
@@ -237,6 +237,7 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       notes.push(await n.putRaw(rawKey("shop", "accounts", "L1-0001"), { file: base.out }));
       await waitAcked(w, 1);
       await waitRows(ident, 100);
+      await catalog.setProperties(ident, { "write.merge.mode": mode });
       notes.push(await n.putRaw(rawKey("shop", "accounts", "L3-0001"), { file: newer.out }));
       await waitAcked(w, 2);
       notes.push(await n.putRaw(rawKey("shop", "accounts", "L2-0001"), { file: older.out }));
@@ -248,6 +249,10 @@ describe("convert Worker in workerd", { concurrency: 1 }, () => {
       const after = await catalog.tableSummary(ident);
       assert.equal(after.snapshotCount, before.snapshotCount, "redelivered merge files committed nothing");
       assert.equal(after.snapshotCount, 3, "one snapshot per merge file");
+      const current = after.snapshots.find((s) => s["snapshot-id"] === after.currentSnapshotId);
+      const deleteFiles = Number(current.summary["total-delete-files"]);
+      if (mode === "copy-on-write") assert.equal(deleteFiles, 0, JSON.stringify(current.summary));
+      else assert.ok(deleteFiles > 0, `merge-on-read wrote position deletes: ${JSON.stringify(current.summary)}`);
       const checked = await checkTable(ident, { expect: [expected.out] });
       assertChecked(checked, ident);
       assert.equal(w.deadLettered().length, 0);
