@@ -1,22 +1,23 @@
 //! Finds the table's rows an incoming merge replaces, reading as little as it can: files are
 //! chosen by the leading key column's lower/upper bounds in the manifests (a file whose range
 //! holds no incoming key is never opened), and a chosen file is first read for its key and
-//! version columns only. Only files that lose rows are read whole and written again, one at a
-//! time, without the rows an older-or-equal version of an incoming key had.
+//! version columns only. Only files that lose rows are read again, all columns, and written
+//! again, one at a time, without the rows an older-or-equal version of an incoming key had.
+//! Both passes stream a file row group by row group through ranged reads ([`stream`]): memory
+//! holds one row group, whatever the file's size.
 
 use std::collections::{BTreeSet, HashSet};
 
 use arrow_array::{BooleanArray, RecordBatch};
 use arrow_select::filter::filter_record_batch;
-use bytes::Bytes;
+use futures::StreamExt;
 use iceberg::io::FileIO;
 use iceberg::spec::{DataFile, Schema};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ProjectionMask, PARQUET_FIELD_ID_META_KEY};
 
 use super::incoming::Incoming;
 use super::keys::{Column, KeyColumns, Scalar};
-use super::MergeError;
+use super::{stream, MergeError};
 use crate::convert::writer::{BatchSink, TableWriter};
 use crate::deletes::live_mask;
 use crate::maintain::compact::by_current_names;
@@ -111,15 +112,13 @@ impl Scan {
         deleted: &[u64],
     ) -> Result<(), MergeError> {
         self.files_read += 1;
-        let bytes = read(file_io, file.path()).await?;
         let wanted: Vec<&str> = keys
             .primary_key
             .iter()
             .map(String::as_str)
             .chain([keys.version_column.as_str()])
             .collect();
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .map_err(|e| MergeError::data_file(file.path(), e))?;
+        let builder = stream::open(file_io, file).await?;
         let ids: HashSet<i32> = wanted
             .iter()
             .filter_map(|n| schema.field_by_name(n).map(|f| f.id))
@@ -138,7 +137,7 @@ impl Scan {
             .map(|(i, _)| i)
             .collect();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-        let reader = builder
+        let mut reader = builder
             .with_projection(mask)
             .with_batch_size(BATCH_ROWS)
             .build()
@@ -146,7 +145,7 @@ impl Scan {
         let mut keep = Vec::new();
         let mut lost = Vec::new();
         let mut offset = 0u64;
-        for batch in reader {
+        while let Some(batch) = reader.next().await {
             let batch = batch.map_err(|e| MergeError::data_file(file.path(), e))?;
             let batch = by_current_names(&batch, schema);
             let live = live_mask(deleted, offset, batch.num_rows());
@@ -223,9 +222,10 @@ pub async fn rewrite(
     masks: &[BooleanArray],
     prefix: &str,
 ) -> Result<Vec<DataFile>, MergeError> {
-    let bytes = read(file_io, file.path()).await?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+    let mut reader = stream::open(file_io, file)
+        .await?
+        .with_batch_size(BATCH_ROWS)
+        .build()
         .map_err(|e| MergeError::data_file(file.path(), e))?;
     let schema = writer.schema();
     // Data files carry every column already: nothing to fill in, nothing finer than micros.
@@ -235,7 +235,11 @@ pub async fn rewrite(
     };
     let mut sink = BatchSink::new(writer, prefix).map_err(MergeError::Table)?;
     let mut batches = 0;
-    for (batch, keep) in reader.zip(masks) {
+    while let Some(batch) = reader.next().await {
+        let Some(keep) = masks.get(batches) else {
+            batches += 1;
+            break;
+        };
         let batch = batch.map_err(|e| MergeError::data_file(file.path(), e))?;
         let batch =
             filter_record_batch(&batch, keep).map_err(|e| MergeError::data_file(file.path(), e))?;
@@ -257,9 +261,4 @@ pub async fn rewrite(
         ));
     }
     sink.close().await.map_err(MergeError::Table)
-}
-
-async fn read(file_io: &FileIO, path: &str) -> Result<Bytes, MergeError> {
-    let input = file_io.new_input(path).map_err(MergeError::Table)?;
-    input.read().await.map_err(MergeError::Table)
 }
