@@ -246,12 +246,8 @@ impl<'a> MergeChange<'a> {
         let deleted = DeletedRows::load(file_io, &inventory.delete_files, &chosen)
             .await
             .map_err(MergeError::Table)?;
-        let mut scan = Scan::default();
-        for file in chosen {
-            let gone = deleted.of(file.path());
-            scan.check(file_io, &schema, file, self.keys, &incoming, gone)
-                .await?;
-        }
+        let mut scan =
+            Scan::of_files(file_io, &schema, &chosen, self.keys, &incoming, &deleted).await?;
         // Keys deleted at a newer-or-equal version than their incoming upsert stay deleted.
         let now_ms = self.ctx.clock.now_ms();
         let mut tombstones = Tombstones::load(file_io, meta, now_ms).await?;

@@ -19,7 +19,7 @@ use super::incoming::Incoming;
 use super::keys::{Column, KeyColumns, Scalar};
 use super::{stream, MergeError};
 use crate::convert::writer::{BatchSink, TableWriter};
-use crate::deletes::live_mask;
+use crate::deletes::{live_mask, DeletedRows};
 use crate::maintain::compact::by_current_names;
 use crate::maintain::inventory::LiveFile;
 use crate::raw::footer::MergeKeys;
@@ -97,12 +97,60 @@ impl Affected {
     }
 }
 
+/// Chosen files whose first pass runs at once: their ranged reads overlap (on one thread in a
+/// Worker too), each holding one row group of key columns.
+const FILES_AT_ONCE: usize = 4;
+
 impl Scan {
+    /// The first pass over `files` (in their order), [`FILES_AT_ONCE`] at a time.
+    pub async fn of_files(
+        file_io: &FileIO,
+        schema: &Schema,
+        files: &[&LiveFile],
+        keys: &MergeKeys,
+        incoming: &Incoming,
+        deleted: &DeletedRows,
+    ) -> Result<Self, MergeError> {
+        let mut scan = Scan::default();
+        for group in files.chunks(FILES_AT_ONCE) {
+            let checks = group.iter().map(|file| {
+                Self::of_file(
+                    file_io,
+                    schema,
+                    file,
+                    keys,
+                    incoming,
+                    deleted.of(file.path()),
+                )
+            });
+            for one in futures::future::try_join_all(checks).await? {
+                scan.stale.extend(one.stale);
+                scan.files_read += one.files_read;
+                scan.affected.extend(one.affected);
+            }
+        }
+        Ok(scan)
+    }
+
+    async fn of_file(
+        file_io: &FileIO,
+        schema: &Schema,
+        file: &LiveFile,
+        keys: &MergeKeys,
+        incoming: &Incoming,
+        deleted: &[u64],
+    ) -> Result<Self, MergeError> {
+        let mut one = Scan::default();
+        one.check(file_io, schema, file, keys, incoming, deleted)
+            .await?;
+        Ok(one)
+    }
+
     /// Reads one file's key and version columns: which of its rows an incoming key replaces
     /// (or deletes), and which incoming keys it holds newer versions of. Rows at `deleted`
     /// positions (sorted; deleted by position delete files) are not in the table: they neither
     /// lose nor make an incoming key stale.
-    pub async fn check(
+    async fn check(
         &mut self,
         file_io: &FileIO,
         schema: &Schema,
