@@ -132,6 +132,10 @@ impl Scan {
         Ok(scan)
     }
 
+    /// Reads one file's key and version columns: which of its rows an incoming key replaces
+    /// (or deletes), and which incoming keys it holds newer versions of. Rows at `deleted`
+    /// positions (sorted; deleted by position delete files) are not in the table: they neither
+    /// lose nor make an incoming key stale.
     async fn of_file(
         file_io: &FileIO,
         schema: &Schema,
@@ -140,26 +144,10 @@ impl Scan {
         incoming: &Incoming,
         deleted: &[u64],
     ) -> Result<Self, MergeError> {
-        let mut one = Scan::default();
-        one.check(file_io, schema, file, keys, incoming, deleted)
-            .await?;
-        Ok(one)
-    }
-
-    /// Reads one file's key and version columns: which of its rows an incoming key replaces
-    /// (or deletes), and which incoming keys it holds newer versions of. Rows at `deleted`
-    /// positions (sorted; deleted by position delete files) are not in the table: they neither
-    /// lose nor make an incoming key stale.
-    async fn check(
-        &mut self,
-        file_io: &FileIO,
-        schema: &Schema,
-        file: &LiveFile,
-        keys: &MergeKeys,
-        incoming: &Incoming,
-        deleted: &[u64],
-    ) -> Result<(), MergeError> {
-        self.files_read += 1;
+        let mut scan = Scan {
+            files_read: 1,
+            ..Scan::default()
+        };
         let wanted: Vec<&str> = keys
             .primary_key
             .iter()
@@ -197,7 +185,7 @@ impl Scan {
             let batch = batch.map_err(|e| MergeError::data_file(file.path(), e))?;
             let batch = by_current_names(&batch, schema);
             let live = live_mask(deleted, offset, batch.num_rows());
-            keep.push(self.keep_mask(
+            keep.push(scan.keep_mask(
                 &batch,
                 live.as_ref(),
                 offset,
@@ -209,14 +197,14 @@ impl Scan {
             offset += batch.num_rows() as u64;
         }
         if !lost.is_empty() {
-            self.affected.push(Affected {
+            scan.affected.push(Affected {
                 file: file.clone(),
                 keep,
                 lost,
                 deleted_before: deleted.len() as u64,
             });
         }
-        Ok(())
+        Ok(scan)
     }
 
     /// The batch's keep mask; positions lost to incoming keys are pushed to `lost`. Rows `live`
