@@ -12,11 +12,10 @@ use std::collections::HashMap;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{Field, Schema as ArrowSchema};
-use bytes::Bytes;
+use futures::StreamExt;
 use iceberg::io::FileIO;
 use iceberg::spec::{DataFile, Schema, TableMetadata};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, PARQUET_FIELD_ID_META_KEY};
 
 use arrow_select::filter::filter_record_batch;
 
@@ -134,13 +133,13 @@ pub async fn rewrite(
     for file in &group.files {
         let gone = deleted.of(file.path());
         expected += file.rows() - deleted.count(file.path()).min(file.rows());
-        let bytes: Bytes = file_io.new_input(file.path())?.read().await?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        let mut reader = ParquetRecordBatchStreamBuilder::new(file.ranged_reader(file_io).await?)
+            .await
             .map_err(|e| data_error(file.path(), e))?
             .build()
             .map_err(|e| data_error(file.path(), e))?;
         let mut offset = 0u64;
-        for batch in reader {
+        while let Some(batch) = reader.next().await {
             let batch = batch.map_err(|e| data_error(file.path(), e))?;
             let rows = batch.num_rows();
             let batch = match live_mask(gone, offset, rows) {

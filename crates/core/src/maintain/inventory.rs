@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use iceberg::io::FileIO;
+use iceberg::arrow::ArrowFileReader;
+use iceberg::io::{FileIO, FileMetadata};
 use iceberg::spec::{
     DataContentType, ManifestContentType, ManifestEntryRef, ManifestFile, ManifestList,
     PartitionSpecRef, SchemaRef, TableMetadata,
@@ -27,6 +28,17 @@ pub struct LiveFile {
 impl LiveFile {
     pub fn path(&self) -> &str {
         self.entry.file_path()
+    }
+
+    /// This data file as ranged reads, its size taken from the manifest (no HEAD request):
+    /// Parquet readers over it hold one row group at a time, never the whole file (a Worker has
+    /// 128 MB; data files grow towards `write.target-file-size-bytes`, 512 MB by default).
+    pub async fn ranged_reader(&self, file_io: &FileIO) -> iceberg::Result<ArrowFileReader> {
+        let reader = file_io.new_input(self.path())?.reader().await?;
+        Ok(ArrowFileReader::new(
+            FileMetadata { size: self.size() },
+            reader,
+        ))
     }
     pub fn size(&self) -> u64 {
         self.entry.data_file().file_size_in_bytes()

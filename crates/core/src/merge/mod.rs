@@ -21,7 +21,6 @@ pub mod incoming;
 pub mod keys;
 pub mod mode;
 pub mod scan;
-mod stream;
 pub mod tombstones;
 
 use std::collections::HashSet;

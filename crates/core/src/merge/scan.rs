@@ -3,7 +3,7 @@
 //! holds no incoming key is never opened), and a chosen file is first read for its key and
 //! version columns only. Only files that lose rows are read again, all columns, and written
 //! again, one at a time, without the rows an older-or-equal version of an incoming key had.
-//! Both passes stream a file row group by row group through ranged reads ([`stream`]): memory
+//! Both passes stream a file row group by row group through ranged reads ([`LiveFile::ranged_reader`]): memory
 //! holds one row group, whatever the file's size.
 
 use std::collections::{BTreeSet, HashSet};
@@ -11,13 +11,14 @@ use std::collections::{BTreeSet, HashSet};
 use arrow_array::{BooleanArray, RecordBatch};
 use arrow_select::filter::filter_record_batch;
 use futures::StreamExt;
+use iceberg::arrow::ArrowFileReader;
 use iceberg::io::FileIO;
 use iceberg::spec::{DataFile, Schema};
-use parquet::arrow::{ProjectionMask, PARQUET_FIELD_ID_META_KEY};
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask, PARQUET_FIELD_ID_META_KEY};
 
 use super::incoming::Incoming;
 use super::keys::{Column, KeyColumns, Scalar};
-use super::{stream, MergeError};
+use super::MergeError;
 use crate::convert::writer::{BatchSink, TableWriter};
 use crate::deletes::{live_mask, DeletedRows};
 use crate::maintain::compact::by_current_names;
@@ -154,7 +155,7 @@ impl Scan {
             .map(String::as_str)
             .chain([keys.version_column.as_str()])
             .collect();
-        let builder = stream::open(file_io, file).await?;
+        let builder = open(file_io, file).await?;
         let ids: HashSet<i32> = wanted
             .iter()
             .filter_map(|n| schema.field_by_name(n).map(|f| f.id))
@@ -258,7 +259,7 @@ pub async fn rewrite(
     masks: &[BooleanArray],
     prefix: &str,
 ) -> Result<Vec<DataFile>, MergeError> {
-    let mut reader = stream::open(file_io, file)
+    let mut reader = open(file_io, file)
         .await?
         .with_batch_size(BATCH_ROWS)
         .build()
@@ -297,4 +298,18 @@ pub async fn rewrite(
         ));
     }
     sink.close().await.map_err(MergeError::Table)
+}
+
+/// A Parquet reader of `file` over ranged reads.
+async fn open(
+    file_io: &FileIO,
+    file: &LiveFile,
+) -> Result<ParquetRecordBatchStreamBuilder<ArrowFileReader>, MergeError> {
+    let reader = file
+        .ranged_reader(file_io)
+        .await
+        .map_err(MergeError::Table)?;
+    ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| MergeError::data_file(file.path(), e))
 }
