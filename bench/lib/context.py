@@ -39,6 +39,9 @@ class Sizes:
     merge_rows: int  # the merge case: rows of the base table
     merge_files: int  # its data files ("days")
     merge_changes: int  # changed keys in the merge file (1% of them deletes)
+    # Rounds of each merge side (a fresh table each): the median is reported, the peer's time
+    # varied 2x between single runs.
+    merge_rounds: int
 
 
 # icepipe generate writes about 64 bytes per row (12 columns, zstd): 1M rows is about 64 MB, so
@@ -67,6 +70,7 @@ FULL = Sizes(
     merge_rows=1_000_000,
     merge_files=25,
     merge_changes=10_000,
+    merge_rounds=3,
 )
 
 # Small enough for scripts/test: every case runs end to end, the numbers mean nothing.
@@ -93,6 +97,7 @@ QUICK = Sizes(
     merge_rows=10_000,
     merge_files=5,
     merge_changes=200,
+    merge_rounds=1,
 )
 
 

@@ -4,9 +4,12 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
+use std::collections::HashSet;
+
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
 use iceberg::spec::{Datum, PrimitiveLiteral};
+use rustc_hash::FxBuildHasher;
 
 /// One column value, ordered within its kind (`Null` sorts first, so a missing version is the
 /// oldest). Floats are kept as their IEEE total-order key.
@@ -108,6 +111,18 @@ impl Column {
         self.0.is_null(row)
     }
 
+    /// The row's value as an integer when the column holds integers (no allocation).
+    fn int(&self, row: usize) -> Option<i64> {
+        (self.0.data_type() == &DataType::Int64 && !self.0.is_null(row))
+            .then(|| self.0.as_primitive::<Int64Type>().value(row))
+    }
+
+    /// The row's value as text when the column holds text (borrowed, no allocation).
+    fn str(&self, row: usize) -> Option<&str> {
+        (self.0.data_type() == &DataType::LargeUtf8 && !self.0.is_null(row))
+            .then(|| self.0.as_string::<i64>().value(row))
+    }
+
     pub fn value(&self, row: usize) -> Scalar {
         let array = &self.0;
         if array.is_null(row) {
@@ -146,6 +161,11 @@ impl KeyColumns {
             .map(Self)
     }
 
+    /// The first key column.
+    pub fn leading(&self) -> &Column {
+        &self.0[0].1
+    }
+
     /// The row's key, or the name of a key column it leaves null.
     pub fn key(&self, row: usize) -> Result<Vec<Scalar>, &str> {
         self.0
@@ -155,6 +175,50 @@ impl KeyColumns {
                 false => Ok(column.value(row)),
             })
             .collect()
+    }
+}
+
+/// The values of the incoming keys' first column, to pass over table rows no incoming key can
+/// match before building their key: in a merge spread over a large table almost every row is
+/// such a row, and building a key allocates. Integers and text are looked up as they are stored.
+#[derive(Debug, Default)]
+pub struct LeadingValues {
+    ints: HashSet<i64, FxBuildHasher>,
+    strs: HashSet<String, FxBuildHasher>,
+    others: HashSet<Scalar, FxBuildHasher>,
+}
+
+impl LeadingValues {
+    pub fn of<'a>(values: impl IntoIterator<Item = &'a Scalar>) -> Self {
+        let mut leading = Self::default();
+        for value in values {
+            match value {
+                Scalar::Int(i) => {
+                    leading.ints.insert(*i);
+                }
+                Scalar::Str(s) => {
+                    leading.strs.insert(s.clone());
+                }
+                other => {
+                    leading.others.insert(other.clone());
+                }
+            }
+        }
+        leading
+    }
+
+    /// Whether the row's value in `column` is one of the values (a null never is).
+    pub fn hold(&self, column: &Column, row: usize) -> bool {
+        if column.is_null(row) {
+            return false;
+        }
+        if let Some(i) = column.int(row) {
+            return self.ints.contains(&i);
+        }
+        if let Some(s) = column.str(row) {
+            return self.strs.contains(s);
+        }
+        self.others.contains(&column.value(row))
     }
 }
 
@@ -247,6 +311,39 @@ pub(super) mod tests {
         );
         assert_eq!(keys.key(1).unwrap_err(), "tenant");
         assert!(KeyColumns::of(&rows, &["missing".into()]).is_err());
+    }
+
+    #[test]
+    fn leading_values_hold_exactly_the_incoming_values() {
+        let incoming = [Scalar::Int(7), Scalar::Str("b".into()), Scalar::Bool(true)];
+        let leading = LeadingValues::of(&incoming);
+        let ints = batch(vec![(
+            "id",
+            Arc::new(Int32Array::from(vec![Some(7), Some(8), None])) as ArrayRef,
+        )]);
+        let ints = Column::of(&ints, "id").unwrap();
+        assert_eq!(
+            (0..3).map(|r| leading.hold(&ints, r)).collect::<Vec<_>>(),
+            [true, false, false]
+        );
+        let strs = batch(vec![(
+            "id",
+            Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef,
+        )]);
+        let strs = Column::of(&strs, "id").unwrap();
+        assert_eq!(
+            (0..2).map(|r| leading.hold(&strs, r)).collect::<Vec<_>>(),
+            [false, true]
+        );
+        let bools = batch(vec![(
+            "id",
+            Arc::new(arrow_array::BooleanArray::from(vec![false, true])) as ArrayRef,
+        )]);
+        let bools = Column::of(&bools, "id").unwrap();
+        assert_eq!(
+            (0..2).map(|r| leading.hold(&bools, r)).collect::<Vec<_>>(),
+            [false, true]
+        );
     }
 
     #[test]

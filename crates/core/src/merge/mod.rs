@@ -210,24 +210,36 @@ impl<'a> MergeChange<'a> {
         let meta = &base.metadata;
         let file_io = self.ctx.file_io;
         let id = self.object.object.id();
-        let ledger = Ledger::load(file_io, meta).await?;
-        if ledger
-            .holdings(file_io, std::slice::from_ref(&id))
-            .await?
-            .contains(&id)
-        {
-            return Ok(None);
-        }
         let schema = meta.current_schema().clone();
         let writer =
             TableWriter::new(file_io.clone(), meta, schema.clone()).map_err(MergeError::Table)?;
-        let incoming = Incoming::read(&writer, self.object, self.keys).await?;
-        let inventory =
+        let now_ms = self.ctx.clock.now_ms();
+        // Everything the plan reads from storage first, at once: each is a round trip or more,
+        // and a merge is mostly waiting on them.
+        let held = async {
+            let ledger = Ledger::load(file_io, meta).await?;
+            let holdings = ledger.holdings(file_io, std::slice::from_ref(&id)).await?;
+            Ok::<_, MergeError>((holdings.contains(&id), ledger))
+        };
+        let inventory = async {
             Inventory::of_current(file_io, meta)
                 .await
                 .map_err(|e| MergeError::Internal {
                     reason: format!("cannot list the table's files: {e}"),
-                })?;
+                })
+        };
+        let (held, incoming, inventory, tombstones) = futures::join!(
+            held,
+            Incoming::read(&writer, self.object, self.keys),
+            inventory,
+            Tombstones::load(file_io, meta, now_ms),
+        );
+        // A held object changes nothing, whatever became of it or of the table's other files.
+        let (held, ledger) = held?;
+        if held {
+            return Ok(None);
+        }
+        let (incoming, inventory, mut tombstones) = (incoming?, inventory?, tombstones?);
         let equality_deletes = inventory.equality_deletes();
         if equality_deletes > 0 {
             return Err(MergeError::DeleteFiles {
@@ -248,8 +260,6 @@ impl<'a> MergeChange<'a> {
         let mut scan =
             Scan::of_files(file_io, &schema, &chosen, self.keys, &incoming, &deleted).await?;
         // Keys deleted at a newer-or-equal version than their incoming upsert stay deleted.
-        let now_ms = self.ctx.clock.now_ms();
-        let mut tombstones = Tombstones::load(file_io, meta, now_ms).await?;
         for (key, winner) in incoming.winners() {
             if tombstones.get(key).is_some_and(|v| *v >= winner.version) {
                 scan.stale.insert(key.clone());
@@ -265,35 +275,56 @@ impl<'a> MergeChange<'a> {
         }
         let snapshot_id = new_snapshot_id(meta);
         let prefix = format!("icepipe-merge-{}", Uuid::new_v4().simple());
-        let mut rows = match mode {
-            MergeMode::CopyOnWrite => {
-                let rewrite = Rewrite {
-                    writer: &writer,
-                    scan: &scan,
-                    deleted: &deleted,
-                    live: &inventory.data_files,
-                };
-                copy_on_write(file_io, meta, rewrite, snapshot_id, &prefix).await?
+        let removal = async {
+            match mode {
+                MergeMode::CopyOnWrite => {
+                    let rewrite = Rewrite {
+                        writer: &writer,
+                        scan: &scan,
+                        deleted: &deleted,
+                        live: &inventory.data_files,
+                    };
+                    copy_on_write(file_io, meta, rewrite, snapshot_id, &prefix).await
+                }
+                MergeMode::MergeOnRead => merge_on_read(file_io, meta, &scan, &prefix).await,
             }
-            MergeMode::MergeOnRead => merge_on_read(file_io, meta, &scan, &prefix).await?,
         };
+        let added = async {
+            let mut sink =
+                crate::convert::writer::BatchSink::new(&writer, &format!("{prefix}-new"))
+                    .map_err(MergeError::Table)?;
+            for batch in incoming.survivors(&scan.stale)? {
+                sink.write(batch).await.map_err(MergeError::Table)?;
+            }
+            sink.close().await.map_err(MergeError::Table)
+        };
+        let replace = ledger.replace_after(snapshot_id, None);
+        let recorded = async {
+            Ok::<_, MergeError>(
+                ledger
+                    .record(file_io, meta, &[id], snapshot_id, replace)
+                    .await?,
+            )
+        };
+        let tombstones_written = async {
+            match tombstones != tombstones_before {
+                true => Some(tombstones.write(file_io, meta, snapshot_id).await).transpose(),
+                false => Ok(None),
+            }
+        };
+        // The files the snapshot is made of are independent of each other: written at once.
+        let (mut rows, new_files, ledger_update, tombstones_path) =
+            futures::try_join!(removal, added, recorded, tombstones_written)?;
         let rows_removed: u64 = scan.affected.iter().map(Affected::dropped).sum();
-        let survivors = incoming.survivors(&scan.stale)?;
-        let mut sink = crate::convert::writer::BatchSink::new(&writer, &format!("{prefix}-new"))
-            .map_err(MergeError::Table)?;
-        for batch in survivors {
-            sink.write(batch).await.map_err(MergeError::Table)?;
-        }
-        let new_files = sink.close().await.map_err(MergeError::Table)?;
         let rows_added = new_files.iter().map(DataFile::record_count).sum();
         rows.data_files.extend(new_files);
 
         let spec = meta.default_partition_spec().clone();
-        let mut manifests = write_delete_manifests(file_io, meta, snapshot_id, &rows.deletes)
-            .await
-            .map_err(MergeError::Table)?;
-        if !rows.data_files.is_empty() {
-            let manifest = write_manifest(
+        let data_manifest = async {
+            if rows.data_files.is_empty() {
+                return Ok(None);
+            }
+            write_manifest(
                 file_io,
                 meta,
                 schema.clone(),
@@ -302,13 +333,14 @@ impl<'a> MergeChange<'a> {
                 &rows.data_files,
             )
             .await
-            .map_err(MergeError::Table)?;
-            manifests.push(manifest);
-        }
-        let replace = ledger.replace_after(snapshot_id, None);
-        let ledger_update = ledger
-            .record(file_io, meta, &[id], snapshot_id, replace)
-            .await?;
+            .map(Some)
+        };
+        let (mut manifests, data_manifest) = futures::try_join!(
+            write_delete_manifests(file_io, meta, snapshot_id, &rows.deletes),
+            data_manifest
+        )
+        .map_err(MergeError::Table)?;
+        manifests.extend(data_manifest);
         let mut extra = ledger_update.summary.clone();
         extra.extend([
             (SUMMARY_STALE_KEYS.to_string(), scan.stale.len().to_string()),
@@ -354,8 +386,7 @@ impl<'a> MergeChange<'a> {
             delete_files_added: rows.deletes.len(),
         };
         let mut updates = crate::maintain::snapshot_updates(snapshot, &ledger_update);
-        if tombstones != tombstones_before {
-            let path = tombstones.write(file_io, meta, snapshot_id).await?;
+        if let Some(path) = tombstones_path {
             updates.push(iceberg::TableUpdate::SetProperties {
                 updates: [(TOMBSTONES_PROPERTY.to_string(), path)].into(),
             });

@@ -17,7 +17,7 @@ use iceberg::spec::{DataFile, Schema};
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask, PARQUET_FIELD_ID_META_KEY};
 
 use super::incoming::Incoming;
-use super::keys::{Column, KeyColumns, Scalar};
+use super::keys::{Column, KeyColumns, LeadingValues, Scalar};
 use super::MergeError;
 use crate::convert::writer::{BatchSink, TableWriter};
 use crate::deletes::{live_mask, DeletedRows};
@@ -98,9 +98,17 @@ impl Affected {
     }
 }
 
+/// What the first pass looks for: the incoming keys, and their first column's values to pass
+/// over most rows cheaply.
+struct Wanted<'a> {
+    keys: &'a MergeKeys,
+    incoming: &'a Incoming,
+    leading: LeadingValues,
+}
+
 /// Chosen files whose first pass runs at once: their ranged reads overlap (on one thread in a
 /// Worker too), each holding one row group of key columns.
-const FILES_AT_ONCE: usize = 4;
+const FILES_AT_ONCE: usize = 8;
 
 impl Scan {
     /// The first pass over `files` (in their order), [`FILES_AT_ONCE`] at a time.
@@ -113,17 +121,15 @@ impl Scan {
         deleted: &DeletedRows,
     ) -> Result<Self, MergeError> {
         let mut scan = Scan::default();
+        let wanted = Wanted {
+            keys,
+            incoming,
+            leading: LeadingValues::of(incoming.winners().map(|(key, _)| &key[0])),
+        };
         for group in files.chunks(FILES_AT_ONCE) {
-            let checks = group.iter().map(|file| {
-                Self::of_file(
-                    file_io,
-                    schema,
-                    file,
-                    keys,
-                    incoming,
-                    deleted.of(file.path()),
-                )
-            });
+            let checks = group
+                .iter()
+                .map(|file| Self::of_file(file_io, schema, file, &wanted, deleted.of(file.path())));
             for one in futures::future::try_join_all(checks).await? {
                 scan.stale.extend(one.stale);
                 scan.files_read += one.files_read;
@@ -141,22 +147,22 @@ impl Scan {
         file_io: &FileIO,
         schema: &Schema,
         file: &LiveFile,
-        keys: &MergeKeys,
-        incoming: &Incoming,
+        wanted: &Wanted<'_>,
         deleted: &[u64],
     ) -> Result<Self, MergeError> {
+        let keys = wanted.keys;
         let mut scan = Scan {
             files_read: 1,
             ..Scan::default()
         };
-        let wanted: Vec<&str> = keys
+        let columns: Vec<&str> = keys
             .primary_key
             .iter()
             .map(String::as_str)
             .chain([keys.version_column.as_str()])
             .collect();
         let builder = open(file_io, file).await?;
-        let ids: HashSet<i32> = wanted
+        let ids: HashSet<i32> = columns
             .iter()
             .filter_map(|n| schema.field_by_name(n).map(|f| f.id))
             .collect();
@@ -191,8 +197,7 @@ impl Scan {
                 live.as_ref(),
                 offset,
                 &mut lost,
-                keys,
-                incoming,
+                wanted,
                 file.path(),
             )?);
             offset += batch.num_rows() as u64;
@@ -210,17 +215,20 @@ impl Scan {
 
     /// The batch's keep mask; positions lost to incoming keys are pushed to `lost`. Rows `live`
     /// marks false (deleted already) are dropped from the mask but not lost.
-    #[allow(clippy::too_many_arguments)]
     fn keep_mask(
         &mut self,
         batch: &RecordBatch,
         live: Option<&BooleanArray>,
         offset: u64,
         lost: &mut Vec<u64>,
-        keys: &MergeKeys,
-        incoming: &Incoming,
+        wanted: &Wanted<'_>,
         path: &str,
     ) -> Result<BooleanArray, MergeError> {
+        let Wanted {
+            keys,
+            incoming,
+            leading,
+        } = wanted;
         let key_columns =
             KeyColumns::of(batch, &keys.primary_key).map_err(|e| MergeError::data_file(path, e))?;
         let version =
@@ -229,6 +237,9 @@ impl Scan {
             .map(|row| {
                 if live.is_some_and(|live| !live.value(row)) {
                     return false;
+                }
+                if !leading.hold(key_columns.leading(), row) {
+                    return true;
                 }
                 // A row without a full key matches no incoming key: it stays.
                 let Ok(key) = key_columns.key(row) else {
