@@ -34,6 +34,7 @@ fn keys() -> MergeKeys {
         primary_key: vec!["id".into()],
         version_column: "version".into(),
         hard_delete_column: Some("deleted".into()),
+        merge_key: Vec::new(),
     }
 }
 

@@ -8,6 +8,9 @@
 //!   duplicates collapse ([`incoming`]); a table row with a newer version than the incoming one
 //!   stays and the incoming row is dropped; older-or-equal table rows are replaced.
 //! - A hard-deleted key removes the table's rows of that key with an older-or-equal version.
+//! - With a `merge_key`, a load restates whole groups: the table's rows of a group it carries
+//!   are replaced up to the group's version, and an older load of a group changes nothing
+//!   ([`groups`]).
 //! - Files are chosen by manifest bounds of the leading key column and read key-columns first
 //!   ([`scan`]), rows already deleted by position delete files skipped; only files that lose
 //!   rows are rewritten (one at a time) or get position deletes.
@@ -17,6 +20,7 @@
 //!   again on the new parent, so files rewritten meanwhile by another merge or a compaction
 //!   are never applied twice (and position deletes never name a file that is gone).
 
+pub mod groups;
 pub mod incoming;
 pub mod keys;
 pub mod mode;
@@ -51,7 +55,7 @@ use crate::raw::object::RawObject;
 use incoming::Incoming;
 use mode::MergeMode;
 use scan::{candidates, rewrite, Affected, Scan};
-use tombstones::{Tombstones, TOMBSTONES_PROPERTY};
+use tombstones::{Remembered, Tombstones};
 
 /// Why a merge could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +185,10 @@ pub async fn apply<S: CommitterStore>(
 pub const SUMMARY_STALE_KEYS: &str = "icepipe.merge.stale-keys";
 pub const SUMMARY_FILES_READ: &str = "icepipe.merge.files-read";
 pub const SUMMARY_MODE: &str = "icepipe.merge.mode";
+/// Merges with a merge key: groups the load replaced, and groups it carried that the table
+/// holds a newer load of.
+pub const SUMMARY_GROUPS_REPLACED: &str = "icepipe.merge.groups-replaced";
+pub const SUMMARY_STALE_GROUPS: &str = "icepipe.merge.stale-groups";
 
 /// One merge object as a change for the table's committer ([`MaintenanceChange`]): prepared on
 /// every attempt from the table as loaded.
@@ -221,7 +229,22 @@ impl<'a> MergeChange<'a> {
         let schema = meta.current_schema().clone();
         let writer =
             TableWriter::new(file_io.clone(), meta, schema.clone()).map_err(MergeError::Table)?;
-        let incoming = Incoming::read(&writer, self.object, self.keys).await?;
+        let mut incoming = Incoming::read(&writer, self.object, self.keys).await?;
+        let (keys_in, deletes_in) = (incoming.keys(), incoming.deletes());
+        let now_ms = self.ctx.clock.now_ms();
+        // Groups older than the load that last replaced them leave the merge before the table
+        // is read: they neither choose files nor replace rows.
+        let mut group_tombstones = match self.keys.merge_key.is_empty() {
+            true => Tombstones::default(),
+            false => Tombstones::load_of(Remembered::Groups, file_io, meta, now_ms).await?,
+        };
+        let group_tombstones_before = group_tombstones.clone();
+        let settled = groups::settle(
+            &mut incoming,
+            &mut group_tombstones,
+            self.keys,
+            &self.object.object.location(),
+        )?;
         let inventory =
             Inventory::of_current(file_io, meta)
                 .await
@@ -241,6 +264,7 @@ impl<'a> MergeChange<'a> {
             &schema,
             self.keys,
             &incoming.leading_values(),
+            &incoming.groups.leading_values(),
         );
         let deleted = DeletedRows::load(file_io, &inventory.delete_files, &chosen)
             .await
@@ -248,13 +272,13 @@ impl<'a> MergeChange<'a> {
         let mut scan =
             Scan::of_files(file_io, &schema, &chosen, self.keys, &incoming, &deleted).await?;
         // Keys deleted at a newer-or-equal version than their incoming upsert stay deleted.
-        let now_ms = self.ctx.clock.now_ms();
         let mut tombstones = Tombstones::load(file_io, meta, now_ms).await?;
         for (key, winner) in incoming.winners() {
             if tombstones.get(key).is_some_and(|v| *v >= winner.version) {
                 scan.stale.insert(key.clone());
             }
         }
+        scan.stale.extend(settled.stale_keys.iter().cloned());
         let tombstones_before = tombstones.clone();
         for (key, winner) in incoming.winners() {
             match (winner.deletes, scan.stale.contains(key)) {
@@ -315,6 +339,15 @@ impl<'a> MergeChange<'a> {
             (SUMMARY_FILES_READ.to_string(), scan.files_read.to_string()),
             (SUMMARY_MODE.to_string(), mode.as_str().to_string()),
         ]);
+        if !self.keys.merge_key.is_empty() {
+            extra.extend([
+                (
+                    SUMMARY_GROUPS_REPLACED.to_string(),
+                    settled.replaced.to_string(),
+                ),
+                (SUMMARY_STALE_GROUPS.to_string(), settled.stale.to_string()),
+            ]);
+        }
         let added: Vec<DataFile> = rows
             .data_files
             .iter()
@@ -339,9 +372,11 @@ impl<'a> MergeChange<'a> {
             .map_err(MergeError::Table)?;
         *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = MergeStats {
             rows_read: incoming.rows_read,
-            keys: incoming.keys(),
-            deletes: incoming.deletes(),
+            keys: keys_in,
+            deletes: deletes_in,
             stale: scan.stale.len(),
+            groups_replaced: settled.replaced,
+            groups_stale: settled.stale,
             rows_added,
             rows_removed,
             files_live: inventory.data_files.len(),
@@ -354,11 +389,14 @@ impl<'a> MergeChange<'a> {
             delete_files_added: rows.deletes.len(),
         };
         let mut updates = crate::maintain::snapshot_updates(snapshot, &ledger_update);
-        if tombstones != tombstones_before {
-            let path = tombstones.write(file_io, meta, snapshot_id).await?;
-            updates.push(iceberg::TableUpdate::SetProperties {
-                updates: [(TOMBSTONES_PROPERTY.to_string(), path)].into(),
-            });
+        for (now, before) in [
+            (&tombstones, &tombstones_before),
+            (&group_tombstones, &group_tombstones_before),
+        ] {
+            updates.extend(
+                now.property_update(before, file_io, meta, snapshot_id)
+                    .await?,
+            );
         }
         Ok(Some(PreparedChange {
             requirements: Vec::new(),
