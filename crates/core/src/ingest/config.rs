@@ -870,7 +870,11 @@ mod tests {
             ["tenant_id", "day"]
         );
         assert!(merge_key("").is_empty());
-        for bad in ["merge_key = []\n", "merge_key = 3\n", "merge_key = [\"\"]\n"] {
+        for bad in [
+            "merge_key = []\n",
+            "merge_key = 3\n",
+            "merge_key = [\"\"]\n",
+        ] {
             let e = error_of(&format!("{base}{merge}{bad}"));
             assert!(
                 e.starts_with("sources.api_x.resources.posts.merge_key: expected"),

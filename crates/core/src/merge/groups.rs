@@ -225,8 +225,14 @@ mod tests {
     fn rows(ids: &[i64], days: &[Option<&str>], versions: &[i64]) -> RecordBatch {
         batch(vec![
             ("id", Arc::new(Int64Array::from(ids.to_vec())) as ArrayRef),
-            ("day", Arc::new(StringArray::from(days.to_vec())) as ArrayRef),
-            ("v", Arc::new(Int64Array::from(versions.to_vec())) as ArrayRef),
+            (
+                "day",
+                Arc::new(StringArray::from(days.to_vec())) as ArrayRef,
+            ),
+            (
+                "v",
+                Arc::new(Int64Array::from(versions.to_vec())) as ArrayRef,
+            ),
         ])
     }
 
@@ -254,7 +260,11 @@ mod tests {
         assert_eq!(groups.version(&[Scalar::Null]), Some(&Scalar::Int(1)));
         assert_eq!(
             groups.leading_values().into_iter().collect::<Vec<_>>(),
-            [Scalar::Null, Scalar::Str("d1".into()), Scalar::Str("d2".into())]
+            [
+                Scalar::Null,
+                Scalar::Str("d1".into()),
+                Scalar::Str("d2".into())
+            ]
         );
     }
 

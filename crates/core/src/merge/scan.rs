@@ -44,12 +44,13 @@ pub fn candidates<'a>(
     groups: &BTreeSet<Scalar>,
 ) -> Vec<&'a LiveFile> {
     let by_key = Sought::of(schema, &keys.primary_key[0], leading);
-    let by_group = keys.merge_key.first().map(|c| Sought::of(schema, c, groups));
+    let by_group = keys
+        .merge_key
+        .first()
+        .map(|c| Sought::of(schema, c, groups));
     files
         .iter()
-        .filter(|file| {
-            by_key.may_hold(file) || by_group.as_ref().is_some_and(|g| g.may_hold(file))
-        })
+        .filter(|file| by_key.may_hold(file) || by_group.as_ref().is_some_and(|g| g.may_hold(file)))
         .collect()
 }
 

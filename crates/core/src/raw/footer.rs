@@ -318,7 +318,11 @@ mod tests {
             (MERGE_KEY_KEY, "day"),
         ]);
         assert_eq!(
-            LoadFooter::read(Some(&bare)).unwrap().merge.unwrap().merge_key,
+            LoadFooter::read(Some(&bare))
+                .unwrap()
+                .merge
+                .unwrap()
+                .merge_key,
             ["day"]
         );
         for bad in ["[]", "[\"\"]", "[1]"] {
