@@ -1,8 +1,10 @@
 //! Finds the table's rows an incoming merge replaces, reading as little as it can: files are
 //! chosen by the leading key column's lower/upper bounds in the manifests (a file whose range
-//! holds no incoming key is never opened), and a chosen file is first read for its key and
-//! version columns only. Only files that lose rows are read again, all columns, and written
-//! again, one at a time, without the rows an older-or-equal version of an incoming key had.
+//! holds no incoming key is never opened; with a merge key, also by the leading merge-key
+//! column's bounds), and a chosen file is first read for its key, merge-key and version columns
+//! only. Only files that lose rows are read again, all columns, and written again, one at a
+//! time, without the rows they lose (to a newer-or-equal version of their key, or to a group the
+//! merge replaces).
 //! Both passes stream a file row group by row group through ranged reads ([`LiveFile::ranged_reader`]): memory
 //! holds one row group, whatever the file's size.
 
