@@ -193,6 +193,12 @@ fn expected(rows: &[(i64, i64)]) -> BTreeMap<i64, (i64, String)> {
         .collect()
 }
 
+/// The table's rows are exactly `want` (id, version), and the summary counts as many.
+async fn assert_holds(meta: &TableMetadata, want: &[(i64, i64)]) {
+    assert_eq!(live_rows(meta).await, expected(want));
+    assert_eq!(live_records(meta), want.len() as u64);
+}
+
 fn merged_stats(outcome: &TableOutcome) -> &MergeStats {
     assert_eq!(outcome.merged.len(), 1, "{outcome:?}");
     &outcome.merged[0].stats
@@ -769,8 +775,7 @@ async fn a_group_reload_removes_rows_gone_upstream_and_keeps_other_groups(mode: 
         .chain((200..205).map(|id| (id, 2)))
         .chain([(209, 7), (250, 2)])
         .collect();
-    assert_eq!(live_rows(&meta).await, expected(&want));
-    assert_eq!(live_records(&meta), want.len() as u64);
+    assert_holds(&meta, &want).await;
 }
 
 async fn an_older_load_of_a_group_converted_after_a_newer_one_changes_nothing(mode: MergeMode) {
@@ -826,8 +831,7 @@ async fn an_older_load_of_a_group_converted_after_a_newer_one_changes_nothing(mo
         "{stats:?}"
     );
     let meta = metadata(&table).await;
-    assert_eq!(live_rows(&meta).await, expected(&want));
-    assert_eq!(live_records(&meta), want.len() as u64);
+    assert_holds(&meta, &want).await;
 }
 
 async fn a_merge_key_on_a_partition_like_column_touches_only_the_files_of_its_groups(
@@ -871,6 +875,5 @@ async fn a_merge_key_on_a_partition_like_column_touches_only_the_files_of_its_gr
         .chain((300..310).map(|id| (id, 2)))
         .chain([(9000, 2)])
         .collect();
-    assert_eq!(live_rows(&meta).await, expected(&want));
-    assert_eq!(live_records(&meta), want.len() as u64);
+    assert_holds(&meta, &want).await;
 }

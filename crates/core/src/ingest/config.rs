@@ -850,7 +850,7 @@ mod tests {
     }
 
     #[test]
-    fn a_merge_key_is_one_column_or_a_list_normalized_and_only_for_merge() {
+    fn a_merge_key_is_one_column_or_a_list_normalized() {
         let base = "[sources.api_x]\nbase_url = \"https://api.example.com\"\n[sources.api_x.resources.posts]\n";
         let merge = "write_disposition = \"merge\"\nnesting = \"nested\"\nprimary_key = \"id\"\n";
         let merge_key = |text: &str| {
@@ -881,13 +881,6 @@ mod tests {
                 "{bad}: {e}"
             );
         }
-        let e = error_of(&format!(
-            "{base}primary_key = \"id\"\nmerge_key = \"day\"\n"
-        ));
-        assert!(
-            e.starts_with("sources.api_x.resources.posts.merge_key: only applies"),
-            "{e}"
-        );
     }
 
     #[test]
@@ -904,11 +897,11 @@ mod tests {
             e.starts_with("sources.api_x.resources.posts.nesting:"),
             "{e}"
         );
-        let e = error_of(&format!("{base}hard_delete = \"deleted\"\n"));
-        assert!(
-            e.starts_with("sources.api_x.resources.posts.hard_delete: only applies"),
-            "{e}"
-        );
+        for (field, value) in [("hard_delete", "deleted"), ("merge_key", "day")] {
+            let e = error_of(&format!("{base}{field} = \"{value}\"\n"));
+            let want = format!("sources.api_x.resources.posts.{field}: only applies");
+            assert!(e.starts_with(&want), "{e}");
+        }
     }
 
     #[test]

@@ -210,16 +210,11 @@ mod tests {
 
     use arrow_array::{ArrayRef, Int64Array, StringArray};
 
-    use super::super::keys::tests::batch;
+    use super::super::keys::tests::{batch, merge_keys};
     use super::*;
 
     fn keys() -> MergeKeys {
-        MergeKeys {
-            primary_key: vec!["id".into()],
-            version_column: "v".into(),
-            hard_delete_column: None,
-            merge_key: vec!["day".into()],
-        }
+        merge_keys(None, &["day"])
     }
 
     fn rows(ids: &[i64], days: &[Option<&str>], versions: &[i64]) -> RecordBatch {
@@ -347,8 +342,7 @@ mod tests {
 
     #[test]
     fn without_a_merge_key_no_row_is_replaced() {
-        let mut plain = keys();
-        plain.merge_key.clear();
+        let plain = merge_keys(None, &[]);
         let mut incoming = Incoming::default();
         incoming
             .add(rows(&[1], &[Some("d1")], &[5]), &plain, "o")

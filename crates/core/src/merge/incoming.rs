@@ -196,16 +196,11 @@ mod tests {
 
     use arrow_array::{ArrayRef, Int64Array};
 
-    use super::super::keys::tests::batch;
+    use super::super::keys::tests::{batch, merge_keys};
     use super::*;
 
     fn keys() -> MergeKeys {
-        MergeKeys {
-            primary_key: vec!["id".into()],
-            version_column: "v".into(),
-            hard_delete_column: Some("deleted".into()),
-            merge_key: Vec::new(),
-        }
+        merge_keys(Some("deleted"), &[])
     }
 
     #[test]

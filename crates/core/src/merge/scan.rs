@@ -85,7 +85,7 @@ impl<'a> Sought<'a> {
             && data
                 .null_value_counts()
                 .get(&field_id)
-                .map_or(true, |n| *n > 0)
+                .is_none_or(|n| *n > 0)
         {
             return true;
         }
