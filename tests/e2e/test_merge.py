@@ -2,7 +2,8 @@
 raw files whose footer says `icepipe.write_disposition=merge` (with `icepipe.primary_key`,
 `icepipe.version_column`, `icepipe.hard_delete_column`) upsert and delete by key. The newest version wins
 whatever the arrival order, redeliveries change nothing, concurrent processes all land, and only the data
-files holding affected keys are read and changed. Every test runs in both `write.merge.mode`s: copy-on-write
+files holding affected keys are read and changed; with `icepipe.merge_key` a load restates whole groups (rows
+gone upstream leave, an older load of a group changes nothing). Every test runs in both `write.merge.mode`s: copy-on-write
 (affected files rewritten, no delete files) and merge-on-read (Iceberg v2 position delete files, which every
 reader here must apply); a compaction after merge-on-read leaves plain data files again."""
 
@@ -63,10 +64,14 @@ def current_state(rows: dict[int, int]) -> pa.Table:
 
 
 def assert_every_reader_sees(stack, catalog, ident: str, rows: dict[int, int]) -> None:
-    expected = readers.source_canonical([current_state(rows)])
+    assert_every_reader_returns(stack, catalog, ident, current_state(rows))
+
+
+def assert_every_reader_returns(stack, catalog, ident: str, table: pa.Table) -> None:
+    expected = readers.source_canonical([table])
     problems = []
     for name, got in readers.all_readers(stack, catalog, ident).items():
-        problems += readers.compare(name, got.select(SCHEMA.names), SCHEMA, expected)
+        problems += readers.compare(name, got.select(table.schema.names), table.schema, expected)
     checks.no_problems(problems)
 
 
@@ -206,3 +211,61 @@ def test_a_compaction_after_merge_on_read_leaves_plain_data_files(icepipe, raw, 
     assert (summary["total-delete-files"], summary["total-position-deletes"]) == ("0", "0"), summary
     assert summary["total-records"] == str(len(state)), summary
     assert_every_reader_sees(stack, catalog, ident, state)
+
+
+DAY_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("name", pa.string()),
+        pa.field("version", pa.int64()),
+        pa.field("day", pa.int64()),
+    ]
+)
+
+
+def by_day(rows: list[tuple[int, int, int]]) -> pa.Table:
+    """Rows (id, day, version) sorted by id, as every reader must return them."""
+    rows = sorted(rows)
+    return pa.table(
+        {
+            "id": [r[0] for r in rows],
+            "name": [f"row {r[0]} v{r[2]}" for r in rows],
+            "version": [r[2] for r in rows],
+            "day": [r[1] for r in rows],
+        },
+        schema=DAY_SCHEMA,
+    )
+
+
+def day_load(load_id: str, rows: list[tuple[int, int, int]]) -> pa.Table:
+    """A merge load restating the days (`icepipe.merge_key`) its rows carry."""
+    return by_day(rows).replace_schema_metadata(
+        {
+            "icepipe.load_id": load_id,
+            "icepipe.write_disposition": "merge",
+            "icepipe.primary_key": json.dumps(["id"]),
+            "icepipe.version_column": "version",
+            "icepipe.merge_key": json.dumps(["day"]),
+        }
+    )
+
+
+def test_a_merge_key_reload_and_a_late_older_load_read_alike_in_every_reader(icepipe, raw, new_table, catalog, stack, mode):
+    ident = new_table()
+    first = [(d * 100 + i, d, 1) for d in (1, 2, 3) for i in range(10)]
+    icepipe.convert([raw.put("L1.parquet", day_load("L1", first))], table=ident).ok()
+    use_mode(catalog, ident, mode)
+    # Day 2 at version 3: ids 205..209 are gone upstream, 250 is new; days 1 and 3 stay.
+    reload = [(200 + i, 2, 3) for i in range(5)] + [(250, 2, 3)]
+    out = icepipe.convert([raw.put("L3.parquet", day_load("L3", reload))], table=ident).ok().for_table(ident)
+    stats = out["merged"][0]["stats"]
+    assert (stats["groups_replaced"], stats["groups_stale"], stats["rows_removed"], stats["rows_added"]) == (1, 0, 10, 6), stats
+    # A load of day 2 at version 2, converted late: stale as a whole, nothing of it lands.
+    late = [(200 + i, 2, 2) for i in range(10)]
+    out = icepipe.convert([raw.put("L2.parquet", day_load("L2", late))], table=ident).ok().for_table(ident)
+    stats = out["merged"][0]["stats"]
+    assert (stats["groups_stale"], stats["stale"], stats["rows_removed"], stats["rows_added"]) == (1, 10, 0, 0), stats
+    summary = catalog.load_table(ident).current_snapshot().summary
+    assert summary["icepipe.merge.stale-groups"] == "1", summary
+    state = [r for r in first if r[1] != 2] + reload
+    assert_every_reader_returns(stack, catalog, ident, by_day(state))

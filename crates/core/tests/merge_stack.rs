@@ -2,7 +2,9 @@
 //! updates and deletes end as the current state, the newest version wins whatever the arrival
 //! order, redeliveries change nothing, merges racing each other and an append all land, and
 //! only the data files holding affected keys are read and rewritten (copy-on-write) or get
-//! position deletes (merge-on-read). Every scenario runs in both `write.merge.mode`s; rows are
+//! position deletes (merge-on-read); with a `merge_key`, a load restates whole groups (rows gone
+//! upstream leave, an older load of a group changes nothing, only the groups' files are read).
+//! Every scenario runs in both `write.merge.mode`s; rows are
 //! read with position deletes applied by the spec (support::live_batches), independently of
 //! icepipe's own code.
 #![cfg(feature = "native")]
@@ -34,6 +36,7 @@ fn keys() -> MergeKeys {
         primary_key: vec!["id".into()],
         version_column: "version".into(),
         hard_delete_column: Some("deleted".into()),
+        merge_key: Vec::new(),
     }
 }
 
@@ -146,6 +149,9 @@ in_both_modes!(
     a_merge_that_loses_its_race_prepares_again_on_the_new_parent,
     a_deleted_key_stays_deleted_for_older_upserts_and_returns_with_a_newer_one,
     rows_deleted_by_position_are_not_in_the_table_for_later_merges,
+    a_group_reload_removes_rows_gone_upstream_and_keeps_other_groups,
+    an_older_load_of_a_group_converted_after_a_newer_one_changes_nothing,
+    a_merge_key_on_a_partition_like_column_touches_only_the_files_of_its_groups,
 );
 
 async fn convert(
@@ -185,6 +191,12 @@ fn expected(rows: &[(i64, i64)]) -> BTreeMap<i64, (i64, String)> {
     rows.iter()
         .map(|&(id, v)| (id, (v, format!("row {id} v{v}"))))
         .collect()
+}
+
+/// The table's rows are exactly `want` (id, version), and the summary counts as many.
+async fn assert_holds(meta: &TableMetadata, want: &[(i64, i64)]) {
+    assert_eq!(live_rows(meta).await, expected(want));
+    assert_eq!(live_records(meta), want.len() as u64);
 }
 
 fn merged_stats(outcome: &TableOutcome) -> &MergeStats {
@@ -656,4 +668,212 @@ async fn copy_on_write_over_position_deletes_brings_no_deleted_row_back() {
         .collect();
     let meta = metadata(&table).await;
     assert_eq!(live_rows(&meta).await, expected(&want));
+}
+
+// ---- merge_key: a load restates whole groups (crate::merge::groups) ----
+
+/// One row of a merge file with a merge key: (id, day, version); `day` is the group.
+type DayRow = (i64, i64, i64);
+
+fn day_keys() -> MergeKeys {
+    MergeKeys {
+        primary_key: vec!["id".into()],
+        version_column: "version".into(),
+        hard_delete_column: None,
+        merge_key: vec!["day".into()],
+    }
+}
+
+fn day_batch(rows: &[DayRow]) -> RecordBatch {
+    let names: Vec<String> = rows
+        .iter()
+        .map(|(id, _, v)| format!("row {id} v{v}"))
+        .collect();
+    let column = |f: fn(&DayRow) -> i64| Arc::new(Int64Array::from_iter_values(rows.iter().map(f)));
+    RecordBatch::try_from_iter([
+        ("id", column(|r| r.0) as _),
+        ("name", Arc::new(StringArray::from(names)) as _),
+        ("version", column(|r| r.2) as _),
+        ("day", column(|r| r.1) as _),
+    ])
+    .unwrap()
+}
+
+impl Raw {
+    /// A merge load restating the groups (days) its rows carry.
+    async fn by_day(&self, name: &str, rows: &[DayRow]) -> RawObject {
+        let key = format!("{}/{name}.parquet", self.prefix);
+        let footer = LoadFooter::of_merge_load(name, "src", "items", day_keys());
+        let body = parquet_with_footer(&day_batch(rows), footer.key_values());
+        raw_object(self.store.clone(), &key, body).await
+    }
+}
+
+/// `count` ids of `day` from `day * 100`, at `version`.
+fn day_rows(day: i64, count: i64, version: i64) -> Vec<DayRow> {
+    (day * 100..day * 100 + count)
+        .map(|id| (id, day, version))
+        .collect()
+}
+
+/// The current snapshot's summary property `name`.
+fn summary_of(meta: &TableMetadata, name: &str) -> Option<String> {
+    meta.current_snapshot()
+        .unwrap()
+        .summary()
+        .additional_properties
+        .get(name)
+        .cloned()
+}
+
+async fn a_group_reload_removes_rows_gone_upstream_and_keeps_other_groups(mode: MergeMode) {
+    let converter = converter_over(http()).await;
+    let table = table("group_reload", mode);
+    let raw = Raw::new();
+    // Days 1, 2, 3 of ten ids each at version 1, but id 209 of day 2: appended at version 7
+    // by a file without a merge key (a load of day 2 carrying it would make day 2's version 7,
+    // and the reload below stale as a whole).
+    let mut first: Vec<DayRow> = (1..=3).flat_map(|d| day_rows(d, 10, 1)).collect();
+    first.retain(|r| r.0 != 209);
+    let key = format!("{}/plain.parquet", raw.prefix);
+    let plain = raw_object(
+        raw.store.clone(),
+        &key,
+        parquet_bytes(&day_batch(&[(209, 2, 7)])),
+    );
+    convert(&converter, &table, vec![raw.by_day("L1", &first).await]).await;
+    convert(&converter, &table, vec![plain.await]).await;
+    use_mode(&table, mode).await;
+
+    // Day 2 reloaded at version 2: ids 205..209 are gone upstream, 250 is new.
+    let mut reload = day_rows(2, 5, 2);
+    reload.push((250, 2, 2));
+    let outcome = convert(&converter, &table, vec![raw.by_day("L2", &reload).await]).await;
+    let stats = merged_stats(&outcome);
+    assert_eq!(
+        (stats.groups_replaced, stats.groups_stale),
+        (1, 0),
+        "{stats:?}"
+    );
+    // 200..205 replaced by key, 205..209 by the group; 209 (version 7) stays.
+    assert_eq!((stats.rows_removed, stats.rows_added), (9, 6), "{stats:?}");
+    let meta = metadata(&table).await;
+    assert_eq!(
+        summary_of(&meta, "icepipe.merge.groups-replaced").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        summary_of(&meta, "icepipe.merge.stale-groups").as_deref(),
+        Some("0")
+    );
+    assert!(meta
+        .properties()
+        .contains_key("icepipe.merge.group-tombstones"));
+    let want: Vec<(i64, i64)> = (100..110)
+        .chain(300..310)
+        .map(|id| (id, 1))
+        .chain((200..205).map(|id| (id, 2)))
+        .chain([(209, 7), (250, 2)])
+        .collect();
+    assert_holds(&meta, &want).await;
+}
+
+async fn an_older_load_of_a_group_converted_after_a_newer_one_changes_nothing(mode: MergeMode) {
+    let converter = converter_over(http()).await;
+    let table = table("group_out_of_order", mode);
+    let raw = Raw::new();
+    let base: Vec<DayRow> = day_rows(1, 10, 1)
+        .into_iter()
+        .chain(day_rows(2, 10, 1))
+        .collect();
+    convert(&converter, &table, vec![raw.by_day("L1", &base).await]).await;
+    use_mode(&table, mode).await;
+    // Day 1 as of version 5 (three ids left), and a load of version 3 (eight ids of day 1,
+    // and day 2 down to three ids) held up and converted after it.
+    let newer = raw.by_day("L5", &day_rows(1, 3, 5)).await;
+    let older_rows: Vec<DayRow> = day_rows(1, 8, 3)
+        .into_iter()
+        .chain(day_rows(2, 3, 3))
+        .collect();
+    let older = raw.by_day("L3", &older_rows).await;
+    convert(&converter, &table, vec![newer]).await;
+    let outcome = convert(&converter, &table, vec![older.clone()]).await;
+    let stats = merged_stats(&outcome);
+    // Day 1 is stale as a whole (its eight keys with it); day 2 is replaced.
+    assert_eq!(
+        (stats.groups_replaced, stats.groups_stale),
+        (1, 1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.stale, 8, "{stats:?}");
+    assert_eq!((stats.rows_removed, stats.rows_added), (10, 3), "{stats:?}");
+    let meta = metadata(&table).await;
+    assert_eq!(
+        summary_of(&meta, "icepipe.merge.stale-groups").as_deref(),
+        Some("1")
+    );
+    let want: Vec<(i64, i64)> = (100..103)
+        .map(|id| (id, 5))
+        .chain((200..203).map(|id| (id, 3)))
+        .collect();
+    assert_eq!(live_rows(&meta).await, expected(&want));
+
+    // The same file again: held by the ledger. The day-1 part replayed later under another
+    // name: stale again, no row added or removed.
+    let again = convert(&converter, &table, vec![older]).await;
+    assert_eq!(again.skipped.len(), 1, "{again:?}");
+    let replay = raw.by_day("L3-replay", &day_rows(1, 8, 3)).await;
+    let outcome = convert(&converter, &table, vec![replay]).await;
+    let stats = merged_stats(&outcome);
+    assert_eq!(
+        (stats.groups_stale, stats.rows_removed, stats.rows_added),
+        (1, 0, 0),
+        "{stats:?}"
+    );
+    let meta = metadata(&table).await;
+    assert_holds(&meta, &want).await;
+}
+
+async fn a_merge_key_on_a_partition_like_column_touches_only_the_files_of_its_groups(
+    mode: MergeMode,
+) {
+    let converter = converter_over(http()).await;
+    let table = table("group_files", mode);
+    let raw = Raw::new();
+    // Ten days appended in one snapshot: ten data files, each one day (disjoint days and ids).
+    let mut days = Vec::new();
+    for day in 0..10 {
+        let key = format!("{}/day{day:02}.parquet", raw.prefix);
+        let body = parquet_bytes(&day_batch(&day_rows(day, 50, 1)));
+        days.push(raw_object(raw.store.clone(), &key, body).await);
+    }
+    convert(&converter, &table, days).await;
+    use_mode(&table, mode).await;
+    // Day 3 restated with ten of its ids, day 7 with one id no day held: day 7's file is chosen
+    // by its day bounds only (no incoming id is in its id range).
+    let mut rows = day_rows(3, 10, 2);
+    rows.push((9000, 7, 2));
+    let outcome = convert(&converter, &table, vec![raw.by_day("L-days", &rows).await]).await;
+    let stats = merged_stats(&outcome);
+    assert_eq!((stats.files_live, stats.files_read), (10, 2), "{stats:?}");
+    assert_eq!(
+        (stats.groups_replaced, stats.rows_removed, stats.rows_added),
+        (2, 100, 11)
+    );
+    match mode {
+        MergeMode::CopyOnWrite => assert_eq!(stats.files_rewritten, 2, "{stats:?}"),
+        MergeMode::MergeOnRead => assert_eq!(stats.delete_files_added, 1, "{stats:?}"),
+    }
+    let meta = metadata(&table).await;
+    assert_eq!(
+        summary_of(&meta, "icepipe.merge.files-read").as_deref(),
+        Some("2")
+    );
+    let want: Vec<(i64, i64)> = (0..10)
+        .filter(|d| ![3, 7].contains(d))
+        .flat_map(|d| (d * 100..d * 100 + 50).map(|id| (id, 1)))
+        .chain((300..310).map(|id| (id, 2)))
+        .chain([(9000, 2)])
+        .collect();
+    assert_holds(&meta, &want).await;
 }

@@ -202,6 +202,12 @@ pub struct MergeStats {
     /// Position delete files added (merge-on-read).
     #[serde(default)]
     pub delete_files_added: usize,
+    /// With a merge key: groups the merge replaced, and groups the table held a newer load of
+    /// (their rows did not land).
+    #[serde(default)]
+    pub groups_replaced: usize,
+    #[serde(default)]
+    pub groups_stale: usize,
 }
 
 /// How a merge object ended.

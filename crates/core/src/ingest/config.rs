@@ -582,21 +582,13 @@ fn parse_resource(
         "write_disposition",
         "version_column",
         "hard_delete",
+        "merge_key",
         "nesting",
         "schema_contract",
         "paginator",
         "max_pages",
     ])?;
-    let primary_key = match node.table.get("primary_key") {
-        None => Vec::new(),
-        Some(toml::Value::String(s)) => vec![s.clone()],
-        Some(toml::Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_string))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| node.err("primary_key", "expected a string or an array of strings"))?,
-        Some(_) => return Err(node.err("primary_key", "expected a string or an array of strings")),
-    };
+    let primary_key = column_list(node, "primary_key")?;
     let paginator = match node.table("paginator")? {
         Some(n) => parse_paginator(&n)?,
         None => default.cloned().unwrap_or(Paginator::SinglePage),
@@ -653,10 +645,26 @@ fn parse_resource(
     })
 }
 
+/// `field` of `node`: one column name or a list of them (none when absent).
+fn column_list(node: &Node, field: &str) -> Result<Vec<String>, ConfigError> {
+    let expected = || node.err(field, "expected a string or an array of strings");
+    match node.table.get(field) {
+        None => Ok(Vec::new()),
+        Some(toml::Value::String(s)) => Ok(vec![s.clone()]),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(expected),
+        Some(_) => Err(expected()),
+    }
+}
+
 /// A merge resource's keys, as the raw file's column names: `primary_key` is required;
 /// `version_column` defaults to the incremental cursor when it is a top-level field, else
-/// `_loaded_at`; `hard_delete` names the delete marker. Merge needs `nesting = "nested"`: child
-/// tables have no key of their own to merge on.
+/// `_loaded_at`; `hard_delete` names the delete marker; `merge_key` (a column or a list) makes
+/// each load restate whole groups (crate::merge::groups). Merge needs `nesting = "nested"`:
+/// child tables have no key of their own to merge on.
 fn parse_merge(
     node: &Node,
     disposition: WriteDisposition,
@@ -666,10 +674,12 @@ fn parse_merge(
 ) -> Result<Option<MergeKeys>, ConfigError> {
     let version_column = node.opt_str("version_column")?;
     let hard_delete = node.opt_str("hard_delete")?;
+    let merge_key = column_list(node, "merge_key")?;
     if disposition != WriteDisposition::Merge {
         for (field, set) in [
             ("version_column", version_column.is_some()),
             ("hard_delete", hard_delete.is_some()),
+            ("merge_key", node.table.contains_key("merge_key")),
         ] {
             if set {
                 return Err(node.err(field, "only applies to write_disposition = \"merge\""));
@@ -697,10 +707,18 @@ fn parse_merge(
         }
         (None, _) => LOADED_AT_COLUMN.to_string(),
     };
+    let unusable = merge_key.is_empty() || merge_key.iter().any(|k| k.trim().is_empty());
+    if node.table.contains_key("merge_key") && unusable {
+        return Err(node.err(
+            "merge_key",
+            "expected a column or a non-empty list of columns",
+        ));
+    }
     Ok(Some(MergeKeys {
         primary_key: primary_key.iter().map(|k| column(k)).collect(),
         version_column,
         hard_delete_column: hard_delete.as_deref().map(column),
+        merge_key: merge_key.iter().map(|k| column(k)).collect(),
     }))
 }
 
@@ -738,6 +756,7 @@ mod tests {
                 primary_key: vec!["id".into()],
                 version_column: "updated_at".into(),
                 hard_delete_column: Some("deleted".into()),
+                merge_key: Vec::new(),
             })
         );
     }
@@ -808,6 +827,7 @@ mod tests {
                 primary_key: vec!["tenant_id".into(), "id".into()],
                 version_column: "updated_at".into(),
                 hard_delete_column: Some("is_deleted".into()),
+                merge_key: Vec::new(),
             })
         );
         // No cursor (or a nested one): the load time decides; or the configured column.
@@ -830,6 +850,40 @@ mod tests {
     }
 
     #[test]
+    fn a_merge_key_is_one_column_or_a_list_normalized() {
+        let base = "[sources.api_x]\nbase_url = \"https://api.example.com\"\n[sources.api_x.resources.posts]\n";
+        let merge = "write_disposition = \"merge\"\nnesting = \"nested\"\nprimary_key = \"id\"\n";
+        let merge_key = |text: &str| {
+            IngestConfig::parse(&format!("{base}{merge}{text}"))
+                .unwrap()
+                .source("api_x")
+                .unwrap()
+                .resources["posts"]
+                .merge
+                .clone()
+                .unwrap()
+                .merge_key
+        };
+        assert_eq!(merge_key("merge_key = \"tenantId\"\n"), ["tenant_id"]);
+        assert_eq!(
+            merge_key("merge_key = [\"tenantId\", \"Day\"]\n"),
+            ["tenant_id", "day"]
+        );
+        assert!(merge_key("").is_empty());
+        for bad in [
+            "merge_key = []\n",
+            "merge_key = 3\n",
+            "merge_key = [\"\"]\n",
+        ] {
+            let e = error_of(&format!("{base}{merge}{bad}"));
+            assert!(
+                e.starts_with("sources.api_x.resources.posts.merge_key: expected"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn merge_needs_a_primary_key_and_nested_rows() {
         let base = "[sources.api_x]\nbase_url = \"https://api.example.com\"\n[sources.api_x.resources.posts]\n";
         let e = error_of(&format!(
@@ -843,11 +897,11 @@ mod tests {
             e.starts_with("sources.api_x.resources.posts.nesting:"),
             "{e}"
         );
-        let e = error_of(&format!("{base}hard_delete = \"deleted\"\n"));
-        assert!(
-            e.starts_with("sources.api_x.resources.posts.hard_delete: only applies"),
-            "{e}"
-        );
+        for (field, value) in [("hard_delete", "deleted"), ("merge_key", "day")] {
+            let e = error_of(&format!("{base}{field} = \"{value}\"\n"));
+            let want = format!("sources.api_x.resources.posts.{field}: only applies");
+            assert!(e.starts_with(&want), "{e}");
+        }
     }
 
     #[test]

@@ -162,12 +162,12 @@ pub async fn referenced_files(
     }
     files.extend(manifests);
     files.extend(ledger::referenced_files(file_io, metadata).await?);
-    // A merge table's tombstones (crate::merge::tombstones).
+    // A merge table's tombstones of keys and of merge-key groups (crate::merge::tombstones).
+    use crate::raw::summary::{GROUP_TOMBSTONES_PROPERTY, TOMBSTONES_PROPERTY};
     files.extend(
-        metadata
-            .properties()
-            .get(crate::raw::summary::TOMBSTONES_PROPERTY)
-            .cloned(),
+        [TOMBSTONES_PROPERTY, GROUP_TOMBSTONES_PROPERTY]
+            .into_iter()
+            .filter_map(|p| metadata.properties().get(p).cloned()),
     );
     Ok(files)
 }

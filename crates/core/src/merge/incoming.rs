@@ -1,13 +1,15 @@
 //! A merge object's rows, collapsed to the newest version of each key: the rows as the table
 //! will hold them (conformed to its current schema), and per key which row wins and whether it
 //! deletes the key. Duplicates inside one object collapse by version; equal versions go to the
-//! later row, as they arrived.
+//! later row, as they arrived. With a merge key, also the groups the rows carry
+//! ([`super::groups`]).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use arrow_array::{BooleanArray, RecordBatch};
 use arrow_select::filter::filter_record_batch;
 
+use super::groups::{GroupColumns, Groups};
 use super::keys::{Column, KeyColumns, Scalar};
 use super::MergeError;
 use crate::convert::probe::ProbedObject;
@@ -30,6 +32,9 @@ pub struct Incoming {
     winners: HashMap<Vec<Scalar>, Winner>,
     /// Rows in the object, before collapsing.
     pub rows_read: u64,
+    /// The merge-key groups the rows carry (none without a merge key); after
+    /// [`super::groups::settle`], the groups the merge replaces.
+    pub groups: Groups,
 }
 
 impl Incoming {
@@ -84,6 +89,11 @@ impl Incoming {
             .map(|c| Column::of(&batch, c))
             .transpose()
             .map_err(|e| MergeError::rows(object, e))?;
+        if !keys.merge_key.is_empty() {
+            let groups = GroupColumns::of(&batch, &keys.merge_key, false)
+                .map_err(|e| MergeError::rows(object, e))?;
+            self.groups.add(&groups, &version, batch.num_rows());
+        }
         for row in 0..batch.num_rows() {
             let key = key_columns.key(row).map_err(|column| {
                 MergeError::rows(
@@ -129,6 +139,24 @@ impl Incoming {
         self.winners.values().filter(|w| w.deletes).count()
     }
 
+    /// Removes the winners whose row `drop` (given the batch's index, the batch and the row)
+    /// chooses, and returns their keys: their rows neither land nor replace table rows.
+    pub fn drop_winners(
+        &mut self,
+        mut drop: impl FnMut(usize, &RecordBatch, usize) -> Result<bool, MergeError>,
+    ) -> Result<Vec<Vec<Scalar>>, MergeError> {
+        let mut dropped = Vec::new();
+        for (key, winner) in &self.winners {
+            if drop(winner.batch, &self.batches[winner.batch], winner.row)? {
+                dropped.push(key.clone());
+            }
+        }
+        for key in &dropped {
+            self.winners.remove(key);
+        }
+        Ok(dropped)
+    }
+
     /// The distinct values of the first key column, sorted (to test files' bounds against).
     pub fn leading_values(&self) -> BTreeSet<Scalar> {
         self.winners.keys().map(|k| k[0].clone()).collect()
@@ -168,15 +196,11 @@ mod tests {
 
     use arrow_array::{ArrayRef, Int64Array};
 
-    use super::super::keys::tests::batch;
+    use super::super::keys::tests::{batch, merge_keys};
     use super::*;
 
     fn keys() -> MergeKeys {
-        MergeKeys {
-            primary_key: vec!["id".into()],
-            version_column: "v".into(),
-            hard_delete_column: Some("deleted".into()),
-        }
+        merge_keys(Some("deleted"), &[])
     }
 
     #[test]

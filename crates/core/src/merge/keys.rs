@@ -233,6 +233,19 @@ pub(super) mod tests {
 
     use super::*;
 
+    /// Merge keys on `id` with version `v` (the merge module's tests').
+    pub(in crate::merge) fn merge_keys(
+        hard_delete: Option<&str>,
+        merge_key: &[&str],
+    ) -> crate::raw::footer::MergeKeys {
+        crate::raw::footer::MergeKeys {
+            primary_key: vec!["id".into()],
+            version_column: "v".into(),
+            hard_delete_column: hard_delete.map(str::to_string),
+            merge_key: merge_key.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
     /// A batch of nullable columns (also the merge module's other tests').
     pub(in crate::merge) fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
         let fields: Vec<Field> = columns

@@ -8,6 +8,9 @@
 //!   duplicates collapse ([`incoming`]); a table row with a newer version than the incoming one
 //!   stays and the incoming row is dropped; older-or-equal table rows are replaced.
 //! - A hard-deleted key removes the table's rows of that key with an older-or-equal version.
+//! - With a `merge_key`, a load restates whole groups: the table's rows of a group it carries
+//!   are replaced up to the group's version, and an older load of a group changes nothing
+//!   ([`groups`]).
 //! - Files are chosen by manifest bounds of the leading key column and read key-columns first
 //!   ([`scan`]), rows already deleted by position delete files skipped; only files that lose
 //!   rows are rewritten (one at a time) or get position deletes.
@@ -17,6 +20,7 @@
 //!   again on the new parent, so files rewritten meanwhile by another merge or a compaction
 //!   are never applied twice (and position deletes never name a file that is gone).
 
+pub mod groups;
 pub mod incoming;
 pub mod keys;
 pub mod mode;
@@ -51,7 +55,7 @@ use crate::raw::object::RawObject;
 use incoming::Incoming;
 use mode::MergeMode;
 use scan::{candidates, rewrite, Affected, Scan};
-use tombstones::{Tombstones, TOMBSTONES_PROPERTY};
+use tombstones::{Remembered, Tombstones};
 
 /// Why a merge could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +185,10 @@ pub async fn apply<S: CommitterStore>(
 pub const SUMMARY_STALE_KEYS: &str = "icepipe.merge.stale-keys";
 pub const SUMMARY_FILES_READ: &str = "icepipe.merge.files-read";
 pub const SUMMARY_MODE: &str = "icepipe.merge.mode";
+/// Merges with a merge key: groups the load replaced, and groups it carried that the table
+/// holds a newer load of.
+pub const SUMMARY_GROUPS_REPLACED: &str = "icepipe.merge.groups-replaced";
+pub const SUMMARY_STALE_GROUPS: &str = "icepipe.merge.stale-groups";
 
 /// One merge object as a change for the table's committer ([`MaintenanceChange`]): prepared on
 /// every attempt from the table as loaded.
@@ -221,6 +229,12 @@ impl<'a> MergeChange<'a> {
             let holdings = ledger.holdings(file_io, std::slice::from_ref(&id)).await?;
             Ok::<_, MergeError>((holdings.contains(&id), ledger))
         };
+        let group_tombstones = async {
+            match self.keys.merge_key.is_empty() {
+                true => Ok(Tombstones::default()),
+                false => Tombstones::load_of(Remembered::Groups, file_io, meta, now_ms).await,
+            }
+        };
         let inventory = async {
             Inventory::of_current(file_io, meta)
                 .await
@@ -228,18 +242,30 @@ impl<'a> MergeChange<'a> {
                     reason: format!("cannot list the table's files: {e}"),
                 })
         };
-        let (held, incoming, inventory, tombstones) = futures::join!(
+        let (held, incoming, inventory, tombstones, group_tombstones) = futures::join!(
             held,
             Incoming::read(&writer, self.object, self.keys),
             inventory,
             Tombstones::load(file_io, meta, now_ms),
+            group_tombstones,
         );
         // A held object changes nothing, whatever became of it or of the table's other files.
         let (held, ledger) = held?;
         if held {
             return Ok(None);
         }
-        let (incoming, inventory, mut tombstones) = (incoming?, inventory?, tombstones?);
+        let (mut incoming, inventory, mut tombstones) = (incoming?, inventory?, tombstones?);
+        let (keys_in, deletes_in) = (incoming.keys(), incoming.deletes());
+        // Groups older than the load that last replaced them leave the merge before the table
+        // is read: they neither choose files nor replace rows.
+        let mut group_tombstones = group_tombstones?;
+        let group_tombstones_before = group_tombstones.clone();
+        let settled = groups::settle(
+            &mut incoming,
+            &mut group_tombstones,
+            self.keys,
+            &self.object.object.location(),
+        )?;
         let equality_deletes = inventory.equality_deletes();
         if equality_deletes > 0 {
             return Err(MergeError::DeleteFiles {
@@ -253,6 +279,7 @@ impl<'a> MergeChange<'a> {
             &schema,
             self.keys,
             &incoming.leading_values(),
+            &incoming.groups.leading_values(),
         );
         let deleted = DeletedRows::load(file_io, &inventory.delete_files, &chosen)
             .await
@@ -265,6 +292,7 @@ impl<'a> MergeChange<'a> {
                 scan.stale.insert(key.clone());
             }
         }
+        scan.stale.extend(settled.stale_keys.iter().cloned());
         let tombstones_before = tombstones.clone();
         for (key, winner) in incoming.winners() {
             match (winner.deletes, scan.stale.contains(key)) {
@@ -306,15 +334,14 @@ impl<'a> MergeChange<'a> {
                     .await?,
             )
         };
-        let tombstones_written = async {
-            match tombstones != tombstones_before {
-                true => Some(tombstones.write(file_io, meta, snapshot_id).await).transpose(),
-                false => Ok(None),
-            }
-        };
+        let tombstones_written = futures::future::try_join(
+            tombstones.property_update(&tombstones_before, file_io, meta, snapshot_id),
+            group_tombstones.property_update(&group_tombstones_before, file_io, meta, snapshot_id),
+        );
         // The files the snapshot is made of are independent of each other: written at once.
-        let (mut rows, new_files, ledger_update, tombstones_path) =
+        let (mut rows, new_files, ledger_update, (key_update, group_update)) =
             futures::try_join!(removal, added, recorded, tombstones_written)?;
+        let tombstone_updates = key_update.into_iter().chain(group_update);
         let rows_removed: u64 = scan.affected.iter().map(Affected::dropped).sum();
         let rows_added = new_files.iter().map(DataFile::record_count).sum();
         rows.data_files.extend(new_files);
@@ -347,6 +374,15 @@ impl<'a> MergeChange<'a> {
             (SUMMARY_FILES_READ.to_string(), scan.files_read.to_string()),
             (SUMMARY_MODE.to_string(), mode.as_str().to_string()),
         ]);
+        if !self.keys.merge_key.is_empty() {
+            extra.extend([
+                (
+                    SUMMARY_GROUPS_REPLACED.to_string(),
+                    settled.replaced.to_string(),
+                ),
+                (SUMMARY_STALE_GROUPS.to_string(), settled.stale.to_string()),
+            ]);
+        }
         let added: Vec<DataFile> = rows
             .data_files
             .iter()
@@ -371,9 +407,11 @@ impl<'a> MergeChange<'a> {
             .map_err(MergeError::Table)?;
         *self.stats.lock().unwrap_or_else(|e| e.into_inner()) = MergeStats {
             rows_read: incoming.rows_read,
-            keys: incoming.keys(),
-            deletes: incoming.deletes(),
+            keys: keys_in,
+            deletes: deletes_in,
             stale: scan.stale.len(),
+            groups_replaced: settled.replaced,
+            groups_stale: settled.stale,
             rows_added,
             rows_removed,
             files_live: inventory.data_files.len(),
@@ -386,11 +424,7 @@ impl<'a> MergeChange<'a> {
             delete_files_added: rows.deletes.len(),
         };
         let mut updates = crate::maintain::snapshot_updates(snapshot, &ledger_update);
-        if let Some(path) = tombstones_path {
-            updates.push(iceberg::TableUpdate::SetProperties {
-                updates: [(TOMBSTONES_PROPERTY.to_string(), path)].into(),
-            });
-        }
+        updates.extend(tombstone_updates);
         Ok(Some(PreparedChange {
             requirements: Vec::new(),
             updates,

@@ -1,8 +1,10 @@
 //! Finds the table's rows an incoming merge replaces, reading as little as it can: files are
 //! chosen by the leading key column's lower/upper bounds in the manifests (a file whose range
-//! holds no incoming key is never opened), and a chosen file is first read for its key and
-//! version columns only. Only files that lose rows are read again, all columns, and written
-//! again, one at a time, without the rows an older-or-equal version of an incoming key had.
+//! holds no incoming key is never opened; with a merge key, also by the leading merge-key
+//! column's bounds), and a chosen file is first read for its key, merge-key and version columns
+//! only. Only files that lose rows are read again, all columns, and written again, one at a
+//! time, without the rows they lose (to a newer-or-equal version of their key, or to a group the
+//! merge replaces).
 //! Both passes stream a file row group by row group through ranged reads ([`LiveFile::ranged_reader`]): memory
 //! holds one row group, whatever the file's size.
 
@@ -16,6 +18,7 @@ use iceberg::io::FileIO;
 use iceberg::spec::{DataFile, Schema};
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask, PARQUET_FIELD_ID_META_KEY};
 
+use super::groups::ReplacedRows;
 use super::incoming::Incoming;
 use super::keys::{Column, KeyColumns, LeadingValues, Scalar};
 use super::MergeError;
@@ -32,41 +35,79 @@ const BATCH_ROWS: usize = 8192;
 /// below the real maximum, so it does not bound anything.
 const TRUNCATED_BOUND_CHARS: usize = 16;
 
-/// The live files whose leading-key range holds an incoming key (or that have no usable bounds).
+/// The live files whose leading-key range holds an incoming key, or (with a merge key) whose
+/// leading merge-key range holds a group the merge replaces (`groups`), or that have no usable
+/// bounds.
 pub fn candidates<'a>(
     files: &'a [LiveFile],
     schema: &Schema,
     keys: &MergeKeys,
     leading: &BTreeSet<Scalar>,
+    groups: &BTreeSet<Scalar>,
 ) -> Vec<&'a LiveFile> {
-    let Some(field_id) = schema.field_by_name(&keys.primary_key[0]).map(|f| f.id) else {
-        return files.iter().collect();
-    };
+    let by_key = Sought::of(schema, &keys.primary_key[0], leading);
+    let by_group = keys
+        .merge_key
+        .first()
+        .map(|c| Sought::of(schema, c, groups));
     files
         .iter()
-        .filter(|file| {
-            let data = file.entry.data_file();
-            let lower = data
-                .lower_bounds()
-                .get(&field_id)
-                .and_then(Scalar::of_bound);
-            let upper = data
-                .upper_bounds()
-                .get(&field_id)
-                .and_then(Scalar::of_bound)
-                .filter(
-                    |u| !matches!(u, Scalar::Str(s) if s.chars().count() >= TRUNCATED_BOUND_CHARS),
-                );
-            match (lower, upper) {
-                (Some(lower), Some(upper)) if lower <= upper => {
-                    leading.range(lower..=upper).next().is_some()
-                }
-                (Some(lower), None) => leading.range(lower..).next().is_some(),
-                (None, Some(upper)) => leading.range(..=upper).next().is_some(),
-                _ => true,
-            }
-        })
+        .filter(|file| by_key.may_hold(file) || by_group.as_ref().is_some_and(|g| g.may_hold(file)))
         .collect()
+}
+
+/// Values sought in one column, tested against files' manifest bounds.
+struct Sought<'a> {
+    /// `None`: the table has no such column, so its bounds prune nothing.
+    field_id: Option<i32>,
+    values: &'a BTreeSet<Scalar>,
+}
+
+impl<'a> Sought<'a> {
+    fn of(schema: &Schema, column: &str, values: &'a BTreeSet<Scalar>) -> Self {
+        Self {
+            field_id: schema.field_by_name(column).map(|f| f.id),
+            values,
+        }
+    }
+
+    /// Whether `file` may hold one of the values (a null sought: its null count, when known,
+    /// is not zero).
+    fn may_hold(&self, file: &LiveFile) -> bool {
+        if self.values.is_empty() {
+            return false;
+        }
+        let Some(field_id) = self.field_id else {
+            return true;
+        };
+        let data = file.entry.data_file();
+        if self.values.contains(&Scalar::Null)
+            && data
+                .null_value_counts()
+                .get(&field_id)
+                .is_none_or(|n| *n > 0)
+        {
+            return true;
+        }
+        let values = self.values;
+        let lower = data
+            .lower_bounds()
+            .get(&field_id)
+            .and_then(Scalar::of_bound);
+        let upper = data
+            .upper_bounds()
+            .get(&field_id)
+            .and_then(Scalar::of_bound)
+            .filter(|u| !matches!(u, Scalar::Str(s) if s.chars().count() >= TRUNCATED_BOUND_CHARS));
+        match (lower, upper) {
+            (Some(lower), Some(upper)) if lower <= upper => {
+                values.range(lower..=upper).next().is_some()
+            }
+            (Some(lower), None) => values.range(lower..).next().is_some(),
+            (None, Some(upper)) => values.range(..=upper).next().is_some(),
+            _ => true,
+        }
+    }
 }
 
 /// What reading the chosen files found.
@@ -158,6 +199,7 @@ impl Scan {
         let columns: Vec<&str> = keys
             .primary_key
             .iter()
+            .chain(&keys.merge_key)
             .map(String::as_str)
             .chain([keys.version_column.as_str()])
             .collect();
@@ -233,9 +275,14 @@ impl Scan {
             KeyColumns::of(batch, &keys.primary_key).map_err(|e| MergeError::data_file(path, e))?;
         let version =
             Column::of(batch, &keys.version_column).map_err(|e| MergeError::data_file(path, e))?;
+        let replaced = ReplacedRows::of(batch, keys, incoming, path)?;
         let keep: Vec<bool> = (0..batch.num_rows())
             .map(|row| {
                 if live.is_some_and(|live| !live.value(row)) {
+                    return false;
+                }
+                if replaced.loses(row) {
+                    lost.push(offset + row as u64);
                     return false;
                 }
                 if !leading.hold(key_columns.leading(), row) {

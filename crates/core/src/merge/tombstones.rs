@@ -7,6 +7,9 @@
 //! [`RETENTION_PROPERTY`] (30 days unless set): past it, a delete is forgotten and the file stops
 //! growing with every key ever deleted. The cost: an upsert older than the delete that arrives
 //! after the retention period (a raw file held up that long) brings the key back.
+//!
+//! The same store, in a file of its own ([`Remembered::Groups`]), remembers the merge-key groups
+//! replaced and the version that replaced each (crate::merge::groups), with the same retention.
 
 use std::collections::HashMap;
 
@@ -18,7 +21,40 @@ use super::keys::Scalar;
 use super::MergeError;
 use crate::commit::ledger::container::{unwrap, wrap, Kind};
 use crate::commit::ledger::ledger_dir;
-pub use crate::raw::summary::TOMBSTONES_PROPERTY;
+pub use crate::raw::summary::{GROUP_TOMBSTONES_PROPERTY, TOMBSTONES_PROPERTY};
+
+/// What a tombstone file remembers: deleted keys, or replaced merge-key groups. Each has its
+/// own table property and file, so tables without a merge key never read a group file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Remembered {
+    #[default]
+    Keys,
+    Groups,
+}
+
+impl Remembered {
+    /// The table property naming the current file.
+    pub fn property(self) -> &'static str {
+        match self {
+            Remembered::Keys => TOMBSTONES_PROPERTY,
+            Remembered::Groups => GROUP_TOMBSTONES_PROPERTY,
+        }
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            Remembered::Keys => Kind::Tombstones,
+            Remembered::Groups => Kind::GroupTombstones,
+        }
+    }
+
+    fn file_prefix(self) -> &'static str {
+        match self {
+            Remembered::Keys => "icepipe-tombstones",
+            Remembered::Groups => "icepipe-group-tombstones",
+        }
+    }
+}
 
 /// Table property: how many days a delete is remembered (a whole number of days, or `forever`).
 pub const RETENTION_PROPERTY: &str = "icepipe.merge.tombstone-retention-days";
@@ -43,11 +79,13 @@ enum Stored {
     Undated(Vec<Scalar>, Scalar),
 }
 
-/// Deleted keys and the version that deleted each, as of `now_ms`.
+/// Deleted keys (or replaced groups) and the version that deleted (replaced) each, as of
+/// `now_ms`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tombstones {
     deleted: HashMap<Vec<Scalar>, Tombstone>,
     now_ms: i64,
+    remembered: Remembered,
 }
 
 /// The retention of `metadata`'s table in milliseconds (`None`: forever).
@@ -78,17 +116,28 @@ fn parse_retention(value: Option<&str>) -> Result<Option<i64>, MergeError> {
 }
 
 impl Tombstones {
-    /// The table's tombstones still within its retention at `now_ms` (none when the property is
-    /// unset).
+    /// The table's key tombstones still within its retention at `now_ms` (none when the
+    /// property is unset).
     pub async fn load(
         file_io: &FileIO,
         metadata: &TableMetadata,
         now_ms: i64,
     ) -> Result<Self, MergeError> {
+        Self::load_of(Remembered::Keys, file_io, metadata, now_ms).await
+    }
+
+    /// The table's tombstones of `remembered` still within its retention at `now_ms`.
+    pub async fn load_of(
+        remembered: Remembered,
+        file_io: &FileIO,
+        metadata: &TableMetadata,
+        now_ms: i64,
+    ) -> Result<Self, MergeError> {
         let retention = retention_ms(metadata)?;
-        let Some(path) = metadata.properties().get(TOMBSTONES_PROPERTY) else {
+        let Some(path) = metadata.properties().get(remembered.property()) else {
             return Ok(Self {
                 now_ms,
+                remembered,
                 ..Self::default()
             });
         };
@@ -101,10 +150,13 @@ impl Tombstones {
             .read()
             .await
             .map_err(MergeError::Table)?;
-        let body = unwrap(Kind::Tombstones, &bytes).map_err(corrupt)?;
+        let body = unwrap(remembered.kind(), &bytes).map_err(corrupt)?;
         let stored: Vec<Stored> =
             serde_json::from_slice(&body).map_err(|e| corrupt(e.to_string()))?;
-        Ok(Self::from_stored(stored, retention, now_ms))
+        Ok(Self {
+            remembered,
+            ..Self::from_stored(stored, retention, now_ms)
+        })
     }
 
     fn from_stored(stored: Vec<Stored>, retention_ms: Option<i64>, now_ms: i64) -> Self {
@@ -124,7 +176,11 @@ impl Tombstones {
                 (key, tombstone)
             })
             .collect();
-        Self { deleted, now_ms }
+        Self {
+            deleted,
+            now_ms,
+            remembered: Remembered::Keys,
+        }
     }
 
     /// The version that deleted `key`, if it is deleted.
@@ -159,8 +215,8 @@ impl Tombstones {
         self.deleted.remove(key);
     }
 
-    /// Writes the tombstones as a new file; the caller sets [`TOMBSTONES_PROPERTY`] to its path
-    /// in the commit.
+    /// Writes the tombstones as a new file; the caller sets [`Remembered::property`] to its path
+    /// in the commit ([`Tombstones::property_update`]).
     pub async fn write(
         &self,
         file_io: &FileIO,
@@ -177,17 +233,36 @@ impl Tombstones {
             reason: format!("cannot encode tombstones: {e}"),
         })?;
         let path = format!(
-            "{}/icepipe-tombstones-{snapshot_id}-{}.avro",
+            "{}/{}-{snapshot_id}-{}.avro",
             ledger_dir(metadata),
+            self.remembered.file_prefix(),
             Uuid::new_v4().simple()
         );
         file_io
             .new_output(&path)
             .map_err(MergeError::Table)?
-            .write(wrap(Kind::Tombstones, body).into())
+            .write(wrap(self.remembered.kind(), body).into())
             .await
             .map_err(MergeError::Table)?;
         Ok(path)
+    }
+
+    /// When the tombstones differ from `before` (as loaded): writes them and returns the table
+    /// update pointing the property at the new file, for the merge's commit.
+    pub async fn property_update(
+        &self,
+        before: &Self,
+        file_io: &FileIO,
+        metadata: &TableMetadata,
+        snapshot_id: i64,
+    ) -> Result<Option<iceberg::TableUpdate>, MergeError> {
+        if self == before {
+            return Ok(None);
+        }
+        let path = self.write(file_io, metadata, snapshot_id).await?;
+        Ok(Some(iceberg::TableUpdate::SetProperties {
+            updates: [(self.remembered.property().to_string(), path)].into(),
+        }))
     }
 }
 

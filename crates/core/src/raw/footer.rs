@@ -1,7 +1,8 @@
 //! The load a raw object belongs to and how it is written, in the Parquet footer's key-value
 //! metadata: the ingest writes it ([`LoadFooter::key_values`]), the converter reads it
 //! ([`LoadFooter::read`]). Files without it (not written by our ingest) are appended. A `merge`
-//! file also names its primary key, version column and hard-delete column ([`MergeKeys`]).
+//! file also names its primary key, version column, hard-delete column and merge key
+//! ([`MergeKeys`]).
 
 use parquet::file::metadata::KeyValue;
 
@@ -18,6 +19,9 @@ pub const PRIMARY_KEY_KEY: &str = "icepipe.primary_key";
 pub const VERSION_COLUMN_KEY: &str = "icepipe.version_column";
 /// Merge files: the column whose `true` (or, for other types, non-null) value deletes the key.
 pub const HARD_DELETE_KEY: &str = "icepipe.hard_delete_column";
+/// Merge files, optional: the merge key columns (a JSON array of column names): the load states
+/// the whole content of each merge-key group it carries (crate::merge::groups).
+pub const MERGE_KEY_KEY: &str = "icepipe.merge_key";
 
 /// How a load's rows go into the table: the config's `write_disposition`, the footer's value.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -77,6 +81,11 @@ pub struct MergeKeys {
     pub version_column: String,
     /// The column marking deletes, if the resource has one.
     pub hard_delete_column: Option<String>,
+    /// The merge key columns (empty: none): table rows of a group the load carries that the
+    /// load does not carry any more are removed. Absent from footers (and coordinator
+    /// messages) written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merge_key: Vec<String>,
 }
 
 /// What the footer says about the object's load.
@@ -119,6 +128,9 @@ impl LoadFooter {
     pub fn key_values(&self) -> Vec<KeyValue> {
         let merge = self.merge.as_ref();
         let primary_key = merge.map(|m| serde_json::json!(m.primary_key).to_string());
+        let merge_key = merge
+            .filter(|m| !m.merge_key.is_empty())
+            .map(|m| serde_json::json!(m.merge_key).to_string());
         [
             (LOAD_ID_KEY, self.load_id.as_deref()),
             (WRITE_DISPOSITION_KEY, Some(self.disposition.as_str())),
@@ -130,6 +142,7 @@ impl LoadFooter {
                 HARD_DELETE_KEY,
                 merge.and_then(|m| m.hard_delete_column.as_deref()),
             ),
+            (MERGE_KEY_KEY, merge_key.as_deref()),
         ]
         .into_iter()
         .filter_map(|(key, value)| Some(KeyValue::new(key.to_string(), value?.to_string())))
@@ -178,28 +191,40 @@ impl LoadFooter {
 }
 
 /// A merge footer's keys: the primary key is required (a JSON array of non-empty names, or one
-/// bare name); the version column defaults to `_loaded_at`.
+/// bare name); the version column defaults to `_loaded_at`; the merge key is optional (same
+/// shapes as the primary key; absent in older footers: none).
 fn read_merge_keys(value: impl Fn(&str) -> Option<String>) -> Result<MergeKeys, FooterError> {
     let text = value(PRIMARY_KEY_KEY).ok_or(FooterError::MergeWithoutPrimaryKey)?;
-    let malformed = || FooterError::MalformedMergeKey {
-        key: PRIMARY_KEY_KEY,
-        value: text.clone(),
-        expected: "a JSON array of column names",
+    let primary_key = column_list(PRIMARY_KEY_KEY, &text)?;
+    let merge_key = match value(MERGE_KEY_KEY) {
+        Some(text) => column_list(MERGE_KEY_KEY, &text)?,
+        None => Vec::new(),
     };
-    let primary_key: Vec<String> = if text.starts_with('[') {
-        serde_json::from_str(&text).map_err(|_| malformed())?
-    } else {
-        vec![text.clone()]
-    };
-    if primary_key.is_empty() || primary_key.iter().any(String::is_empty) {
-        return Err(malformed());
-    }
     Ok(MergeKeys {
         primary_key,
         version_column: value(VERSION_COLUMN_KEY)
             .unwrap_or_else(|| super::columns::LOADED_AT_COLUMN.to_string()),
         hard_delete_column: value(HARD_DELETE_KEY),
+        merge_key,
     })
+}
+
+/// A footer value naming columns: a JSON array of non-empty names, or one bare name.
+fn column_list(key: &'static str, text: &str) -> Result<Vec<String>, FooterError> {
+    let malformed = || FooterError::MalformedMergeKey {
+        key,
+        value: text.to_string(),
+        expected: "a JSON array of column names",
+    };
+    let columns: Vec<String> = if text.starts_with('[') {
+        serde_json::from_str(text).map_err(|_| malformed())?
+    } else {
+        vec![text.to_string()]
+    };
+    if columns.is_empty() || columns.iter().any(String::is_empty) {
+        return Err(malformed());
+    }
+    Ok(columns)
 }
 
 #[cfg(test)]
@@ -254,6 +279,7 @@ mod tests {
             primary_key: vec!["tenant".into(), "id".into()],
             version_column: "updated_at".into(),
             hard_delete_column: Some("deleted".into()),
+            merge_key: vec!["tenant".into(), "day".into()],
         };
         let written = LoadFooter::of_merge_load("L1", "s", "r", keys.clone());
         let read = LoadFooter::read(Some(&written.key_values())).unwrap();
@@ -267,8 +293,63 @@ mod tests {
                 primary_key: vec!["id".into()],
                 version_column: "_loaded_at".into(),
                 hard_delete_column: None,
+                merge_key: Vec::new(),
             })
         );
+    }
+
+    #[test]
+    fn the_merge_key_is_written_only_when_set_and_read_in_either_shape() {
+        let mut keys = MergeKeys {
+            primary_key: vec!["id".into()],
+            version_column: "v".into(),
+            hard_delete_column: None,
+            merge_key: Vec::new(),
+        };
+        let kv = LoadFooter::of_merge_load("L1", "s", "r", keys.clone()).key_values();
+        assert!(kv.iter().all(|kv| kv.key != MERGE_KEY_KEY), "{kv:?}");
+        keys.merge_key = vec!["day".into()];
+        let kv = LoadFooter::of_merge_load("L1", "s", "r", keys.clone()).key_values();
+        let written = kv.iter().find(|kv| kv.key == MERGE_KEY_KEY).unwrap();
+        assert_eq!(written.value.as_deref(), Some("[\"day\"]"));
+        let bare = footer(&[
+            (WRITE_DISPOSITION_KEY, "merge"),
+            (PRIMARY_KEY_KEY, "id"),
+            (MERGE_KEY_KEY, "day"),
+        ]);
+        assert_eq!(
+            LoadFooter::read(Some(&bare))
+                .unwrap()
+                .merge
+                .unwrap()
+                .merge_key,
+            ["day"]
+        );
+        for bad in ["[]", "[\"\"]", "[1]"] {
+            let kv = footer(&[
+                (WRITE_DISPOSITION_KEY, "merge"),
+                (PRIMARY_KEY_KEY, "id"),
+                (MERGE_KEY_KEY, bad),
+            ]);
+            assert!(
+                matches!(
+                    LoadFooter::read(Some(&kv)),
+                    Err(FooterError::MalformedMergeKey {
+                        key: MERGE_KEY_KEY,
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn coordinator_messages_without_a_merge_key_still_read() {
+        let old = r#"{"primary_key":["id"],"version_column":"v","hard_delete_column":null}"#;
+        let keys: MergeKeys = serde_json::from_str(old).unwrap();
+        assert!(keys.merge_key.is_empty());
+        assert_eq!(serde_json::to_string(&keys).unwrap(), old);
     }
 
     #[test]

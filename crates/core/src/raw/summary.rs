@@ -18,3 +18,7 @@ pub const REPLACE_LOAD_PROPERTY: &str = "icepipe.replace-load-id";
 /// Table property naming a merge table's tombstone file (keys deleted, with their versions), so
 /// that an older upsert arriving after a delete does not bring the key back.
 pub const TOMBSTONES_PROPERTY: &str = "icepipe.merge.tombstones";
+/// Table property naming a merge table's group tombstone file (merge-key groups replaced, with
+/// the version of the load that last replaced each), so that an older load of a group arriving
+/// after a newer one changes nothing.
+pub const GROUP_TOMBSTONES_PROPERTY: &str = "icepipe.merge.group-tombstones";

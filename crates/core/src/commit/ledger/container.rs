@@ -18,6 +18,8 @@ pub enum Kind {
     Segment,
     /// A merge table's deleted keys (crate::merge::tombstones).
     Tombstones,
+    /// A merge table's replaced merge-key groups (crate::merge::groups).
+    GroupTombstones,
 }
 
 impl Kind {
@@ -26,6 +28,7 @@ impl Kind {
             Kind::Index => "index",
             Kind::Segment => "segment",
             Kind::Tombstones => "tombstones",
+            Kind::GroupTombstones => "group-tombstones",
         }
     }
 }
