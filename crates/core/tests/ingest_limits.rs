@@ -34,13 +34,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn stream() -> EventStream {
-    EventStream {
-        source: "app".into(),
-        resource: "events".into(),
-        nesting: Nesting::ChildTables,
-        primary_key: vec![],
-        contract: SchemaContract::Evolve,
-    }
+    EventStream::undeclared("app", "events")
 }
 
 /// `{"id": 1, "field_0": 0, ...}` with `keys` keys.
