@@ -650,13 +650,10 @@ mod tests {
         assert_eq!(todos.disposition, WriteDisposition::Merge);
         // The keys a pulled load of the resource would write: the same `parse_merge`.
         assert_eq!(todos.merge, config.sources["app"].resources["todos"].merge);
+        let keys = todos.merge.unwrap();
         assert_eq!(
-            todos.merge,
-            Some(MergeKeys {
-                primary_key: vec!["id".into()],
-                version_column: "version".into(),
-                hard_delete_column: Some("deleted".into()),
-            })
+            (keys.version_column.as_str(), keys.hard_delete_column),
+            ("version", Some("deleted".to_string()))
         );
         // A pulled merge resource pushed to: its incremental cursor stays the version.
         let accounts = EventStream::resolve(&config, "app", "accounts").unwrap();
@@ -720,25 +717,12 @@ mod tests {
     async fn a_merge_push_writes_the_merge_keys_into_the_footer() {
         let config = IngestConfig::parse(MERGE_AND_REPLACE).unwrap();
         let store = Arc::new(MemoryStore::new("raw"));
-        let settings = PushSettings {
-            sources: &config,
-            max_bytes: 1 << 20,
-            raw_bucket: "raw",
-        };
-        let body = br#"[{"id": 1, "version": 2, "title": "a", "tags": [{"n": 1}]}, {"id": 2, "version": 1, "deleted": true}]"#;
-        let pushed = push_events(
-            &context(store.clone()),
-            &settings,
-            PushRequest {
-                source: "app",
-                resource: "todos",
-                body,
-                idempotency_key: None,
-            },
+        let push = |resource, body| push_to(&config, store.clone(), resource, body);
+        let answer = push(
+            "todos",
+            br#"[{"id": 1, "version": 2, "title": "a", "tags": [{"n": 1}]}, {"id": 2, "version": 1, "deleted": true}]"#,
         )
-        .await
-        .unwrap();
-        let answer = pushed.answer;
+        .await;
         assert_eq!(answer.write_disposition, "merge");
         // Nested: one file, no child table (a merge has no key for child rows).
         assert_eq!(answer.tables, BTreeMap::from([("todos".to_string(), 2)]));
@@ -749,19 +733,7 @@ mod tests {
         assert_eq!(footer.merge, config.sources["app"].resources["todos"].merge);
 
         // An undeclared stream: appended, no keys.
-        let clicks = push_events(
-            &context(store.clone()),
-            &settings,
-            PushRequest {
-                source: "app",
-                resource: "clicks",
-                body: br#"{"id": 1}"#,
-                idempotency_key: None,
-            },
-        )
-        .await
-        .unwrap()
-        .answer;
+        let clicks = push("clicks", br#"{"id": 1}"#).await;
         assert_eq!(clicks.write_disposition, "append");
         let footer = footer_of(store.as_ref(), &clicks.files[0]).await;
         assert_eq!(footer.disposition, WriteDisposition::Append);
@@ -792,6 +764,30 @@ mod tests {
             .remove("write_disposition");
         let answer: PushAnswer = serde_json::from_value(recorded).unwrap();
         assert_eq!(answer.write_disposition, "append");
+    }
+
+    /// One push to `app/<resource>` without an `Idempotency-Key`; its answer.
+    async fn push_to(
+        config: &IngestConfig,
+        store: Arc<MemoryStore>,
+        resource: &str,
+        body: &[u8],
+    ) -> PushAnswer {
+        let settings = PushSettings {
+            sources: config,
+            max_bytes: 1 << 20,
+            raw_bucket: "raw",
+        };
+        let request = PushRequest {
+            source: "app",
+            resource,
+            body,
+            idempotency_key: None,
+        };
+        push_events(&context(store), &settings, request)
+            .await
+            .unwrap()
+            .answer
     }
 
     async fn footer_of(store: &MemoryStore, key: &str) -> LoadFooter {
