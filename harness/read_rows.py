@@ -1,4 +1,4 @@
-"""Reads chosen columns of an Iceberg table of the local stack with PyIceberg and DuckDB.
+"""Reads chosen columns of an Iceberg table of the local stack with PyIceberg, DuckDB and polars.
 
   read_rows.py TABLE --columns id,n,n__v_double [--key id]
 
@@ -59,6 +59,7 @@ def main() -> int:
     tables = {
         "pyiceberg": readers.read_pyiceberg(catalog, args.table),
         "duckdb": readers.read_duckdb_attach(stack, args.table),
+        "polars": readers.read_polars(stack, catalog.load_table(args.table)),
     }
     print(json.dumps({"table": args.table, "readers": {r: rows(t, columns, args.key) for r, t in tables.items()}}))
     return 0

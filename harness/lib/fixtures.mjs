@@ -68,8 +68,8 @@ export async function checkIngest(apiUrl, root, { resources } = {}) {
 }
 
 /**
- * Reads `columns` of `table` with PyIceberg and DuckDB (harness/read_rows.py), rows ordered by
- * `key`. Returns {readers: {pyiceberg: rows, duckdb: rows}} or {ok: false, problems}.
+ * Reads `columns` of `table` with PyIceberg, DuckDB and polars (harness/read_rows.py), rows ordered
+ * by `key`. Returns {readers: {pyiceberg: rows, duckdb: rows, polars: rows}} or {ok: false, problems}.
  */
 export async function readRows(table, columns, { key = "id" } = {}) {
   return runChecker("read_rows.py", [table, "--columns", columns.join(","), "--key", key]);

@@ -105,6 +105,18 @@ export async function startPipeline(opts = {}) {
       const total = notified.length;
       return waitFor(() => acked() >= total, { timeoutMs, what: `${total} acknowledged notifications`, failIf });
     },
+    /**
+     * Sends the notifications of raw files `keys` (already notified) to the queue again, as a
+     * queue redelivering them would, and waits until the convert Worker acknowledged them again.
+     */
+    async redeliver(keys, { timeoutMs = 120_000, failIf } = {}) {
+      const notes = keys.map((k) => notified.find((n) => n.object.key === k));
+      const missing = keys.filter((_, i) => !notes[i]);
+      if (missing.length) throw new Error(`never notified, so nothing to redeliver: ${missing.join(", ")}`);
+      const before = acked();
+      await notifier.send(notes);
+      return waitFor(() => acked() >= before + notes.length, { timeoutMs, what: `${notes.length} redelivered notification(s) acknowledged`, failIf });
+    },
     async dispose() {
       // A poll in flight finishes (or fails) before the Workers go away.
       await watcher.stop();

@@ -2,7 +2,8 @@
 // -> ingest Worker -> RAW -> notification -> convert Worker -> Iceberg tables, checked with
 // PyIceberg, DuckDB and polars against the API's own records (harness/check_ingest.py), including
 // posts updated, deleted and re-created upstream (posts is a merge resource). Plus pushed events,
-// and a pushed stream whose types drift and whose keys collide over several loads.
+// pushed events merged by id (todos, a push-only merge resource), and a pushed stream whose types
+// drift and whose keys collide over several loads.
 //
 // Needs: scripts/stack start, scripts/build-workers (convert and ingest).
 import assert from "node:assert/strict";
@@ -296,6 +297,88 @@ describe("ingest Worker in workerd", () => {
       assert.equal(after.totalRecords, 76);
     });
   });
+
+  test(
+    "pushed events to a merge resource (todos, push_only): upserts by id, duplicates in one push, a hard delete and an older push after a newer one leave one current row per id, the newest version, in PyIceberg, DuckDB and polars; a redelivered merge file changes nothing; a push to a replace resource is 422",
+    { timeout: 300_000 },
+    async (t) => {
+      await withPipeline(t, { sampleApi: { posts: 1, users: 2, commentsPerPost: 1 } }, async (p, hopeless) => {
+        const ident = `${p.namespaceRoot}.${SAMPLE_SOURCE}.todos`;
+        const todo = (id, version, extra = {}) => ({ id, version, title: `todo ${id} v${version}`, ...extra });
+        /** One push of `events` to todos as NDJSON, converted; returns the answer. */
+        const push = async (events) => {
+          const r = await p.pushEvents(SAMPLE_SOURCE, "todos", events.map((e) => JSON.stringify(e)).join("\n"));
+          assert.equal(r.status, 200, JSON.stringify(r.json));
+          assert.equal(r.json.write_disposition, "merge", JSON.stringify(r.json));
+          assert.deepEqual(r.json.tables, { todos: events.length }, "every event is a row of the raw file");
+          await p.waitConverted(r.json.files, { failIf: hopeless });
+          return r.json;
+        };
+        /** The table, as each reader sees it, is exactly `want`: [id, version, deleted] by id. */
+        const assertTable = async (want, what) => {
+          const read = await readRows(ident, ["id", "title", "version", "deleted"]);
+          assert.ok(read.readers, JSON.stringify(read));
+          assert.deepEqual(Object.keys(read.readers).sort(), ["duckdb", "polars", "pyiceberg"]);
+          const rows = want.map(([id, version, deleted = null]) => [id, `todo ${id} v${version}`, version, deleted]);
+          for (const [reader, got] of Object.entries(read.readers)) assert.deepEqual(got, rows, `${what}: ${reader}`);
+          assert.equal((await catalog.tableSummary(ident)).totalRecords, want.length, `${what}: total-records`);
+        };
+        const currentSummary = async () => {
+          const s = await catalog.tableSummary(ident);
+          return { s, summary: s.snapshots.find((x) => x["snapshot-id"] === s.currentSnapshotId).summary };
+        };
+
+        // Inserts.
+        await push([1, 2, 3, 4, 5, 6].map((id) => todo(id, 1)));
+        await assertTable([[1, 1], [2, 1], [3, 1], [4, 1], [5, 1], [6, 1]], "after the inserts");
+
+        // Updates of some ids, three versions of id 3 in one push (the largest wins, not the last),
+        // a hard delete, a new id with an explicit `"deleted": false` (an upsert).
+        const updates = await push([
+          todo(2, 3),
+          todo(3, 2),
+          todo(3, 5),
+          todo(3, 4),
+          todo(4, 2, { deleted: true }),
+          todo(7, 1, { deleted: false }),
+        ]);
+        const afterUpdates = [[1, 1], [2, 3], [3, 5], [5, 1], [6, 1], [7, 1, false]];
+        await assertTable(afterUpdates, "after updates, duplicates and a delete");
+
+        // A newer push, then an older one delivered after it: nothing of the older one wins, not
+        // even over a delete (id 6 deleted at 10, upserted at 8; id 4 deleted at 2, upserted at 1).
+        await push([todo(5, 10), todo(6, 10, { deleted: true })]);
+        const final = [[1, 1], [2, 3], [3, 5], [5, 10], [7, 1, false]];
+        await assertTable(final, "after a newer push");
+        await push([todo(5, 7), todo(6, 8), todo(2, 2), todo(4, 1)]);
+        await assertTable(final, "after an older push delivered after the newer one");
+        const { s: before, summary } = await currentSummary();
+        assert.equal(summary["icepipe.merge.stale-keys"], "4", `every key of the older push is stale: ${JSON.stringify(summary)}`);
+
+        // A redelivered merge file: the ledger holds it, nothing is read or committed.
+        await p.redeliver(updates.files, { failIf: hopeless });
+        const after = await catalog.tableSummary(ident);
+        assert.equal(after.currentSnapshotId, before.currentSnapshotId, "a redelivered merge file committed nothing");
+        await assertTable(final, "after a redelivery");
+
+        // A replace resource cannot be pushed to: 422 naming the stream and why, nothing stored.
+        const notifiedBefore = p.notified.length;
+        const replace = await p.pushEvents(SAMPLE_SOURCE, "users", '{"id": 1}');
+        assert.equal(replace.status, 422, JSON.stringify(replace.json));
+        assert.match(replace.json.error, /api_jsonplaceholder\/users not stored: .*write_disposition = "replace"/);
+        // A push-only resource is never pulled: runs leave it out, and naming it is a 400.
+        const run = await p.runSource();
+        assert.equal(run.status, 200, JSON.stringify(run.report));
+        assert.deepEqual(run.report.resources.map((r) => r.resource).sort(), ["comments", "posts", "users"]);
+        const pullTodos = await p.runSource(SAMPLE_SOURCE, "todos");
+        assert.equal(pullTodos.status, 400, JSON.stringify(pullTodos.report));
+        assert.match(pullTodos.report.error, /push_only.*POST \/events\/api_jsonplaceholder\/todos/);
+        await p.waitConverted(reportFiles(run.report), { failIf: hopeless });
+        assert.equal(p.notified.length, notifiedBefore + reportFiles(run.report).length, "the refused push wrote nothing");
+        assert.equal(p.convert.deadLettered().length, 0, JSON.stringify(p.convert.deadLettered()));
+      });
+    },
+  );
 
   test("pushed loads whose types drift (5 then 1.5), whose colliding keys arrive in another order each time and whose integers pass 2^53 and i64: every row lands in stable columns, every digit kept, PyIceberg and DuckDB agree", { timeout: 240_000 }, async (t) => {
     await withPipeline(t, { sampleApi: { posts: 1 } }, async (p, hopeless) => {

@@ -13,8 +13,6 @@ use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Schema};
 use chrono::{DateTime, Utc};
 use icepipe_core::convert::probe::probe;
-use icepipe_core::ingest::config::Nesting;
-use icepipe_core::ingest::json_arrow::contract::SchemaContract;
 use icepipe_core::ingest::load::LoadLimits;
 use icepipe_core::ingest::push::{land_events, parse_events, EventStream, PushError};
 use icepipe_core::raw::error_record::FailureKind;
@@ -34,13 +32,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn stream() -> EventStream {
-    EventStream {
-        source: "app".into(),
-        resource: "events".into(),
-        nesting: Nesting::ChildTables,
-        primary_key: vec![],
-        contract: SchemaContract::Evolve,
-    }
+    EventStream::undeclared("app", "events")
 }
 
 /// `{"id": 1, "field_0": 0, ...}` with `keys` keys.

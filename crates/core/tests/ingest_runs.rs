@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use arrow_array::cast::AsArray;
 use arrow_schema::{DataType, TimeUnit};
-use icepipe_core::ingest::RunReport;
+use icepipe_core::ingest::{run_source, RunError, RunReport};
 use icepipe_core::storage::ObjectStore;
 use ingest_common::{config, ints, read_parquet, rows, serve, serve_page, strings, Harness};
 use serde_json::json;
@@ -483,4 +483,47 @@ async fn every_auth_kind_reaches_the_api_and_default_headers_are_sent() {
         let report = harness.run_ok(&config(&server.uri(), &body)).await;
         assert_eq!(report.resources[0].rows, 1, "{route}");
     }
+}
+
+#[tokio::test]
+async fn a_push_only_resource_is_never_requested_and_cannot_be_run_by_name() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(ok(json!([{"id": 1}])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Any request for the push-only resource fails the test when the server is dropped.
+    Mock::given(path("/todos"))
+        .respond_with(ok(json!([])))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let config = config(
+        &server.uri(),
+        "[sources.api_test.resources.items]\npath = \"/items\"\n[sources.api_test.resources.todos]\npush_only = true\nprimary_key = \"id\"\nwrite_disposition = \"merge\"\nnesting = \"nested\"\n",
+    );
+    let h = Harness::new();
+    let report = h.run(&config, None).await;
+    let names: Vec<&str> = report
+        .resources
+        .iter()
+        .map(|r| r.resource.as_str())
+        .collect();
+    assert_eq!(names, ["items"]);
+    let error = run_source(
+        &h.context(),
+        config.source("api_test").unwrap(),
+        Some("todos"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, RunError::PushOnly { .. }), "{error}");
+    assert_eq!(error.status(), 400);
+    assert!(
+        error
+            .to_string()
+            .contains("push its events to POST /events/api_test/todos"),
+        "{error}"
+    );
 }

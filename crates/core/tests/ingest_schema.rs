@@ -38,11 +38,8 @@ fn at(minutes: i64) -> DateTime<Utc> {
 
 fn stream(contract: SchemaContract) -> EventStream {
     EventStream {
-        source: "app".into(),
-        resource: "m".into(),
-        nesting: Nesting::ChildTables,
-        primary_key: vec![],
         contract,
+        ..EventStream::undeclared("app", "m")
     }
 }
 

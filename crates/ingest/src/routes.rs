@@ -118,7 +118,7 @@ async fn events(req: &mut Request, env: &Env, source: &str, resource: &str) -> (
             if !answer.duplicate {
                 emit(&event_line(
                     "events",
-                    json!({ "source": source, "resource": resource, "load_id": answer.load_id, "rows": answer.rows, "files": answer.files.len(), "bytes": answer.bytes, "schema_changes": answer.schema_changes }),
+                    json!({ "source": source, "resource": resource, "load_id": answer.load_id, "rows": answer.rows, "files": answer.files.len(), "bytes": answer.bytes, "schema_changes": answer.schema_changes, "write_disposition": answer.write_disposition }),
                 ));
             }
             if let Some(e) = &pushed.answer_not_recorded {

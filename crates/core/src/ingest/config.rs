@@ -40,11 +40,19 @@ pub struct SourceConfig {
 pub const DEFAULT_MAX_PAGES: u64 = 10_000;
 
 impl SourceConfig {
-    /// Whether the cron trigger `cron` (as the runtime reports it) is this source's.
+    /// Whether the cron trigger `cron` (as the runtime reports it) is this source's; a source
+    /// with nothing to pull (every resource `push_only`) never is.
     pub fn is_due(&self, cron: &str) -> bool {
-        self.schedule
-            .as_deref()
-            .is_none_or(|schedule| normalize_cron(schedule) == normalize_cron(cron))
+        self.pulled_resources().next().is_some()
+            && self
+                .schedule
+                .as_deref()
+                .is_none_or(|schedule| normalize_cron(schedule) == normalize_cron(cron))
+    }
+
+    /// The resources a run pulls: all but the `push_only` ones.
+    pub fn pulled_resources(&self) -> impl Iterator<Item = &ResourceConfig> {
+        self.resources.values().filter(|r| !r.push_only)
     }
 }
 
@@ -149,6 +157,9 @@ pub struct ResourceConfig {
     /// What loads may do to the resource's recorded schema (`schema_contract`: `evolve`,
     /// `freeze`, `discard_value`; see [`crate::ingest::json_arrow::contract`]).
     pub schema_contract: SchemaContract,
+    /// `push_only = true`: the resource only receives pushed events (`POST /events`); runs and
+    /// the cron never pull it, so it has none of the pull keys (`path`, `paginator`, ...).
+    pub push_only: bool,
     /// The resource's own paginator, else the source's, else single page.
     pub paginator: Paginator,
     /// Most pages one run fetches (the resource's `max_pages`, else the source's, else
@@ -587,7 +598,9 @@ fn parse_resource(
         "schema_contract",
         "paginator",
         "max_pages",
+        "push_only",
     ])?;
+    let push_only = parse_push_only(node)?;
     let primary_key = column_list(node, "primary_key")?;
     let paginator = match node.table("paginator")? {
         Some(n) => parse_paginator(&n)?,
@@ -606,6 +619,14 @@ fn parse_resource(
         ],
         WriteDisposition::Append,
     )?;
+    if push_only && write_disposition == WriteDisposition::Replace {
+        return Err(node.err(
+            "write_disposition",
+            "a push_only resource cannot be \"replace\": each push is one batch of events, and \
+             replacing the table with every push would drop the rows pushed before (use \
+             \"append\" or \"merge\")",
+        ));
+    }
     let nesting = node.choice(
         "nesting",
         &[
@@ -640,6 +661,7 @@ fn parse_resource(
             ],
             SchemaContract::Evolve,
         )?,
+        push_only,
         paginator,
         max_pages: parse_max_pages(node)?.unwrap_or(default_max_pages),
     })
@@ -658,6 +680,40 @@ fn column_list(node: &Node, field: &str) -> Result<Vec<String>, ConfigError> {
             .ok_or_else(expected),
         Some(_) => Err(expected()),
     }
+}
+
+/// Keys that only say how a resource is pulled: a push-only resource may not set them.
+const PULL_KEYS: [&str; 6] = [
+    "path",
+    "params",
+    "data_selector",
+    "incremental",
+    "paginator",
+    "max_pages",
+];
+
+/// `push_only` (default false); a push-only resource setting a pull key is an error naming it,
+/// since the key would be silently ignored.
+fn parse_push_only(node: &Node) -> Result<bool, ConfigError> {
+    let push_only = match node.table.get("push_only") {
+        None => false,
+        Some(toml::Value::Boolean(b)) => *b,
+        Some(other) => {
+            return Err(node.err(
+                "push_only",
+                format!("expected true or false, found {}", other.type_str()),
+            ))
+        }
+    };
+    if push_only {
+        if let Some(key) = PULL_KEYS.iter().find(|k| node.table.contains_key(**k)) {
+            return Err(node.err(
+                key,
+                "a push_only resource is never pulled: remove this key (or push_only)",
+            ));
+        }
+    }
+    Ok(push_only)
 }
 
 /// A merge resource's keys, as the raw file's column names: `primary_key` is required;
@@ -737,7 +793,7 @@ mod tests {
             "https://jsonplaceholder.typicode.com/"
         );
         let names: Vec<&str> = source.resources.keys().map(String::as_str).collect();
-        assert_eq!(names, ["comments", "posts", "users"]);
+        assert_eq!(names, ["comments", "posts", "todos", "users"]);
         let posts = &source.resources["posts"];
         assert!(
             matches!(posts.paginator, Paginator::PageNumber { ref page_param, .. } if page_param == "_page")
@@ -758,6 +814,70 @@ mod tests {
                 hard_delete_column: Some("deleted".into()),
                 merge_key: Vec::new(),
             })
+        );
+        // The pushed merge: never pulled, newest `version` wins.
+        let todos = &source.resources["todos"];
+        assert!(todos.push_only);
+        assert_eq!(
+            todos.merge,
+            Some(MergeKeys {
+                primary_key: vec!["id".into()],
+                version_column: "version".into(),
+                hard_delete_column: Some("deleted".into()),
+                merge_key: Vec::new(),
+            })
+        );
+        let pulled: Vec<&str> = source.pulled_resources().map(|r| r.name.as_str()).collect();
+        assert_eq!(pulled, ["comments", "posts", "users"]);
+    }
+
+    #[test]
+    fn push_only_resources_are_never_pulled_and_take_no_pull_keys() {
+        let base = "[sources.app]\nbase_url = \"https://api.example.com\"\n[sources.app.resources.todos]\npush_only = true\n";
+        let config = IngestConfig::parse(&format!(
+            "{base}write_disposition = \"merge\"\nnesting = \"nested\"\nprimary_key = \"id\"\n"
+        ))
+        .unwrap();
+        let app = config.source("app").unwrap();
+        assert!(app.resources["todos"].push_only);
+        // Nothing to pull: no run of it is due on any trigger.
+        assert_eq!(app.pulled_resources().count(), 0);
+        assert!(!app.is_due("0 * * * *"));
+        // Without a version_column (and no cursor to borrow), the push's load time decides.
+        assert_eq!(
+            app.resources["todos"]
+                .merge
+                .as_ref()
+                .unwrap()
+                .version_column,
+            "_loaded_at"
+        );
+        for key in [
+            "path = \"/todos\"",
+            "params = { a = 1 }",
+            "data_selector = \"data\"",
+            "incremental = { cursor_path = \"u\", param = \"u\" }",
+            "paginator = { type = \"single_page\" }",
+            "max_pages = 3",
+        ] {
+            let e = error_of(&format!("{base}{key}\n"));
+            let field = key.split(' ').next().unwrap();
+            assert!(
+                e.starts_with(&format!(
+                    "sources.app.resources.todos.{field}: a push_only resource is never pulled"
+                )),
+                "{e}"
+            );
+        }
+        let e = error_of(&format!("{base}write_disposition = \"replace\"\n"));
+        assert!(
+            e.starts_with("sources.app.resources.todos.write_disposition: a push_only resource cannot be \"replace\""),
+            "{e}"
+        );
+        let e = error_of("[sources.app]\nbase_url = \"https://a.b\"\n[sources.app.resources.t]\npush_only = \"yes\"\n");
+        assert!(
+            e.starts_with("sources.app.resources.t.push_only: expected true or false"),
+            "{e}"
         );
     }
 

@@ -26,11 +26,12 @@ use super::load::{load_schema, LoadLimits, LoadTarget, LoadWriter};
 use super::parquet_out::PartError;
 use super::run::{new_load_id, now_utc, IngestContext, ResourceReport, RunError};
 use super::state::StateError;
-use crate::raw::footer::WriteDisposition;
+use crate::raw::footer::{MergeKeys, WriteDisposition};
 use crate::raw::key::is_valid_name;
 use crate::storage::ObjectStore;
 
-/// Why a pushed body was refused (the client's fault: HTTP 400).
+/// Why a pushed body was refused (the client's fault: HTTP 400; a push to a `replace` resource:
+/// 422).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventsError {
     #[error(
@@ -45,10 +46,22 @@ pub enum EventsError {
     NotAnObject { index: usize, kind: &'static str },
     #[error("{what} {name:?} is not a valid name: use [a-z][a-z0-9_]{{0,63}}")]
     BadName { what: &'static str, name: String },
+    /// Refused rather than appended: appending would silently break the table's `replace`
+    /// meaning, and replacing the table with each batch would drop every row pushed before.
+    #[error(
+        "events for {source_name}/{resource} not stored: sources.{source_name}.resources.{resource} \
+         is declared write_disposition = \"replace\", which a push cannot honour (a push is one \
+         batch of events; replacing the table with each would drop every row pushed before); \
+         declare it \"append\" or \"merge\" to push to it"
+    )]
+    PushToReplace {
+        source_name: String,
+        resource: String,
+    },
 }
 
-/// How the records of one pushed stream are shaped: from the source's declaration of that
-/// resource when there is one, else child tables and no primary key.
+/// How the records of one pushed stream are shaped and go into its table: from the source's
+/// declaration of that resource when there is one, else child tables, no primary key, append.
 #[derive(Debug, Clone)]
 pub struct EventStream {
     pub source: String,
@@ -56,10 +69,28 @@ pub struct EventStream {
     pub nesting: Nesting,
     pub primary_key: Vec<String>,
     pub contract: SchemaContract,
+    /// `Append`, or `Merge` for a declared merge resource (never `Replace`: refused).
+    pub disposition: WriteDisposition,
+    /// What a merge push merges on, exactly as a pulled load of the resource writes it.
+    pub merge: Option<MergeKeys>,
 }
 
 impl EventStream {
-    /// Checks the names (they become raw keys and table names) and looks up the declaration.
+    /// A stream no resource declares: child tables, no primary key, `evolve`, appended.
+    pub fn undeclared(source: &str, resource: &str) -> Self {
+        Self {
+            source: source.to_string(),
+            resource: resource.to_string(),
+            nesting: Nesting::ChildTables,
+            primary_key: Vec::new(),
+            contract: SchemaContract::Evolve,
+            disposition: WriteDisposition::Append,
+            merge: None,
+        }
+    }
+
+    /// Checks the names (they become raw keys and table names) and looks up the declaration; a
+    /// declared `replace` resource is refused.
     pub fn resolve(
         config: &IngestConfig,
         source: &str,
@@ -77,12 +108,23 @@ impl EventStream {
             .sources
             .get(source)
             .and_then(|s| s.resources.get(resource));
+        let stream = Self::undeclared(source, resource);
+        let Some(declared) = declared else {
+            return Ok(stream);
+        };
+        if declared.write_disposition == WriteDisposition::Replace {
+            return Err(EventsError::PushToReplace {
+                source_name: source.to_string(),
+                resource: resource.to_string(),
+            });
+        }
         Ok(Self {
-            source: source.to_string(),
-            resource: resource.to_string(),
-            nesting: declared.map_or(Nesting::ChildTables, |r| r.nesting),
-            primary_key: declared.map_or_else(Vec::new, |r| r.primary_key.clone()),
-            contract: declared.map_or(SchemaContract::Evolve, |r| r.schema_contract),
+            nesting: declared.nesting,
+            primary_key: declared.primary_key.clone(),
+            contract: declared.schema_contract,
+            disposition: declared.write_disposition,
+            merge: declared.merge.clone(),
+            ..stream
         })
     }
 }
@@ -197,10 +239,18 @@ pub struct PushAnswer {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schema_changes: Vec<String>,
     pub raw_bucket: String,
+    /// How the converter applies the load: `append` or `merge` (answers recorded before it was
+    /// reported lack it: those were appends).
+    #[serde(default = "append")]
+    pub write_disposition: String,
     /// Size of the body.
     pub bytes: usize,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+}
+
+fn append() -> String {
+    WriteDisposition::Append.as_str().to_string()
 }
 
 /// What a push did.
@@ -258,11 +308,12 @@ pub enum PushError {
 
 impl PushError {
     /// 413 too large; 400 a body (one past the column or nesting limit too), name or key the
-    /// client must fix; 409 the same key still
-    /// landing; 422 the key reused with another body; 502 the raw bucket failed.
+    /// client must fix; 409 the same key still landing; 422 the key reused with another body,
+    /// or a push to a `replace` resource; 502 the raw bucket failed.
     pub fn status(&self) -> u16 {
         match self {
             PushError::TooLarge { .. } => 413,
+            PushError::BadStream(EventsError::PushToReplace { .. }) => 422,
             PushError::UnreadableBody { .. }
             | PushError::BadStream(_)
             | PushError::BadEvents { .. }
@@ -376,6 +427,7 @@ pub async fn push_events(
         files: report.files,
         schema_changes: report.schema_changes,
         raw_bucket: settings.raw_bucket.to_string(),
+        write_disposition: target.disposition.as_str().to_string(),
         bytes: body.len(),
         duplicate: false,
     };
@@ -452,9 +504,9 @@ pub async fn land_events(
             resource: &stream.resource,
             nesting: stream.nesting,
             primary_key: &stream.primary_key,
-            disposition: WriteDisposition::Append,
+            disposition: stream.disposition,
             contract: stream.contract,
-            merge: None,
+            merge: stream.merge.as_ref(),
         },
         &load_id,
         now,
@@ -490,7 +542,15 @@ pub async fn land_events(
 mod tests {
     use serde_json::json;
 
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
     use super::*;
+    use crate::clock::ManualClock;
+    use crate::http::retry::RetryPolicy;
+    use crate::http::{HttpClient, HttpError, HttpRequest, HttpResponse};
+    use crate::ingest::extract::Fetcher;
+    use crate::ingest::StaticSecrets;
+    use crate::raw::footer::LoadFooter;
     use crate::storage::memory::MemoryStore;
 
     #[test]
@@ -560,16 +620,213 @@ mod tests {
         ));
     }
 
+    const MERGE_AND_REPLACE: &str = r#"
+        [sources.app]
+        base_url = "https://api.example.com"
+        [sources.app.resources.todos]
+        push_only = true
+        primary_key = "id"
+        write_disposition = "merge"
+        nesting = "nested"
+        version_column = "version"
+        hard_delete = "deleted"
+        [sources.app.resources.accounts]
+        path = "/accounts"
+        primary_key = ["tenantId", "id"]
+        write_disposition = "merge"
+        nesting = "nested"
+        incremental = { cursor_path = "updatedAt", param = "since" }
+        [sources.app.resources.users]
+        path = "/users"
+        write_disposition = "replace"
+        [sources.app.resources.clicks]
+        path = "/clicks"
+    "#;
+
+    #[test]
+    fn a_declared_merge_resource_is_pushed_as_a_merge_with_its_keys() {
+        let config = IngestConfig::parse(MERGE_AND_REPLACE).unwrap();
+        let todos = EventStream::resolve(&config, "app", "todos").unwrap();
+        assert_eq!(todos.disposition, WriteDisposition::Merge);
+        // The keys a pulled load of the resource would write: the same `parse_merge`.
+        assert_eq!(todos.merge, config.sources["app"].resources["todos"].merge);
+        let keys = todos.merge.unwrap();
+        assert_eq!(
+            (keys.version_column.as_str(), keys.hard_delete_column),
+            ("version", Some("deleted".to_string()))
+        );
+        // A pulled merge resource pushed to: its incremental cursor stays the version.
+        let accounts = EventStream::resolve(&config, "app", "accounts").unwrap();
+        assert_eq!(accounts.disposition, WriteDisposition::Merge);
+        let keys = accounts.merge.unwrap();
+        assert_eq!(keys.primary_key, ["tenant_id", "id"]);
+        assert_eq!(keys.version_column, "updated_at");
+        assert_eq!(keys.hard_delete_column, None);
+        // Declared append, and undeclared (another resource, another source): appended.
+        for (source, resource) in [("app", "clicks"), ("app", "views"), ("web", "todos")] {
+            let stream = EventStream::resolve(&config, source, resource).unwrap();
+            assert_eq!(stream.disposition, WriteDisposition::Append, "{resource}");
+            assert_eq!(stream.merge, None, "{resource}");
+        }
+    }
+
+    #[test]
+    fn a_push_to_a_replace_resource_is_refused_naming_it() {
+        let config = IngestConfig::parse(MERGE_AND_REPLACE).unwrap();
+        let error = EventStream::resolve(&config, "app", "users").unwrap_err();
+        assert_eq!(
+            error,
+            EventsError::PushToReplace {
+                source_name: "app".into(),
+                resource: "users".into()
+            }
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("app/users not stored")
+                && message.contains("sources.app.resources.users")
+                && message.contains("write_disposition = \"replace\""),
+            "{message}"
+        );
+        assert_eq!(PushError::BadStream(error).status(), 422);
+    }
+
+    #[tokio::test]
+    async fn a_refused_push_stores_nothing() {
+        let config = IngestConfig::parse(MERGE_AND_REPLACE).unwrap();
+        let store = Arc::new(MemoryStore::new("raw"));
+        let ctx = context(store.clone());
+        let settings = PushSettings {
+            sources: &config,
+            max_bytes: 1 << 20,
+            raw_bucket: "raw",
+        };
+        let request = PushRequest {
+            source: "app",
+            resource: "users",
+            body: br#"[{"id": 1}]"#,
+            idempotency_key: Some("k-1"),
+        };
+        let error = push_events(&ctx, &settings, request).await.unwrap_err();
+        assert_eq!(error.status(), 422, "{error}");
+        assert!(!error.is_transient());
+        assert!(store.list("").await.unwrap().is_empty(), "not even a claim");
+    }
+
+    #[tokio::test]
+    async fn a_merge_push_writes_the_merge_keys_into_the_footer() {
+        let config = IngestConfig::parse(MERGE_AND_REPLACE).unwrap();
+        let store = Arc::new(MemoryStore::new("raw"));
+        let push = |resource, body| push_to(&config, store.clone(), resource, body);
+        let answer = push(
+            "todos",
+            br#"[{"id": 1, "version": 2, "title": "a", "tags": [{"n": 1}]}, {"id": 2, "version": 1, "deleted": true}]"#,
+        )
+        .await;
+        assert_eq!(answer.write_disposition, "merge");
+        // Nested: one file, no child table (a merge has no key for child rows).
+        assert_eq!(answer.tables, BTreeMap::from([("todos".to_string(), 2)]));
+        assert_eq!(answer.files.len(), 1);
+        let footer = footer_of(store.as_ref(), &answer.files[0]).await;
+        assert_eq!(footer.disposition, WriteDisposition::Merge);
+        assert_eq!(footer.load_id.as_deref(), Some(answer.load_id.as_str()));
+        assert_eq!(footer.merge, config.sources["app"].resources["todos"].merge);
+
+        // An undeclared stream: appended, no keys.
+        let clicks = push("clicks", br#"{"id": 1}"#).await;
+        assert_eq!(clicks.write_disposition, "append");
+        let footer = footer_of(store.as_ref(), &clicks.files[0]).await;
+        assert_eq!(footer.disposition, WriteDisposition::Append);
+        assert_eq!(footer.merge, None);
+    }
+
+    #[test]
+    fn answers_recorded_before_the_disposition_was_reported_read_as_appends() {
+        let mut recorded = serde_json::to_value(PushAnswer {
+            ok: true,
+            source: "app".into(),
+            resource: "clicks".into(),
+            load_id: "l".into(),
+            received: 1,
+            rows: 1,
+            tables: BTreeMap::new(),
+            files: vec![],
+            schema_changes: vec![],
+            raw_bucket: "raw".into(),
+            write_disposition: "merge".into(),
+            bytes: 1,
+            duplicate: false,
+        })
+        .unwrap();
+        recorded
+            .as_object_mut()
+            .unwrap()
+            .remove("write_disposition");
+        let answer: PushAnswer = serde_json::from_value(recorded).unwrap();
+        assert_eq!(answer.write_disposition, "append");
+    }
+
+    /// One push to `app/<resource>` without an `Idempotency-Key`; its answer.
+    async fn push_to(
+        config: &IngestConfig,
+        store: Arc<MemoryStore>,
+        resource: &str,
+        body: &[u8],
+    ) -> PushAnswer {
+        let settings = PushSettings {
+            sources: config,
+            max_bytes: 1 << 20,
+            raw_bucket: "raw",
+        };
+        let request = PushRequest {
+            source: "app",
+            resource,
+            body,
+            idempotency_key: None,
+        };
+        push_events(&context(store), &settings, request)
+            .await
+            .unwrap()
+            .answer
+    }
+
+    async fn footer_of(store: &MemoryStore, key: &str) -> LoadFooter {
+        let bytes = store.get(key).await.unwrap();
+        let reader = SerializedFileReader::new(bytes).unwrap();
+        LoadFooter::read(reader.metadata().file_metadata().key_value_metadata()).unwrap()
+    }
+
+    /// A push requests nothing: any request is a defect of the test.
+    #[derive(Debug)]
+    struct NoHttp;
+
+    #[async_trait::async_trait]
+    impl HttpClient for NoHttp {
+        async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+            Err(HttpError::Connect {
+                url: request.url,
+                reason: "a push requests nothing".into(),
+            })
+        }
+    }
+
+    fn context(store: Arc<MemoryStore>) -> IngestContext {
+        IngestContext {
+            fetcher: Fetcher {
+                http: Arc::new(NoHttp),
+                clock: Arc::new(ManualClock::new(1_795_000_000_000)),
+                retry: RetryPolicy::api_default(),
+            },
+            store,
+            secrets: Arc::new(StaticSecrets::default()),
+            limits: LoadLimits::with_part_bytes(1 << 20),
+        }
+    }
+
     #[tokio::test]
     async fn events_land_as_one_load_with_child_tables() {
         let store = Arc::new(MemoryStore::new("raw"));
-        let stream = EventStream {
-            source: "app".into(),
-            resource: "clicks".into(),
-            nesting: Nesting::ChildTables,
-            primary_key: vec![],
-            contract: SchemaContract::Evolve,
-        };
+        let stream = EventStream::undeclared("app", "clicks");
         let events = parse_events(
             b"{\"id\":1,\"items\":[{\"sku\":\"a\"},{\"sku\":\"b\"}]}\n{\"id\":2,\"items\":[]}\n",
         )

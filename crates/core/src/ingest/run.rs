@@ -99,15 +99,26 @@ pub enum RunError {
         resource: String,
         available: String,
     },
+    /// `?resource=` named a `push_only` resource: there is nothing to pull.
+    #[error(
+        "resource {resource} of source {source_name} is push_only: it is never pulled; push its \
+         events to POST /events/{source_name}/{resource}"
+    )]
+    PushOnly {
+        source_name: String,
+        resource: String,
+    },
     #[error("the clock is out of range ({now_ms} ms since the epoch)")]
     Clock { now_ms: i64 },
 }
 
 impl RunError {
-    /// 404 for a source or resource that does not exist (the message lists those that do).
+    /// 404 for a source or resource that does not exist (the message lists those that do), 400
+    /// for a push-only one.
     pub fn status(&self) -> u16 {
         match self {
             RunError::UnknownSource(_) | RunError::UnknownResource { .. } => 404,
+            RunError::PushOnly { .. } => 400,
             RunError::Clock { .. } => 500,
         }
     }
@@ -186,7 +197,7 @@ pub async fn run_source(
     let load_id = new_load_id(now);
     let resources: Vec<&ResourceConfig> = match only {
         Some(name) => {
-            vec![source
+            let resource = source
                 .resources
                 .get(name)
                 .ok_or_else(|| RunError::UnknownResource {
@@ -198,9 +209,16 @@ pub async fn run_source(
                         .cloned()
                         .collect::<Vec<_>>()
                         .join(", "),
-                })?]
+                })?;
+            if resource.push_only {
+                return Err(RunError::PushOnly {
+                    source_name: source.name.clone(),
+                    resource: name.to_string(),
+                });
+            }
+            vec![resource]
         }
-        None => source.resources.values().collect(),
+        None => source.pulled_resources().collect(),
     };
     let mut report = RunReport {
         source: source.name.clone(),

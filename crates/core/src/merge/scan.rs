@@ -12,6 +12,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use arrow_array::{BooleanArray, RecordBatch};
 use arrow_select::filter::filter_record_batch;
+use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use iceberg::arrow::ArrowFileReader;
 use iceberg::io::FileIO;
@@ -147,9 +148,14 @@ struct Wanted<'a> {
     leading: LeadingValues,
 }
 
-/// Chosen files whose first pass runs at once: their ranged reads overlap (on one thread in a
-/// Worker too), each holding one row group of key columns.
-const FILES_AT_ONCE: usize = 8;
+/// Chosen files whose first pass runs at once, a new one starting as soon as one ends: their
+/// ranged reads overlap (on one thread in a Worker too), each holding one row group of key
+/// columns. Fewer in a Worker, whose 128 MB also holds row groups of other engines' files,
+/// which can be large, and which opens at most 6 connections at once anyway.
+#[cfg(not(target_arch = "wasm32"))]
+const FILES_AT_ONCE: usize = 16;
+#[cfg(target_arch = "wasm32")]
+const FILES_AT_ONCE: usize = 6;
 
 impl Scan {
     /// The first pass over `files` (in their order), [`FILES_AT_ONCE`] at a time.
@@ -167,15 +173,28 @@ impl Scan {
             incoming,
             leading: LeadingValues::of(incoming.winners().map(|(key, _)| &key[0])),
         };
-        for group in files.chunks(FILES_AT_ONCE) {
-            let checks = group
-                .iter()
-                .map(|file| Self::of_file(file_io, schema, file, &wanted, deleted.of(file.path())));
-            for one in futures::future::try_join_all(checks).await? {
-                scan.stale.extend(one.stale);
-                scan.files_read += one.files_read;
-                scan.affected.extend(one.affected);
+        // A window kept full by hand (not `stream::map(..).buffered`, whose closure over
+        // borrowed arguments makes the future not provably `Send`).
+        let mut waiting = files.iter();
+        let mut running = FuturesOrdered::new();
+        loop {
+            while running.len() < FILES_AT_ONCE {
+                let Some(file) = waiting.next() else { break };
+                running.push_back(Self::of_file(
+                    file_io,
+                    schema,
+                    file,
+                    &wanted,
+                    deleted.of(file.path()),
+                ));
             }
+            let Some(one) = running.next().await else {
+                break;
+            };
+            let one = one?;
+            scan.stale.extend(one.stale);
+            scan.files_read += one.files_read;
+            scan.affected.extend(one.affected);
         }
         Ok(scan)
     }
