@@ -501,7 +501,8 @@ async fn copy_on_write(
             file_io,
             writer,
             file,
-            &affected.keep,
+            &affected.lost,
+            deleted.of(file.path()),
             &format!("{prefix}-r{n}"),
         )
         .await?;

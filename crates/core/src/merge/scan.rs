@@ -30,7 +30,7 @@ use crate::maintain::inventory::LiveFile;
 use crate::raw::footer::MergeKeys;
 use crate::schema::{conform_batch, ConstantColumns, SubMicros};
 
-/// Rows per decoded batch; the same in both passes over a file, so masks line up.
+/// Rows per decoded batch.
 const BATCH_ROWS: usize = 8192;
 /// Iceberg truncates string bounds (16 characters by default): an upper bound that long may be
 /// below the real maximum, so it does not bound anything.
@@ -125,10 +125,9 @@ pub struct Scan {
 #[derive(Debug, Clone)]
 pub struct Affected {
     pub file: LiveFile,
-    /// Rows a rewrite keeps, one mask per batch of [`BATCH_ROWS`]: neither lost to an incoming
-    /// key nor deleted already by a position delete file.
-    pub keep: Vec<BooleanArray>,
-    /// Positions (row ordinals in the file) lost to incoming keys, ascending.
+    /// Positions (row ordinals in the file) lost to incoming keys, ascending. A rewrite leaves
+    /// them out with the positions deleted before: positions, not per-row masks, so memory
+    /// grows with the rows a merge changes, not with the size of the files it touches.
     pub lost: Vec<u64>,
     /// Rows position delete files had deleted before this merge.
     pub deleted_before: u64,
@@ -246,27 +245,25 @@ impl Scan {
             .with_batch_size(BATCH_ROWS)
             .build()
             .map_err(|e| MergeError::data_file(file.path(), e))?;
-        let mut keep = Vec::new();
         let mut lost = Vec::new();
         let mut offset = 0u64;
         while let Some(batch) = reader.next().await {
             let batch = batch.map_err(|e| MergeError::data_file(file.path(), e))?;
             let batch = by_current_names(&batch, schema);
             let live = live_mask(deleted, offset, batch.num_rows());
-            keep.push(scan.keep_mask(
+            scan.find_lost(
                 &batch,
                 live.as_ref(),
                 offset,
                 &mut lost,
                 wanted,
                 file.path(),
-            )?);
+            )?;
             offset += batch.num_rows() as u64;
         }
         if !lost.is_empty() {
             scan.affected.push(Affected {
                 file: file.clone(),
-                keep,
                 lost,
                 deleted_before: deleted.len() as u64,
             });
@@ -274,9 +271,10 @@ impl Scan {
         Ok(scan)
     }
 
-    /// The batch's keep mask; positions lost to incoming keys are pushed to `lost`. Rows `live`
-    /// marks false (deleted already) are dropped from the mask but not lost.
-    fn keep_mask(
+    /// Pushes the batch's positions lost to incoming keys (or replaced groups) to `lost`, and
+    /// notes the incoming keys the batch holds newer versions of. Rows `live` marks false
+    /// (deleted already) are not in the table: neither lost nor newer.
+    fn find_lost(
         &mut self,
         batch: &RecordBatch,
         live: Option<&BooleanArray>,
@@ -284,7 +282,7 @@ impl Scan {
         lost: &mut Vec<u64>,
         wanted: &Wanted<'_>,
         path: &str,
-    ) -> Result<BooleanArray, MergeError> {
+    ) -> Result<(), MergeError> {
         let Wanted {
             keys,
             incoming,
@@ -295,47 +293,47 @@ impl Scan {
         let version =
             Column::of(batch, &keys.version_column).map_err(|e| MergeError::data_file(path, e))?;
         let replaced = ReplacedRows::of(batch, keys, incoming, path)?;
-        let keep: Vec<bool> = (0..batch.num_rows())
-            .map(|row| {
-                if live.is_some_and(|live| !live.value(row)) {
-                    return false;
-                }
-                if replaced.loses(row) {
-                    lost.push(offset + row as u64);
-                    return false;
-                }
-                if !leading.hold(key_columns.leading(), row) {
-                    return true;
-                }
-                // A row without a full key matches no incoming key: it stays.
-                let Ok(key) = key_columns.key(row) else {
-                    return true;
-                };
-                let Some(winner) = incoming.get(&key) else {
-                    return true;
-                };
-                if version.value(row) > winner.version {
-                    // Out of order: the table's row is newer than the incoming one.
-                    self.stale.insert(key);
-                    true
-                } else {
-                    lost.push(offset + row as u64);
-                    false
-                }
-            })
-            .collect();
-        Ok(BooleanArray::from(keep))
+        for row in 0..batch.num_rows() {
+            if live.is_some_and(|live| !live.value(row)) {
+                continue;
+            }
+            if replaced.loses(row) {
+                lost.push(offset + row as u64);
+                continue;
+            }
+            if !leading.hold(key_columns.leading(), row) {
+                continue;
+            }
+            // A row without a full key matches no incoming key: it stays.
+            let Ok(key) = key_columns.key(row) else {
+                continue;
+            };
+            let Some(winner) = incoming.get(&key) else {
+                continue;
+            };
+            if version.value(row) > winner.version {
+                // Out of order: the table's row is newer than the incoming one.
+                self.stale.insert(key);
+            } else {
+                lost.push(offset + row as u64);
+            }
+        }
+        Ok(())
     }
 }
 
-/// Writes `file` again without the rows its masks drop, as files named from `prefix`.
+/// Writes `file` again without the rows at `lost` and `deleted` positions (each ascending), as
+/// files named from `prefix`.
 pub async fn rewrite(
     file_io: &FileIO,
     writer: &TableWriter,
     file: &LiveFile,
-    masks: &[BooleanArray],
+    lost: &[u64],
+    deleted: &[u64],
     prefix: &str,
 ) -> Result<Vec<DataFile>, MergeError> {
+    let mut gone: Vec<u64> = lost.iter().chain(deleted).copied().collect();
+    gone.sort_unstable();
     let mut reader = open(file_io, file)
         .await?
         .with_batch_size(BATCH_ROWS)
@@ -348,31 +346,22 @@ pub async fn rewrite(
         load_id: String::new(),
     };
     let mut sink = BatchSink::new(writer, prefix).map_err(MergeError::Table)?;
-    let mut batches = 0;
+    let mut offset = 0u64;
     while let Some(batch) = reader.next().await {
-        let Some(keep) = masks.get(batches) else {
-            batches += 1;
-            break;
-        };
         let batch = batch.map_err(|e| MergeError::data_file(file.path(), e))?;
-        let batch =
-            filter_record_batch(&batch, keep).map_err(|e| MergeError::data_file(file.path(), e))?;
+        let rows = batch.num_rows();
+        let batch = match live_mask(&gone, offset, rows) {
+            Some(keep) => filter_record_batch(&batch, &keep)
+                .map_err(|e| MergeError::data_file(file.path(), e))?,
+            None => batch,
+        };
+        offset += rows as u64;
         let batch = by_current_names(&batch, schema);
         let batch = conform_batch(&batch, writer.arrow_schema(), &constants, SubMicros::Reject)
             .map_err(|e| MergeError::data_file(file.path(), e))?;
         if batch.num_rows() > 0 {
             sink.write(batch).await.map_err(MergeError::Table)?;
         }
-        batches += 1;
-    }
-    if batches != masks.len() {
-        return Err(MergeError::data_file(
-            file.path(),
-            format!(
-                "read {batches} batches where the first pass read {}",
-                masks.len()
-            ),
-        ));
     }
     sink.close().await.map_err(MergeError::Table)
 }
