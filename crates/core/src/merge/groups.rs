@@ -70,12 +70,13 @@ impl Groups {
     pub fn add(&mut self, columns: &GroupColumns, version: &Column, rows: usize) {
         for row in 0..rows {
             let value = version.value(row);
-            match self.versions.get_mut(&columns.group(row)) {
-                Some(known) if *known >= value => {}
-                Some(known) => *known = value,
-                None => {
-                    self.versions.insert(columns.group(row), value);
-                }
+            let known = self
+                .versions
+                .entry(columns.group(row))
+                .or_insert(Scalar::Null);
+            // Null sorts first: a new group takes the row's version, whatever it is.
+            if *known < value {
+                *known = value;
             }
         }
     }
