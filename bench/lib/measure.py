@@ -1,4 +1,5 @@
-"""Runs one command and measures it: wall time, and peak RSS through GNU time (`/usr/bin/time -v`).
+"""Runs one command and measures it: wall time, and peak RSS and CPU time through GNU time
+(`/usr/bin/time -v`).
 
 Every side of every case is a separate process, so the numbers include process start (and, for
 Python peers, interpreter start and imports): what a user pays per run.
@@ -23,6 +24,7 @@ class Run:
     peak_rss_bytes: int
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # user + system, all threads
 
 
 class CommandFailed(RuntimeError):
@@ -47,7 +49,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None, cwd: str | None = Non
         raise CommandFailed(
             f"{' '.join(cmd)} exited {p.returncode}\n--- stdout ---\n{p.stdout[-4000:]}\n--- stderr ---\n{p.stderr[-4000:]}"
         )
-    return Run(seconds, _peak_rss(report), p.stdout, p.stderr)
+    return Run(seconds, _peak_rss(report), p.stdout, p.stderr, _cpu_seconds(report))
 
 
 def _peak_rss(report: str) -> int:
@@ -55,6 +57,13 @@ def _peak_rss(report: str) -> int:
     if not m:
         raise CommandFailed(f"no peak RSS in GNU time's report:\n{report}")
     return int(m.group(1)) * 1024
+
+
+def _cpu_seconds(report: str) -> float:
+    times = re.findall(r"(?:User|System) time \(seconds\): ([0-9.]+)", report)
+    if len(times) != 2:
+        raise CommandFailed(f"no user and system time in GNU time's report:\n{report}")
+    return sum(map(float, times))
 
 
 def file_size(path: str) -> int:

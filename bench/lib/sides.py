@@ -25,9 +25,10 @@ class Sample:
     detail: dict  # the tool's own JSON report
 
 
-def icepipe_convert(ctx: Context, table: str, inputs: list[Path], expect_rows: int) -> Sample:
-    """`icepipe convert --table T --json INPUT...`: all inputs in one snapshot."""
-    r = measure.run([ctx.icepipe, "convert", "--json", "--table", table, *map(str, inputs)], env=ctx.env)
+def icepipe_convert(ctx: Context, table: str, inputs: list[Path], expect_rows: int, env: dict[str, str] | None = None) -> Sample:
+    """`icepipe convert --table T --json INPUT...`: all inputs in one snapshot. `env` adds to the
+    stack's settings (e.g. `ICEPIPE_ENCODE_THREADS`)."""
+    r = measure.run([ctx.icepipe, "convert", "--json", "--table", table, *map(str, inputs)], env={**ctx.env, **(env or {})})
     reports = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     rows = sum(int(x.get("rows", 0)) for x in reports)
     _check_rows("icepipe convert", table, rows, expect_rows)

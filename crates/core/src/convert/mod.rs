@@ -8,6 +8,7 @@
 //! [`OnInvalid::Skip`], left out while the rest commit; with [`OnInvalid::Abort`] one bad object
 //! stops the whole call before anything is committed.
 
+mod block_buffer;
 mod column_encoding;
 mod compression;
 mod dictionary;

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef as ArrowSchemaRef;
-use bytes::Bytes;
 use iceberg::io::{FileWrite, OutputFile};
 use iceberg::spec::{DataFileBuilder, SchemaRef};
 use iceberg::writer::file_writer::{FileWriter, FileWriterBuilder};
@@ -20,6 +19,7 @@ use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory, A
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 
+use super::block_buffer::BlockBuffer;
 use super::column_encoding::RowGroupColumns;
 use super::dictionary::near_unique_columns;
 use super::file_metrics::{data_file_builder, NanCounts};
@@ -77,7 +77,7 @@ pub struct ParallelParquetWriter {
 /// each row group.
 struct OpenFile {
     out: Box<dyn FileWrite>,
-    file: SerializedFileWriter<Vec<u8>>,
+    file: SerializedFileWriter<BlockBuffer>,
     columns: ArrowRowGroupWriterFactory,
     row_group: Option<RowGroup>,
     max_rows: Option<usize>,
@@ -108,10 +108,13 @@ impl OpenFile {
         let max_bytes = properties.max_row_group_bytes();
         // `ArrowWriter` does the schema conversion and stores the Arrow schema in the footer
         // exactly as the iceberg crate's writer does; we keep its lower-level parts.
-        let (file, columns) =
-            ArrowWriter::try_new(Vec::new(), builder.arrow_schema.clone(), Some(properties))
-                .and_then(ArrowWriter::into_serialized_writer)
-                .map_err(parquet_error("Failed to build parquet writer."))?;
+        let (file, columns) = ArrowWriter::try_new(
+            BlockBuffer::default(),
+            builder.arrow_schema.clone(),
+            Some(properties),
+        )
+        .and_then(ArrowWriter::into_serialized_writer)
+        .map_err(parquet_error("Failed to build parquet writer."))?;
         Ok(Self {
             out: output_file.writer().await?,
             file,
@@ -207,9 +210,8 @@ impl OpenFile {
         self.file
             .flush()
             .map_err(|e| Error::new(ErrorKind::Unexpected, WRITE_FAILED).with_source(e))?;
-        let encoded = std::mem::take(self.file.inner_mut());
-        if !encoded.is_empty() {
-            self.out.write(Bytes::from(encoded)).await?;
+        for block in self.file.inner_mut().take() {
+            self.out.write(block).await?;
         }
         Ok(())
     }
