@@ -63,7 +63,9 @@ FULL = Sizes(
     month_rows=100,
     month_days=30,
     month_maintain_every=100,
-    wide_columns=(100, 500, 1000, 2000, 4000),
+    # Up to the target; a raw file wider than MAX_COLUMNS (2,048, crates/core/src/raw/limits.rs)
+    # is refused with a recorded error before any column is decoded, so it measures nothing here.
+    wide_columns=(100, 500, 1000, 2000),
     wide_rows=2000,
     sustained_files=1200,
     sustained_seconds=240,
