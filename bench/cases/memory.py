@@ -1,6 +1,7 @@
 """memory: peak memory converting a 100 MB and a 1 GB raw file. Native: peak RSS of `icepipe
 convert`; Worker: the wasm memory high-water mark it logs per batch; peer: peak RSS of PyIceberg.
-Target (icepipe, both runtimes): under 100 MB, and flat (1 GB within 10% of 100 MB)."""
+Targets, in issue 14's words: native under 100 MB and flat (1 GB within 10% of 100 MB); the
+Worker under 96 MB on both (its growth is reported, not judged)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from lib.result import CaseResult, Table, mb, verdict
 from lib.stats import Summary, interleave
 
 LIMIT_BYTES = 100_000_000
+WORKER_LIMIT_BYTES = 96_000_000
 FLAT_WITHIN = 0.10
 
 
@@ -50,7 +52,10 @@ def run(ctx: Context) -> CaseResult:
     ]:
         p_small, p_big = peak(small[side], side), peak(big[side], side)
         growth = p_big.high / p_small.low - 1  # worst case of the ranges
-        side_ok = p_big.high < LIMIT_BYTES and p_small.high < LIMIT_BYTES and growth <= FLAT_WITHIN
+        if side == "worker":
+            side_ok = max(p_big.high, p_small.high) < WORKER_LIMIT_BYTES
+        else:
+            side_ok = p_big.high < LIMIT_BYTES and p_small.high < LIMIT_BYTES and growth <= FLAT_WITHIN
         if judged:
             ok &= side_ok
             measured.append(f"{side} {mb(p_small.median)} -> {mb(p_big.median)}")
@@ -65,12 +70,12 @@ def run(ctx: Context) -> CaseResult:
     return CaseResult(
         key="memory",
         title="memory: 100 MB and 1 GB raw files",
-        target="peak under 100 MB and flat (1 GB within 10% of 100 MB), native and in workerd",
+        target="native peak RSS under 100 MB and flat (1 GB within 10% of 100 MB); the Worker's wasm memory under 96 MB on both",
         measured="; ".join(measured),
         verdict=verdict(ok),
         tables=[
             Table(
-                ["side", f"peak, {small_label} file", f"peak, {big_label} file", "growth (worst case)", "under 100 MB and flat", "seconds (small / big)"],
+                ["side", f"peak, {small_label} file", f"peak, {big_label} file", "growth (worst case)", "target met (native: under 100 MB and flat; Worker: under 96 MB)", "seconds (small / big)"],
                 rows,
                 caption=(
                     f"{ctx.sizes.memory_pairs} rounds (native, Worker, PyIceberg in turn) per file; "
