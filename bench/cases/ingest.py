@@ -49,7 +49,7 @@ def served_json(url: str, limit: int) -> tuple[int, float]:
         with urllib.request.urlopen(f"{url}/posts?_page={page}&_limit={limit}", timeout=60) as r:
             body = r.read()
         total += len(body)
-        if json.loads(body) == []:
+        if body.strip() == b"[]":  # the paginator's end, as bench/sources.toml stops on it
             return total, time.perf_counter() - start
         page += 1
 

@@ -24,7 +24,7 @@ class Run:
     peak_rss_bytes: int
     stdout: str
     stderr: str
-    cpu_seconds: float = 0.0  # user + system, all threads
+    cpu_seconds: float  # user + system, all threads
 
 
 class CommandFailed(RuntimeError):

@@ -1,17 +1,18 @@
 //! Where the Parquet file writer puts encoded bytes until they move to the output: blocks of one
 //! fixed size instead of one growing `Vec`.
 //!
-//! A `Vec` that grows by doubling to a row group's size (megabytes) and is handed away after
-//! every row group leaves holes of every size in the heap; over a long file glibc keeps them, and
-//! peak RSS grew with the input's length while the live heap did not. Blocks all of one size are
-//! reused as they are freed.
+//! A `Vec` grown by doubling to a row group's size (megabytes) copies the bytes at every step
+//! and, handed away after each row group, leaves allocations of every size behind it. Blocks of
+//! one size are copied once and reuse each other's freed space. Measured: the convert Worker's
+//! wasm high-water mark fell by about 11 MB; native peak RSS on a 1 GB file did not change
+//! (BENCHMARKS.md, "memory").
 
 use std::io::{self, Write};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// One block's capacity: large enough that a row group is a handful of blocks, small enough to
-/// stay under glibc's default mmap threshold changes (every block is the same size anyway).
+/// One block's capacity: a row group (up to `ROW_GROUP_BYTES`, 8 MiB) is a handful of blocks,
+/// and a part of a multipart upload is several.
 pub const BLOCK_BYTES: usize = 1024 * 1024;
 
 /// Encoded bytes in full blocks plus the one being filled.
