@@ -20,7 +20,7 @@ from lib.log import log
 from lib.result import FAILED, CaseResult
 
 # Run order: the ingest case depends on a colleague's sample API and goes last.
-CASES = ["convert", "worker_convert", "memory", "commit_latency", "small_files", "month_of_minutes", "worker_size", "ingest", "wide", "sustained", "merge"]
+CASES = ["convert", "worker_convert", "memory", "commit_latency", "small_files", "month_of_minutes", "worker_size", "ingest", "wide", "sustained", "merge", "first_run"]
 
 
 def main() -> int:
