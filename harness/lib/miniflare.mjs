@@ -354,6 +354,8 @@ export async function startConvert(opts = {}) {
     // Miniflare's own messages (not the Worker's console) at warn and above.
     log: new Log(opts.logLevel ?? LogLevel.WARN),
     handleStructuredLogs: (entry) => capture.push(entry),
+    // DevTools protocol on this port (bench/profile_worker.mjs); off unless asked for.
+    ...(opts.inspectorPort ? { inspectorPort: opts.inspectorPort } : {}),
   });
   const label = `Miniflare (convert Worker, namespace root ${namespaceRoot})`;
   const forgetLogs = addTimeoutContext(`Worker output (namespace root ${namespaceRoot}), last 40 lines`, () => capture.text(40) || "(none)");
