@@ -5,15 +5,14 @@
 //   node bench/profile_worker.mjs --file F [--namespace-root NS] [--top 40] [--out profile.cpuprofile]
 //
 // Starts the convert Worker in Miniflare with workerd's inspector on, starts V8's sampling profiler
-// over the DevTools protocol, converts F (as bench/worker_convert.mjs does), stops the profiler and
+// over the DevTools protocol, converts F (bench/convert_once.mjs, as bench/worker_convert.mjs does), stops the profiler and
 // prints self time per function (wasm functions by their Rust names: worker-build keeps the name
 // section) and per crate. --out keeps the raw profile for Chrome DevTools or speedscope.
 import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
-import { rawKey } from "../harness/lib/fixtures.mjs";
 import { startConvert } from "../harness/lib/miniflare.mjs";
-import { Notifier } from "../harness/lib/notifier.mjs";
+import { convertOnce } from "./convert_once.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -96,17 +95,15 @@ try {
   const dev = await devtools();
   await dev.send("Profiler.enable");
   await dev.send("Profiler.setSamplingInterval", { interval: Number(args["interval-us"]) });
-  const notifier = new Notifier(w.mf);
-  const obj = await notifier.put(rawKey("bench", "events", "profile-0"), { file: args.file });
-  const from = w.logs.lines.length;
-  await dev.send("Profiler.start");
-  const t0 = performance.now();
-  await notifier.send([notifier.notification(obj)]);
-  const batch = await w.logs.waitFor((j) => j?.event === "batch", { from, timeoutMs: 3_600_000, what: "the batch log line" });
-  const wallMs = performance.now() - t0;
+  const { batch, ms: wallMs } = await convertOnce(w, {
+    file: args.file,
+    resource: "events",
+    name: "profile-0",
+    timeoutMs: 3_600_000,
+    beforeSend: () => dev.send("Profiler.start"),
+  });
   const { profile } = await dev.send("Profiler.stop");
   dev.close();
-  if (Number(batch.acked) !== 1) throw new Error(`the Worker did not convert the file: ${JSON.stringify(batch)}`);
   if (args.out) writeFileSync(args.out, JSON.stringify(profile));
   const s = summarize(profile);
   const top = Number(args.top);

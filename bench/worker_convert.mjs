@@ -9,9 +9,8 @@
 // The table is <NS>.bench.<R>. Prints one JSON object:
 //   {cold_start_ms, convert_ms, batch, wasm_memory_bytes, table}
 import { parseArgs } from "node:util";
-import { rawKey } from "../harness/lib/fixtures.mjs";
 import { startConvert } from "../harness/lib/miniflare.mjs";
-import { Notifier } from "../harness/lib/notifier.mjs";
+import { convertOnce } from "./convert_once.mjs";
 
 const { values: args } = parseArgs({
   options: {
@@ -37,20 +36,12 @@ try {
   out.cold_start_ms = performance.now() - t0;
 
   if (args.file) {
-    const notifier = new Notifier(w.mf);
-    const obj = await notifier.put(rawKey("bench", args.resource, "bench-0"), { file: args.file });
-    const from = w.logs.lines.length;
-    const sent = performance.now();
-    await notifier.send([notifier.notification(obj)]);
-    const batch = await w.logs.waitFor((j) => j?.event === "batch", {
-      from,
+    const { batch, ms } = await convertOnce(w, {
+      file: args.file,
+      resource: args.resource,
       timeoutMs: Number(args["timeout-s"]) * 1000,
-      what: "the batch log line",
     });
-    out.convert_ms = performance.now() - sent;
-    if (Number(batch.acked) !== 1 || (batch.errors ?? []).length) {
-      throw new Error(`the Worker did not convert the file: ${JSON.stringify(batch)}\n${w.logs.text(40)}`);
-    }
+    out.convert_ms = ms;
     out.batch = batch;
     out.wasm_memory_bytes = batch.wasm_memory_bytes;
     out.table = `${w.namespaceRoot}.bench.${args.resource}`;
