@@ -132,7 +132,7 @@ fn content_hash(path: &std::path::Path) -> std::io::Result<String> {
         }
         hash.update(&buf[..n]);
     }
-    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(hash.finalize()))
 }
 
 fn collect_files(root: &PathBuf, dir: &PathBuf, keys: &mut Vec<String>) -> std::io::Result<()> {

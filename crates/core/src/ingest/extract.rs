@@ -169,12 +169,12 @@ impl<'a> Pager<'a> {
             reason: e.to_string(),
             snippet: response.body_snippet(),
         })?;
-        let records = self.select(&body, &url)?;
+        let count = self.count_records(&body, &url)?;
         self.pages += 1;
         self.next = self
-            .advance(&url, &answered_by, &response, &body, records.len())
+            .advance(&url, &answered_by, &response, &body, count)
             .unwrap_or_else(Next::Failed);
-        Ok(Some(records))
+        Ok(Some(self.take_records(body)))
     }
 
     /// Refuses a request past `max_pages`, and one for a URL already requested this run.
@@ -202,7 +202,8 @@ impl<'a> Pager<'a> {
 
     /// The records of a page: the selector's array, else the body if it is an array, else the
     /// first array among the top-level fields (dlt's guess), else the body as one record.
-    fn select(&self, body: &Value, url: &Url) -> Result<Vec<Value>, ExtractError> {
+    /// How many records the page holds; an error when `data_selector` matches nothing.
+    fn count_records(&self, body: &Value, url: &Url) -> Result<usize, ExtractError> {
         let selected = match &self.resource.data_selector {
             Some(path) => path.find(body).ok_or_else(|| ExtractError::Selector {
                 url: self.auth.redact(url),
@@ -214,10 +215,36 @@ impl<'a> Pager<'a> {
             },
         };
         Ok(match selected {
-            Value::Array(items) => items.clone(),
-            Value::Null => Vec::new(),
-            other => vec![other.clone()],
+            Value::Array(items) => items.len(),
+            Value::Null => 0,
+            _ => 1,
         })
+    }
+
+    /// The page's records, moved out of its body (a page is large: no copy). The same
+    /// selection as [`Self::count_records`], which has already checked that it matches.
+    fn take_records(&self, body: Value) -> Vec<Value> {
+        let selected = match &self.resource.data_selector {
+            Some(path) => path.take(body).unwrap_or(Value::Null),
+            None => match body {
+                Value::Object(mut map) => {
+                    let first_array = map
+                        .iter()
+                        .find(|(_, v)| v.is_array())
+                        .map(|(k, _)| k.clone());
+                    match first_array {
+                        Some(key) => map.remove(&key).unwrap_or(Value::Null),
+                        None => Value::Object(map),
+                    }
+                }
+                other => other,
+            },
+        };
+        match selected {
+            Value::Array(items) => items,
+            Value::Null => Vec::new(),
+            other => vec![other],
+        }
     }
 
     /// Decides the next request from the paginator and what this page said.

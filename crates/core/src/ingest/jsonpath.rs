@@ -73,6 +73,21 @@ impl JsonPath {
                 _ => None,
             })
     }
+
+    /// Like [`Self::find`], but moves the value out of an owned document.
+    pub fn take(&self, root: Value) -> Option<Value> {
+        self.segments
+            .iter()
+            .try_fold(root, |value, segment| match value {
+                Value::Object(mut map) => map.remove(segment),
+                Value::Array(mut items) => segment
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&i| i < items.len())
+                    .map(|i| items.swap_remove(i)),
+                _ => None,
+            })
+    }
 }
 
 impl fmt::Display for JsonPath {
@@ -95,6 +110,15 @@ mod tests {
         }
         let pointer = JsonPath::parse("/data/items/1/a~1b").unwrap();
         assert_eq!(pointer.find(&body), Some(&json!(2)));
+        for text in [
+            "data.items",
+            "/data/items/1/a~1b",
+            "data.missing",
+            "data.items.7",
+        ] {
+            let path = JsonPath::parse(text).unwrap();
+            assert_eq!(path.take(body.clone()).as_ref(), path.find(&body), "{text}");
+        }
         assert_eq!(JsonPath::parse("$").unwrap().find(&body), Some(&body));
         assert_eq!(JsonPath::parse("data.nope").unwrap().find(&body), None);
         assert!(JsonPath::parse("data..items").is_err());

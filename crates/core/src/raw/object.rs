@@ -78,10 +78,7 @@ pub(crate) fn key_etag_hash(key: &str, etag: &str, bytes: usize) -> String {
     hash.update(key.as_bytes());
     hash.update([0u8]);
     hash.update(etag.as_bytes());
-    hash.finalize()[..bytes]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&hash.finalize()[..bytes])
 }
 
 /// The object digest a data file is named after (`<digest>-<part>.parquet`, see

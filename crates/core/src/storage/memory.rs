@@ -1,7 +1,6 @@
 //! In-memory [`ObjectStore`] and [`StoreResolver`] for unit tests: no I/O, no feature, no runtime.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -69,11 +68,7 @@ impl Shared {
 
 /// Hex of the first 16 bytes of the SHA-256 of the content: stable, MD5-sized like S3's.
 fn content_etag(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    digest[..16].iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    hex::encode(&Sha256::digest(body)[..16])
 }
 
 /// One in-memory bucket. Clones share the same objects.

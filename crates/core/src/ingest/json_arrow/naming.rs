@@ -47,7 +47,7 @@ pub fn table_name(name: &str) -> String {
         return name.to_string();
     }
     let digest = Sha256::digest(name.as_bytes());
-    let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let tag = hex::encode(&digest[..4]);
     format!("{}_{tag}", &name[..55])
 }
 
