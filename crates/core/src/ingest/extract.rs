@@ -36,6 +36,16 @@ pub const MAX_REDIRECTS: u32 = 5;
 /// A digest of a page body or a URL, to recognise repeats without keeping them.
 type Digest = [u8; 32];
 
+/// Where a page's records are in its body (see `Pager::locate_records`).
+enum RecordsAt {
+    /// At the resource's `data_selector`.
+    Selector,
+    /// In this top-level field, the body's first array.
+    Field(String),
+    /// The body itself.
+    Body,
+}
+
 fn digest(bytes: &[u8]) -> Digest {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes).into()
@@ -169,12 +179,13 @@ impl<'a> Pager<'a> {
             reason: e.to_string(),
             snippet: response.body_snippet(),
         })?;
-        let count = self.count_records(&body, &url)?;
+        // Count first: `advance` reads the body (next links, cursors) before the records move out.
+        let (at, count) = self.locate_records(&body, &url)?;
         self.pages += 1;
         self.next = self
             .advance(&url, &answered_by, &response, &body, count)
             .unwrap_or_else(Next::Failed);
-        Ok(Some(self.take_records(body)))
+        Ok(Some(self.take_records(body, at)))
     }
 
     /// Refuses a request past `max_pages`, and one for a URL already requested this run.
@@ -200,45 +211,48 @@ impl<'a> Pager<'a> {
         Ok(())
     }
 
-    /// The records of a page: the selector's array, else the body if it is an array, else the
-    /// first array among the top-level fields (dlt's guess), else the body as one record.
-    /// How many records the page holds; an error when `data_selector` matches nothing.
-    fn count_records(&self, body: &Value, url: &Url) -> Result<usize, ExtractError> {
-        let selected = match &self.resource.data_selector {
-            Some(path) => path.find(body).ok_or_else(|| ExtractError::Selector {
-                url: self.auth.redact(url),
-                reason: format!("data_selector {path} matches nothing in the response"),
-            })?,
-            None => match body {
-                Value::Object(map) => map.values().find(|v| v.is_array()).unwrap_or(body),
-                _ => body,
+    /// Where the records of a page are, and how many: the selector's array, else the body if it
+    /// is an array, else the first array among the top-level fields (dlt's guess), else the body
+    /// as one record. An error when `data_selector` matches nothing.
+    fn locate_records(&self, body: &Value, url: &Url) -> Result<(RecordsAt, usize), ExtractError> {
+        let (at, selected) = match &self.resource.data_selector {
+            Some(path) => (
+                RecordsAt::Selector,
+                path.find(body).ok_or_else(|| ExtractError::Selector {
+                    url: self.auth.redact(url),
+                    reason: format!("data_selector {path} matches nothing in the response"),
+                })?,
+            ),
+            None => match body
+                .as_object()
+                .and_then(|m| m.iter().find(|(_, v)| v.is_array()))
+            {
+                Some((key, value)) => (RecordsAt::Field(key.clone()), value),
+                None => (RecordsAt::Body, body),
             },
         };
-        Ok(match selected {
+        let count = match selected {
             Value::Array(items) => items.len(),
             Value::Null => 0,
             _ => 1,
-        })
+        };
+        Ok((at, count))
     }
 
-    /// The page's records, moved out of its body (a page is large: no copy). The same
-    /// selection as [`Self::count_records`], which has already checked that it matches.
-    fn take_records(&self, body: Value) -> Vec<Value> {
-        let selected = match &self.resource.data_selector {
-            Some(path) => path.take(body).unwrap_or(Value::Null),
-            None => match body {
-                Value::Object(mut map) => {
-                    let first_array = map
-                        .iter()
-                        .find(|(_, v)| v.is_array())
-                        .map(|(k, _)| k.clone());
-                    match first_array {
-                        Some(key) => map.remove(&key).unwrap_or(Value::Null),
-                        None => Value::Object(map),
-                    }
-                }
-                other => other,
-            },
+    /// The records [`Self::locate_records`] found, moved out of the body (a page is large: no
+    /// copy).
+    fn take_records(&self, body: Value, at: RecordsAt) -> Vec<Value> {
+        let selected = match (at, body) {
+            (RecordsAt::Selector, body) => self
+                .resource
+                .data_selector
+                .as_ref()
+                .and_then(|path| path.take(body))
+                .unwrap_or(Value::Null),
+            (RecordsAt::Field(key), Value::Object(mut map)) => {
+                map.remove(&key).unwrap_or(Value::Null)
+            }
+            (_, body) => body,
         };
         match selected {
             Value::Array(items) => items,
